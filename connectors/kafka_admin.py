@@ -1,0 +1,160 @@
+"""Create and update topics from the catalog, idempotently.
+
+Uses confluent-kafka's AdminClient: unlike aiokafka's admin client it also has
+the ACL and SCRAM calls that per-party credentials will need.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewPartitions,
+    NewTopic,
+)
+
+from schemas.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+class AdminError(RuntimeError):
+    """The broker refused or did not answer an admin request."""
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    name: str
+    outcome: Outcome
+    detail: str = ""
+
+
+def admin_client(bootstrap: str) -> AdminClient:
+    quiet = logging.getLogger("refnet.admin.librdkafka")
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": quiet}
+    return AdminClient(config)
+
+
+def _wait(futures: Mapping[str, Any], what: str, timeout: float) -> dict[str, Exception | None]:
+    results: dict[str, Exception | None] = {}
+    for name, fut in futures.items():
+        try:
+            fut.result(timeout=timeout)
+            results[name] = None
+        except KafkaException as exc:
+            results[name] = exc
+        except Exception as exc:
+            raise AdminError(f"{what} {name}: {exc}") from exc
+    return results
+
+
+def apply_topics(
+    bootstrap: str, specs: Iterable[TopicSpec], *, timeout: float = 30.0
+) -> list[TopicResult]:
+    """Make every topic exist with at least its partitions and exactly its config."""
+    specs = list(specs)
+    admin = admin_client(bootstrap)
+    try:
+        existing = admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise AdminError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+
+    results: dict[str, TopicResult] = {}
+    missing = [s for s in specs if s.name not in existing]
+    if missing:
+        futures = admin.create_topics(
+            [
+                NewTopic(
+                    s.name,
+                    num_partitions=s.partitions,
+                    replication_factor=s.replication_factor,
+                    config=s.config,
+                )
+                for s in missing
+            ],
+            operation_timeout=timeout,
+        )
+        for name, error in _wait(futures, "creating topic", timeout).items():
+            if error is not None and "TOPIC_ALREADY_EXISTS" not in str(error):
+                raise AdminError(f"creating topic {name}: {error}")
+            results[name] = TopicResult(name, Outcome.CREATED)
+
+    present = [s for s in specs if s.name in existing]
+    if present:
+        grow = {
+            s.name: NewPartitions(s.name, s.partitions)
+            for s in present
+            if len(existing[s.name].partitions) < s.partitions
+        }
+        if grow:
+            futs = admin.create_partitions(list(grow.values()), operation_timeout=timeout)
+            for name, error in _wait(futs, "adding partitions to", timeout).items():
+                if error is not None:
+                    raise AdminError(f"adding partitions to {name}: {error}")
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, s.name) for s in present]
+        described = admin.describe_configs(resources, request_timeout=timeout)
+        drift: dict[str, dict[str, str]] = {}
+        for spec, resource in zip(present, resources, strict=True):
+            try:
+                current = described[resource].result(timeout=timeout)
+            except KafkaException as exc:
+                raise AdminError(f"describing topic {spec.name}: {exc}") from exc
+            wrong = {
+                k: v for k, v in spec.config.items() if k not in current or current[k].value != v
+            }
+            if wrong:
+                drift[spec.name] = wrong
+        if drift:
+            alter = []
+            for name, wrong in drift.items():
+                res = ConfigResource(
+                    ConfigResource.Type.TOPIC,
+                    name,
+                    incremental_configs=[
+                        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                        for k, v in wrong.items()
+                    ],
+                )
+                alter.append(res)
+            futs2 = admin.incremental_alter_configs(alter)
+            for res, fut in futs2.items():
+                try:
+                    fut.result(timeout=timeout)
+                except KafkaException as exc:
+                    raise AdminError(f"updating config of {res.name}: {exc}") from exc
+        for spec in present:
+            changes = []
+            if spec.name in grow:
+                changes.append(f"partitions -> {spec.partitions}")
+            if spec.name in drift:
+                changes.append(", ".join(f"{k}={v}" for k, v in sorted(drift[spec.name].items())))
+            outcome = Outcome.UPDATED if changes else Outcome.UNCHANGED
+            results[spec.name] = TopicResult(spec.name, outcome, "; ".join(changes))
+    return [results[s.name] for s in specs]
+
+
+def list_topics(bootstrap: str, *, timeout: float = 15.0) -> dict[str, int]:
+    """Topic name -> partition count, internal topics excluded."""
+    admin = admin_client(bootstrap)
+    try:
+        meta = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise AdminError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    return {name: len(t.partitions) for name, t in meta.topics.items() if not name.startswith("__")}

@@ -1,0 +1,115 @@
+"""One settings object for every ``REFNET_*`` variable, read once at the edge.
+
+Nothing below the CLI (or a test fixture) reads the environment: it is handed a
+:class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+ENV_PREFIX = "REFNET_"
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "refnet"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "refnet"
+
+
+class SettingsError(ValueError):
+    """A ``REFNET_*`` variable that cannot be used; the message names it."""
+
+
+class Settings(BaseModel):
+    """refnet's settings. Each field is the variable ``REFNET_<FIELD NAME IN CAPS>``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers (host:port,...). Unset: the embedded broker.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL for the ledger. Unset: the embedded server (pgserver).",
+    )
+    topic_prefix: str = Field(default="sdoh", description="Prefix of every topic name.")
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="State of the embedded broker, database and worker tables.",
+    )
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir, description="Kafka jars resolved by Maven."
+    )
+    kafka_host: str = Field(default="127.0.0.1", description="Embedded broker's address.")
+    kafka_port: int = Field(default=9092, ge=0, le=65535, description="Embedded broker's port.")
+    kafka_version: str = Field(default="4.3.1", description="Embedded broker's Kafka version.")
+    kafka_heap: str = Field(default="512m", description="Embedded broker's JVM heap (-Xmx).")
+    partitions: int = Field(default=6, ge=1, description="Partitions of each catalog topic.")
+    replication_factor: int = Field(default=1, ge=1, description="Replication of each topic.")
+    app_id: str = Field(default="refnet", description="Faust app id (consumer group).")
+    store: Literal["memory", "rocksdb"] = Field(
+        default="memory", description="Faust table store; tables are changelog-backed."
+    )
+    default_response_sla: timedelta = Field(
+        default=timedelta(hours=24),
+        description="respond_by for a service without response_sla (ISO 8601).",
+    )
+    timer_interval: float = Field(
+        default=0.5, gt=0, description="Seconds between deadline checks of a worker."
+    )
+    pattern_refresh: float = Field(
+        default=5.0, gt=0, description="Seconds between looks for newly provisioned topics."
+    )
+    metrics_port: int | None = Field(
+        default=None, description="Port of the Prometheus /metrics endpoint (unset: off)."
+    )
+    log_level: str = Field(default="info", description="Log level of the worker.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``REFNET_*`` variables; empty values count as unset."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw.strip() != "":
+                values[name] = raw.strip()
+        known = {ENV_PREFIX + n.upper() for n in cls.model_fields}
+        unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)
+        if unknown:
+            raise SettingsError(
+                f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
+            )
+            raise SettingsError(problems) from None
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with fields replaced (validated)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting, for the README and --help."""
+    rows = []
+    for name, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        shown = TypeAdapter(type(default)).dump_python(default, mode="json") if default else ""
+        rows.append((ENV_PREFIX + name.upper(), str(shown), info.description or ""))
+    return rows

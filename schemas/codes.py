@@ -1,0 +1,183 @@
+"""Code systems every event speaks: SDOH categories, referral statuses, reasons.
+
+Values are the wire values of CONTRACT.md and DOMAIN.md; the enums are `StrEnum`
+so that a model field typed with one serializes to the plain string.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Final
+
+SDOH_CATEGORY_SYSTEM: Final = (
+    "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
+)
+LOINC_SYSTEM: Final = "http://loinc.org"
+
+#: clinic_id and org_id: lowercase, they appear in topic names.
+PARTY_ID_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{1,62}$"
+PARTY_ID_RE: Final = re.compile(PARTY_ID_PATTERN)
+
+
+class Category(StrEnum):
+    """Gravity SDOH categories (HL7 SDOH Clinical Care IG STU 2.3)."""
+
+    SDOH_CATEGORY_UNSPECIFIED = "sdoh-category-unspecified"
+    FOOD_INSECURITY = "food-insecurity"
+    HOUSING_INSTABILITY = "housing-instability"
+    HOMELESSNESS = "homelessness"
+    INADEQUATE_HOUSING = "inadequate-housing"
+    TRANSPORTATION_INSECURITY = "transportation-insecurity"
+    FINANCIAL_INSECURITY = "financial-insecurity"
+    MATERIAL_HARDSHIP = "material-hardship"
+    EDUCATIONAL_ATTAINMENT = "educational-attainment"
+    EMPLOYMENT_STATUS = "employment-status"
+    VETERAN_STATUS = "veteran-status"
+    STRESS = "stress"
+    SOCIAL_CONNECTION = "social-connection"
+    INTIMATE_PARTNER_VIOLENCE = "intimate-partner-violence"
+    ELDER_ABUSE = "elder-abuse"
+    PERSONAL_HEALTH_LITERACY = "personal-health-literacy"
+    HEALTH_INSURANCE_COVERAGE_STATUS = "health-insurance-coverage-status"
+    MEDICAL_COST_BURDEN = "medical-cost-burden"
+    DIGITAL_LITERACY = "digital-literacy"
+    DIGITAL_ACCESS = "digital-access"
+    UTILITY_INSECURITY = "utility-insecurity"
+    INCARCERATION_STATUS = "incarceration-status"
+    LANGUAGE_ACCESS = "language-access"
+
+
+class TaskStatus(StrEnum):
+    """FHIR Task.status values used for referrals (Gravity STU 2.x)."""
+
+    DRAFT = "draft"
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    IN_PROGRESS = "in-progress"
+    ON_HOLD = "on-hold"
+    FAILED = "failed"
+    COMPLETED = "completed"
+    ENTERED_IN_ERROR = "entered-in-error"
+
+
+TERMINAL_STATUSES: Final = frozenset(
+    {
+        TaskStatus.REJECTED,
+        TaskStatus.CANCELLED,
+        TaskStatus.FAILED,
+        TaskStatus.COMPLETED,
+        TaskStatus.ENTERED_IN_ERROR,
+    }
+)
+
+
+class OrgStatus(StrEnum):
+    """Statuses an organization may report in referral.status-changed."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    IN_PROGRESS = "in-progress"
+    ON_HOLD = "on-hold"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class BusinessStatus(StrEnum):
+    """The network's business statuses (Task.businessStatus) on top of Task.status."""
+
+    OFFERED = "offered"
+    RE_ROUTED = "re-routed"
+    UNMATCHED = "unmatched"
+    EXPIRED = "expired"
+    CONSENT_REQUIRED = "consent-required"
+    DUPLICATE = "duplicate"
+
+
+class ReasonCode(StrEnum):
+    """Reasons for rejected, failed or cancelled (DOMAIN.md), plus network codes."""
+
+    NO_CAPACITY = "no-capacity"
+    NOT_ELIGIBLE = "not-eligible"
+    SERVICE_NOT_PROVIDED = "service-not-provided"
+    ALREADY_ENROLLED = "already-enrolled"
+    COULD_NOT_CONTACT = "could-not-contact"
+    CLIENT_DECLINED = "client-declined"
+    NO_LONGER_INTERESTED = "no-longer-interested"
+    OTHER = "other"
+    # set by the network
+    TIMEOUT = "timeout"
+    CANCELLED_BY_CLINIC = "cancelled-by-clinic"
+    NO_MATCHING_SERVICE = "no-matching-service"
+    CONSENT_NOT_GRANTED = "consent-not-granted"
+    DUPLICATE_OPEN_REFERRAL = "duplicate-open-referral"
+
+
+class WithdrawReason(StrEnum):
+    """Why the network withdraws an offer from an organization."""
+
+    TIMEOUT = "timeout"
+    CANCELLED_BY_CLINIC = "cancelled-by-clinic"
+    SERVICE_REMOVED = "service-removed"
+
+
+class Instrument(StrEnum):
+    AHC_HRSN = "ahc-hrsn"
+    HUNGER_VITAL_SIGN = "hunger-vital-sign"
+    PRAPARE = "prapare"
+
+
+class Priority(StrEnum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+
+
+class Party(StrEnum):
+    """Who asks for a referral status change."""
+
+    CLINIC = "clinic"
+    ORGANIZATION = "organization"
+    NETWORK = "network"
+
+
+class DeadLetterKind(StrEnum):
+    DECODE = "decode"
+    VALIDATION = "validation"
+    TRANSITION = "transition"
+    AUTHORIZATION = "authorization"
+    UNKNOWN_REFERRAL = "unknown-referral"
+    DUPLICATE_OPEN_REFERRAL = "duplicate-open-referral"
+    UNKNOWN_EVENT_TYPE = "unknown-event-type"
+    UNKNOWN_TOPIC = "unknown-topic"
+
+
+class ServiceStatus(StrEnum):
+    """HSDS service.status."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    DEFUNCT = "defunct"
+    TEMPORARILY_CLOSED = "temporarily closed"
+
+
+__all__ = [
+    "LOINC_SYSTEM",
+    "PARTY_ID_PATTERN",
+    "PARTY_ID_RE",
+    "SDOH_CATEGORY_SYSTEM",
+    "TERMINAL_STATUSES",
+    "BusinessStatus",
+    "Category",
+    "DeadLetterKind",
+    "Instrument",
+    "OrgStatus",
+    "Party",
+    "Priority",
+    "ReasonCode",
+    "ServiceStatus",
+    "TaskStatus",
+    "WithdrawReason",
+]

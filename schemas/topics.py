@@ -1,0 +1,210 @@
+"""The topic catalog: every topic of the wire contract v1, in one place.
+
+Names follow CONTRACT.md. The prefix (``sdoh`` by default) comes from settings;
+everything here takes it as an argument so that tests can run side by side on
+one broker with unique prefixes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+from schemas.codes import PARTY_ID_RE
+
+DEFAULT_PREFIX: Final = "sdoh"
+PREFIX_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+#: Partitions of a per-party topic and of the network's own topics. Referral-keyed
+#: topics share the same count so that a referral's events co-partition.
+DEFAULT_PARTITIONS: Final = 6
+
+
+class TopicKind(StrEnum):
+    CLINIC_SUBMISSIONS = "clinic-submissions"
+    CLINIC_UPDATES = "clinic-updates"
+    ORG_REFERRALS = "org-referrals"
+    ORG_UPDATES = "org-updates"
+    DIRECTORY = "directory"
+    SCREENINGS = "screenings"
+    REFERRAL_EVENTS = "referral-events"
+    DEADLETTER = "deadletter"
+
+
+class InvalidPartyId(ValueError):
+    """A clinic_id or org_id that breaks the contract's pattern."""
+
+    def __init__(self, party_id: str) -> None:
+        super().__init__(
+            f"invalid party id {party_id!r}: it must match [a-z0-9][a-z0-9-]{{1,62}} "
+            "(lowercase letters, digits and '-', 2 to 63 characters, not starting with '-')"
+        )
+        self.party_id = party_id
+
+
+def check_party_id(party_id: str) -> str:
+    """Return ``party_id`` unchanged, or raise :class:`InvalidPartyId`."""
+    if not PARTY_ID_RE.fullmatch(party_id):
+        raise InvalidPartyId(party_id)
+    return party_id
+
+
+def check_prefix(prefix: str) -> str:
+    if not PREFIX_RE.fullmatch(prefix):
+        raise ValueError(f"invalid topic prefix {prefix!r}: use lowercase letters, digits, '_.-'")
+    return prefix
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic and how it is kept."""
+
+    name: str
+    kind: TopicKind
+    partitions: int = DEFAULT_PARTITIONS
+    replication_factor: int = 1
+    config: dict[str, str] = field(default_factory=dict)
+
+
+# Retention: per-party traffic is kept 30 days (a receiving organization checks at
+# least once per business day, and replay for recovery needs a margin); the
+# network's event log and dead letters 1 year and 90 days; the directory is
+# compacted and kept forever.
+_DAY_MS: Final = 24 * 3600 * 1000
+_CONFIG: Final[dict[TopicKind, dict[str, str]]] = {
+    TopicKind.CLINIC_SUBMISSIONS: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
+    TopicKind.CLINIC_UPDATES: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
+    TopicKind.ORG_REFERRALS: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
+    TopicKind.ORG_UPDATES: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
+    TopicKind.DIRECTORY: {"cleanup.policy": "compact", "retention.ms": "-1"},
+    TopicKind.SCREENINGS: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
+    TopicKind.REFERRAL_EVENTS: {"cleanup.policy": "delete", "retention.ms": str(365 * _DAY_MS)},
+    TopicKind.DEADLETTER: {"cleanup.policy": "delete", "retention.ms": str(90 * _DAY_MS)},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names under one prefix."""
+
+    prefix: str = DEFAULT_PREFIX
+    partitions: int = DEFAULT_PARTITIONS
+    replication_factor: int = 1
+
+    def __post_init__(self) -> None:
+        check_prefix(self.prefix)
+
+    # ------------------------------------------------------------ network topics
+    @property
+    def directory(self) -> str:
+        return f"{self.prefix}.directory.v1"
+
+    @property
+    def screenings(self) -> str:
+        return f"{self.prefix}.screenings.v1"
+
+    @property
+    def referral_events(self) -> str:
+        return f"{self.prefix}.referrals.events.v1"
+
+    @property
+    def deadletter(self) -> str:
+        return f"{self.prefix}.deadletter.v1"
+
+    # ------------------------------------------------------------ party topics
+    def clinic_submissions(self, clinic_id: str) -> str:
+        return f"{self.prefix}.clinic.{check_party_id(clinic_id)}.submissions.v1"
+
+    def clinic_updates(self, clinic_id: str) -> str:
+        return f"{self.prefix}.clinic.{check_party_id(clinic_id)}.updates.v1"
+
+    def org_referrals(self, org_id: str) -> str:
+        return f"{self.prefix}.org.{check_party_id(org_id)}.referrals.v1"
+
+    def org_updates(self, org_id: str) -> str:
+        return f"{self.prefix}.org.{check_party_id(org_id)}.updates.v1"
+
+    # ------------------------------------------------------------ patterns
+    @property
+    def clinic_submissions_pattern(self) -> str:
+        """Regex matching every clinic's submissions topic (pattern subscription)."""
+        return rf"^{re.escape(self.prefix)}\.clinic\.[a-z0-9][a-z0-9-]{{1,62}}\.submissions\.v1$"
+
+    @property
+    def org_updates_pattern(self) -> str:
+        """Regex matching every organization's updates topic."""
+        return rf"^{re.escape(self.prefix)}\.org\.[a-z0-9][a-z0-9-]{{1,62}}\.updates\.v1$"
+
+    def parse(self, topic: str) -> tuple[TopicKind, str | None] | None:
+        """Which kind of topic ``topic`` is, and the party it speaks for.
+
+        Returns ``None`` for a topic that is not part of the catalog.
+        """
+        fixed = {
+            self.directory: TopicKind.DIRECTORY,
+            self.screenings: TopicKind.SCREENINGS,
+            self.referral_events: TopicKind.REFERRAL_EVENTS,
+            self.deadletter: TopicKind.DEADLETTER,
+        }
+        if topic in fixed:
+            return fixed[topic], None
+        head = f"{self.prefix}."
+        if not topic.startswith(head) or not topic.endswith(".v1"):
+            return None
+        parts = topic[len(head) : -len(".v1")].split(".")
+        if len(parts) != 3 or not PARTY_ID_RE.fullmatch(parts[1]):
+            return None
+        party_kind, party_id, leaf = parts
+        kinds = {
+            ("clinic", "submissions"): TopicKind.CLINIC_SUBMISSIONS,
+            ("clinic", "updates"): TopicKind.CLINIC_UPDATES,
+            ("org", "referrals"): TopicKind.ORG_REFERRALS,
+            ("org", "updates"): TopicKind.ORG_UPDATES,
+        }
+        kind = kinds.get((party_kind, leaf))
+        return (kind, party_id) if kind is not None else None
+
+    # ------------------------------------------------------------ catalog
+    def spec(self, name: str, kind: TopicKind) -> TopicSpec:
+        return TopicSpec(
+            name=name,
+            kind=kind,
+            partitions=self.partitions,
+            replication_factor=self.replication_factor,
+            config=dict(_CONFIG[kind]),
+        )
+
+    def network_catalog(self) -> list[TopicSpec]:
+        """The network's own topics (``refnet topics apply``)."""
+        return [
+            self.spec(self.directory, TopicKind.DIRECTORY),
+            self.spec(self.screenings, TopicKind.SCREENINGS),
+            self.spec(self.referral_events, TopicKind.REFERRAL_EVENTS),
+            self.spec(self.deadletter, TopicKind.DEADLETTER),
+        ]
+
+    def clinic_catalog(self, clinic_id: str) -> list[TopicSpec]:
+        return [
+            self.spec(self.clinic_submissions(clinic_id), TopicKind.CLINIC_SUBMISSIONS),
+            self.spec(self.clinic_updates(clinic_id), TopicKind.CLINIC_UPDATES),
+        ]
+
+    def org_catalog(self, org_id: str) -> list[TopicSpec]:
+        return [
+            self.spec(self.org_referrals(org_id), TopicKind.ORG_REFERRALS),
+            self.spec(self.org_updates(org_id), TopicKind.ORG_UPDATES),
+        ]
+
+
+__all__ = [
+    "DEFAULT_PARTITIONS",
+    "DEFAULT_PREFIX",
+    "InvalidPartyId",
+    "TopicKind",
+    "TopicSpec",
+    "Topics",
+    "check_party_id",
+    "check_prefix",
+]

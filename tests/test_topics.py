@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from schemas.topics import InvalidPartyId, TopicKind, Topics
+
+
+def test_names_follow_the_contract() -> None:
+    t = Topics()
+    assert t.clinic_submissions("mott-haven") == "sdoh.clinic.mott-haven.submissions.v1"
+    assert t.clinic_updates("mott-haven") == "sdoh.clinic.mott-haven.updates.v1"
+    assert t.org_referrals("bronx-pantry") == "sdoh.org.bronx-pantry.referrals.v1"
+    assert t.org_updates("bronx-pantry") == "sdoh.org.bronx-pantry.updates.v1"
+    assert t.directory == "sdoh.directory.v1"
+    assert t.screenings == "sdoh.screenings.v1"
+    assert t.referral_events == "sdoh.referrals.events.v1"
+    assert t.deadletter == "sdoh.deadletter.v1"
+
+
+def test_parse_recovers_kind_and_party() -> None:
+    t = Topics(prefix="test")
+    assert t.parse("test.org.bronx-pantry.updates.v1") == (TopicKind.ORG_UPDATES, "bronx-pantry")
+    assert t.parse("test.clinic.c1.submissions.v1") == (TopicKind.CLINIC_SUBMISSIONS, "c1")
+    assert t.parse("test.directory.v1") == (TopicKind.DIRECTORY, None)
+    assert t.parse("sdoh.directory.v1") is None
+    assert t.parse("test.org.Bad_Id.updates.v1") is None
+    assert t.parse("test.org.x1.unknown.v1") is None
+
+
+def test_patterns_match_party_topics_only() -> None:
+    t = Topics(prefix="sdoh")
+    sub = re.compile(t.clinic_submissions_pattern)
+    assert sub.match("sdoh.clinic.mott-haven.submissions.v1")
+    assert not sub.match("sdoh.clinic.mott-haven.updates.v1")
+    assert not sub.match("sdohx.clinic.a1.submissions.v1")
+    upd = re.compile(t.org_updates_pattern)
+    assert upd.match("sdoh.org.bronx-pantry.updates.v1")
+    assert not upd.match("sdoh.org.bronx-pantry.referrals.v1")
+
+
+@pytest.mark.parametrize("bad", ["Bronx", "-x", "a", "x" * 64, "a.b", "a_b", ""])
+def test_invalid_party_ids_are_refused(bad: str) -> None:
+    with pytest.raises(InvalidPartyId):
+        Topics().org_referrals(bad)
+
+
+def test_catalog_directory_is_compacted_and_others_delete() -> None:
+    specs = {s.kind: s for s in Topics().network_catalog()}
+    assert specs[TopicKind.DIRECTORY].config["cleanup.policy"] == "compact"
+    assert specs[TopicKind.DEADLETTER].config["cleanup.policy"] == "delete"
