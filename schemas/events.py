@@ -1,0 +1,592 @@
+"""Every event of the wire contract v1 (CONTRACT.md), defined once.
+
+Each event is a frozen pydantic model that ignores unknown fields (the contract
+lets producers add fields). The ``event_type`` field is the discriminator of
+:data:`AnyEvent`; :data:`EVENT_TYPES` maps each wire value to its model.
+
+Wire rules carried by the field types, so that Python and the published JSON
+Schemas (``schemas.jsonschema``) say the same thing:
+
+- timestamps are RFC 3339 with a ``Z`` or ``+hh:mm`` offset; a naive timestamp,
+  a number, or an offset that is not a whole number of minutes is rejected;
+- ``event_id`` is a UUID in its canonical hyphenated form;
+- party ids (``clinic_id``, ``org_id``) match :data:`schemas.codes.PARTY_ID_PATTERN`;
+- durations are ISO 8601 (``PT24H``, ``P2D``) in and out.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Final, Literal, Self
+from uuid import UUID, uuid4
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    TypeAdapter,
+    WithJsonSchema,
+    model_validator,
+)
+
+from schemas.codes import (
+    PARTY_ID_PATTERN,
+    BusinessStatus,
+    Category,
+    DeadLetterKind,
+    Instrument,
+    OrgStatus,
+    Party,
+    Priority,
+    ServiceStatus,
+    TaskStatus,
+)
+
+# ---------------------------------------------------------------- wire patterns
+#: RFC 3339 date-time with a mandatory offset (JSON Schema ``format`` is not
+#: enforced by most validators, so the published schemas carry this pattern).
+TIMESTAMP_PATTERN: Final = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+UUID_PATTERN: Final = (
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+#: ISO 8601 duration as pydantic reads and writes it (``PT24H``, ``P2D``, ``P1Y35DT3H``).
+DURATION_PATTERN: Final = (
+    r"^-?P(?=[0-9]|T[0-9])([0-9]+(\.[0-9]+)?Y)?([0-9]+(\.[0-9]+)?M)?([0-9]+(\.[0-9]+)?W)?"
+    r"([0-9]+(\.[0-9]+)?D)?(T(?=[0-9])([0-9]+(\.[0-9]+)?H)?([0-9]+(\.[0-9]+)?M)?"
+    r"([0-9]+(\.[0-9]+)?S)?)?$"
+)
+#: Ids chosen by clinics, organizations and the network (referral_id, service_id,
+#: screening_id, patient id): printable, no leading or trailing blank.
+ID_PATTERN: Final = r"^\S(?:[^\x00-\x1f\x7f]*\S)?$"
+#: ISO 639 language code, optionally with BCP 47 subtags (``es``, ``zh-Hant``).
+LANGUAGE_PATTERN: Final = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*$"
+#: LOINC codes are digits, a dash and a check digit (``88122-7``, ``LA28397-0``
+#: for answers); questions are checked loosely so that new panels need no release.
+CODE_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
+BASE64_PATTERN: Final = r"^[A-Za-z0-9+/]*={0,2}$"
+
+_TIMESTAMP_RE: Final = re.compile(TIMESTAMP_PATTERN)
+_UUID_RE: Final = re.compile(UUID_PATTERN)
+_DURATION_RE: Final = re.compile(DURATION_PATTERN)
+
+
+# ---------------------------------------------------------------- annotated types
+def _timestamp_wire_form(value: object) -> object:
+    # Messages never echo the rejected value: it may be patient data.
+    if isinstance(value, bool | int | float):
+        raise ValueError("a timestamp must be an RFC 3339 string with an offset, not a number")
+    if isinstance(value, str) and not _TIMESTAMP_RE.fullmatch(value):
+        raise ValueError("a timestamp must be RFC 3339 with a Z or +hh:mm offset")
+    return value
+
+
+def _whole_minute_offset(value: datetime) -> datetime:
+    offset = value.utcoffset()
+    if offset is not None and offset.total_seconds() % 60:
+        raise ValueError("a timestamp offset must be a whole number of minutes")
+    return value
+
+
+def _uuid_wire_form(value: object) -> object:
+    if isinstance(value, str) and not _UUID_RE.fullmatch(value):
+        raise ValueError("an event id must be a hyphenated UUID")
+    return value
+
+
+def _duration_wire_form(value: object) -> object:
+    if isinstance(value, bool | int | float):
+        raise ValueError("a duration must be an ISO 8601 string such as PT24H, not a number")
+    if isinstance(value, str) and not _DURATION_RE.fullmatch(value):
+        raise ValueError("a duration must be ISO 8601, such as PT24H or P2D")
+    return value
+
+
+def _positive_duration(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("a duration must be positive")
+    return value
+
+
+#: An aware timestamp (RFC 3339 with offset on the wire).
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_timestamp_wire_form),
+    AfterValidator(_whole_minute_offset),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
+]
+#: A UUID, hyphenated on the wire.
+EventId = Annotated[
+    UUID,
+    BeforeValidator(_uuid_wire_form),
+    WithJsonSchema({"type": "string", "format": "uuid", "pattern": UUID_PATTERN}),
+]
+#: A positive ISO 8601 duration.
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration_wire_form),
+    AfterValidator(_positive_duration),
+    WithJsonSchema({"type": "string", "format": "duration", "pattern": DURATION_PATTERN}),
+]
+PartyId = Annotated[str, StringConstraints(pattern=PARTY_ID_PATTERN)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=CODE_PATTERN)]
+Language = Annotated[str, StringConstraints(max_length=35, pattern=LANGUAGE_PATTERN)]
+PostalCode = Annotated[
+    str, StringConstraints(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$")
+]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Phone = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+#: Reason and outcome codes: DOMAIN.md's codes (:class:`schemas.codes.ReasonCode`)
+#: or another documented code; free text is tolerated up to 256 characters.
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Note = Annotated[str, StringConstraints(max_length=4000)]
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+#: A count, an attempt or an age: a JSON integer (``true`` or ``"3"`` is not one).
+Integer = Annotated[int, Field(strict=True)]
+#: A LOINC answer code, free text, or a number ("a numeric answer may be given
+#: as a number"). Booleans are not numbers here.
+AnswerValue = (
+    Annotated[str, StringConstraints(max_length=1000)]
+    | Annotated[int, Field(strict=True)]
+    | FiniteFloat
+)
+
+
+# ---------------------------------------------------------------- nested models
+class WireModel(BaseModel):
+    """Base of every model on the wire: immutable, unknown fields ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Patient(WireModel):
+    """The patient as the clinic knows them. Stays inside the network."""
+
+    id: Id
+    given_name: Name
+    family_name: Name | None = None
+    phone: Phone | None = None
+    preferred_language: Language | None = Field(default=None, description="ISO 639 code")
+    postal_code: PostalCode | None = None
+    birth_date: date | None = None
+
+
+class Consent(WireModel):
+    """The patient's consent to disclose to community organizations."""
+
+    granted: StrictBool = Field(description='true or false; "yes" or 1 is not consent')
+    categories: list[Category] | None = Field(
+        default=None, description="categories consented to; null means all"
+    )
+    expires_at: Timestamp | None = None
+
+    def covers(self, category: Category, at: datetime) -> bool:
+        """Whether this consent allows disclosure for ``category`` at time ``at``."""
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("consent is checked at an aware time")
+        if not self.granted:
+            return False
+        if self.expires_at is not None and at >= self.expires_at:
+            return False
+        return self.categories is None or category in self.categories
+
+
+class Answer(WireModel):
+    """One answer to one screening item; a multi-select item repeats its question."""
+
+    question: Code = Field(description="LOINC question code, e.g. 88122-7")
+    answer: AnswerValue = Field(description="LOINC answer code, or a number")
+
+
+class OfferedPatient(WireModel):
+    """The minimum necessary about a patient for an organization (see schemas.privacy)."""
+
+    given_name: Name
+    phone: Phone | None = None
+    preferred_language: Language | None = None
+    postal_code: PostalCode | None = None
+
+
+class Location(WireModel):
+    lat: FiniteFloat = Field(ge=-90, le=90)
+    lon: FiniteFloat = Field(ge=-180, le=180)
+
+
+class Capacity(WireModel):
+    """HSDS 3.1 draft ``service.capacities[]``: what is left now."""
+
+    available: Integer = Field(ge=0)
+    unit: Name | None = None
+    maximum: Integer | None = Field(default=None, ge=0)
+
+
+class Need(WireModel):
+    """A need derived from a screening, and the rule that derived it."""
+
+    category: Category
+    rule: Reason = Field(description="identifier of the scoring rule that fired")
+
+
+class ScoringProblem(WireModel):
+    """Something wrong with a screening's answers (missing, contradictory, unknown)."""
+
+    kind: Code
+    question: Code | None = None
+    detail: Note | None = None
+
+
+class DeadLetterSource(WireModel):
+    topic: Annotated[str, StringConstraints(min_length=1, max_length=249)]
+    partition: Integer = Field(ge=-1)
+    offset: Integer = Field(ge=-1)
+    key: str | None = None
+
+
+class DeadLetterError(WireModel):
+    kind: DeadLetterKind
+    message: Note
+
+
+# ---------------------------------------------------------------- events
+def _require_event_type(schema: dict[str, Any]) -> None:
+    # event_type has a default for convenience in Python; on the wire it is required.
+    required = schema.setdefault("required", [])
+    if "event_type" in schema.get("properties", {}) and "event_type" not in required:
+        required.insert(0, "event_type")
+
+
+def new_event_id() -> UUID:
+    """A fresh random event id."""
+    return uuid4()
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class Event(WireModel):
+    """Fields every event has. ``event_id`` is the idempotency key."""
+
+    model_config = ConfigDict(json_schema_extra=_require_event_type)
+
+    event_id: EventId
+    event_type: str
+    occurred_at: Timestamp
+
+    @classmethod
+    def new(cls, **fields: Any) -> Self:
+        """Build an event with a fresh ``event_id`` and ``occurred_at`` now (unless given)."""
+        fields.setdefault("event_id", new_event_id())
+        fields.setdefault("occurred_at", utcnow())
+        return cls(**fields)
+
+
+class ScreeningSubmitted(Event):
+    """A clinic submits a screening (clinic submissions topic, key patient id)."""
+
+    event_type: Literal["screening.submitted"] = "screening.submitted"
+    screening_id: Id
+    patient: Patient
+    consent: Consent
+    instrument: Instrument
+    answers: list[Answer]
+
+
+class ReferralRequested(Event):
+    """A clinician refers directly (clinic submissions topic, key patient id)."""
+
+    event_type: Literal["referral.requested"] = "referral.requested"
+    referral_id: Id
+    patient: Patient
+    consent: Consent
+    category: Category
+    service_id: Id | None = Field(default=None, description="asks for one service")
+    priority: Priority = Priority.ROUTINE
+    note: Note | None = None
+
+
+class ReferralCancelled(Event):
+    """The clinic cancels a referral (clinic submissions topic)."""
+
+    event_type: Literal["referral.cancelled"] = "referral.cancelled"
+    referral_id: Id
+    reason: Reason | None = None
+
+
+class ReferralOffered(Event):
+    """The network offers a referral to an organization: minimum necessary only."""
+
+    event_type: Literal["referral.offered"] = "referral.offered"
+    referral_id: Id
+    service_id: Id
+    category: Category
+    priority: Priority = Priority.ROUTINE
+    respond_by: Timestamp
+    patient: OfferedPatient
+    note: Note | None = None
+
+
+class ReferralWithdrawn(Event):
+    """The network withdraws an offer; the organization must stop work."""
+
+    event_type: Literal["referral.withdrawn"] = "referral.withdrawn"
+    referral_id: Id
+    reason: Reason = Field(description="timeout, cancelled-by-clinic or another documented code")
+
+
+#: Organization statuses that must say why (CONTRACT.md).
+STATUSES_NEEDING_REASON: Final = frozenset(
+    {OrgStatus.REJECTED, OrgStatus.FAILED, OrgStatus.CANCELLED}
+)
+
+
+def _status_changed_schema(schema: dict[str, Any]) -> None:
+    _require_event_type(schema)
+    # The model validator's rule, for validators in other languages.
+    schema["if"] = {
+        "properties": {"status": {"enum": sorted(s.value for s in STATUSES_NEEDING_REASON)}},
+        "required": ["status"],
+    }
+    schema["then"] = {"properties": {"reason": {"type": "string"}}, "required": ["reason"]}
+
+
+class ReferralStatusChanged(Event):
+    """An organization reports progress on a referral offered to it."""
+
+    model_config = ConfigDict(json_schema_extra=_status_changed_schema)
+
+    event_type: Literal["referral.status-changed"] = "referral.status-changed"
+    referral_id: Id
+    status: OrgStatus
+    reason: Reason | None = None
+    outcome: Reason | None = None
+    note: Note | None = None
+
+    @model_validator(mode="after")
+    def _reason_when_required(self) -> Self:
+        if self.status in STATUSES_NEEDING_REASON and self.reason is None:
+            raise ValueError(f"status {self.status.value} needs a reason")
+        return self
+
+
+class ServiceCapacityChanged(Event):
+    """An organization reports the capacity left in one of its services."""
+
+    event_type: Literal["service.capacity-changed"] = "service.capacity-changed"
+    service_id: Id
+    available: Integer = Field(ge=0)
+
+
+class ReferralUpdated(Event):
+    """What the referring clinic sees of its referral (clinic updates topic)."""
+
+    event_type: Literal["referral.updated"] = "referral.updated"
+    referral_id: Id
+    patient_id: Id
+    category: Category
+    screening_id: Id | None = None
+    status: TaskStatus
+    business_status: BusinessStatus | None = None
+    org_id: PartyId | None = None
+    service_id: Id | None = None
+    reason: Reason | None = None
+    outcome: Reason | None = None
+    attempt: Integer = Field(ge=0, description="1 for the first organization offered")
+    duplicate_of: Id | None = Field(
+        default=None,
+        description="with business_status duplicate: the open referral for this patient and category",
+    )
+
+
+class ServiceUpserted(Event):
+    """A service of the directory, created or replaced (compacted, key service_id)."""
+
+    event_type: Literal["service.upserted"] = "service.upserted"
+    service_id: Id
+    org_id: PartyId
+    name: Name
+    status: ServiceStatus
+    categories: list[Category]
+    postal_codes: list[PostalCode] = Field(default_factory=list)
+    location: Location | None = None
+    radius_km: FiniteFloat | None = Field(default=None, ge=0)
+    languages: list[Language] = Field(default_factory=list)
+    min_age: Integer | None = Field(default=None, ge=0)
+    max_age: Integer | None = Field(default=None, ge=0)
+    capacity: Capacity | None = None
+    response_sla: Duration | None = Field(default=None, description="ISO 8601, e.g. PT24H")
+
+    @model_validator(mode="after")
+    def _age_bounds_ordered(self) -> Self:
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise ValueError("min_age is above max_age")
+        return self
+
+
+class ScreeningScored(Event):
+    """A normalized screening with its derived needs, for analytics.
+
+    Carries ``patient_id`` only: no name, phone or birth date.
+    """
+
+    event_type: Literal["screening.scored"] = "screening.scored"
+    screening_id: Id
+    patient_id: Id
+    clinic_id: PartyId
+    instrument: Instrument
+    answers: list[Answer] = Field(default_factory=list)
+    needs: list[Need] = Field(default_factory=list)
+    problems: list[ScoringProblem] = Field(default_factory=list)
+    consented_categories: list[Category] = Field(
+        default_factory=list,
+        description="derived needs whose category the consent covered when scored",
+    )
+
+
+class ReferralStateChanged(Event):
+    """One record per referral state change (referral events topic: ledger, audit)."""
+
+    event_type: Literal["referral.state-changed"] = "referral.state-changed"
+    referral_id: Id
+    patient_id: Id
+    clinic_id: PartyId
+    category: Category
+    screening_id: Id | None = None
+    from_status: TaskStatus | None = Field(default=None, description="null when created")
+    to_status: TaskStatus
+    business_status: BusinessStatus | None = None
+    org_id: PartyId | None = None
+    service_id: Id | None = None
+    reason: Reason | None = None
+    outcome: Reason | None = None
+    attempt: Integer = Field(ge=0)
+    actor: Party
+    cause_event_id: EventId | None = Field(
+        default=None, description="the event that caused this change"
+    )
+
+
+class DeadLetter(Event):
+    """A message the network could not use, with the reason (deadletter topic)."""
+
+    event_type: Literal["deadletter"] = "deadletter"
+    source: DeadLetterSource
+    error: DeadLetterError
+    payload_base64: Annotated[str, StringConstraints(pattern=BASE64_PATTERN)]
+
+
+# ---------------------------------------------------------------- registry
+EVENT_MODELS: Final[tuple[type[Event], ...]] = (
+    ScreeningSubmitted,
+    ReferralRequested,
+    ReferralCancelled,
+    ReferralOffered,
+    ReferralWithdrawn,
+    ReferralStatusChanged,
+    ServiceCapacityChanged,
+    ReferralUpdated,
+    ServiceUpserted,
+    ScreeningScored,
+    ReferralStateChanged,
+    DeadLetter,
+)
+
+
+def _event_type_of(model: type[Event]) -> str:
+    default = model.model_fields["event_type"].default
+    assert isinstance(default, str)
+    return default
+
+
+#: Wire ``event_type`` -> model.
+EVENT_TYPES: Final[dict[str, type[Event]]] = {_event_type_of(m): m for m in EVENT_MODELS}
+
+AnyEvent = Annotated[
+    ScreeningSubmitted
+    | ReferralRequested
+    | ReferralCancelled
+    | ReferralOffered
+    | ReferralWithdrawn
+    | ReferralStatusChanged
+    | ServiceCapacityChanged
+    | ReferralUpdated
+    | ServiceUpserted
+    | ScreeningScored
+    | ReferralStateChanged
+    | DeadLetter,
+    Field(discriminator="event_type"),
+]
+ANY_EVENT_ADAPTER: Final[TypeAdapter[AnyEvent]] = TypeAdapter(AnyEvent)
+
+
+def to_bytes(event: Event) -> bytes:
+    """The event as a Kafka message value: UTF-8 JSON, nulls included."""
+    return event.model_dump_json(exclude_none=False).encode("utf-8")
+
+
+def from_bytes(value: bytes | str) -> AnyEvent:
+    """Parse any event, raising ``pydantic.ValidationError``; agents use ``schemas.decode``."""
+    return ANY_EVENT_ADAPTER.validate_json(value)
+
+
+__all__ = [
+    "ANY_EVENT_ADAPTER",
+    "BASE64_PATTERN",
+    "DURATION_PATTERN",
+    "EVENT_MODELS",
+    "EVENT_TYPES",
+    "ID_PATTERN",
+    "LANGUAGE_PATTERN",
+    "STATUSES_NEEDING_REASON",
+    "TIMESTAMP_PATTERN",
+    "UUID_PATTERN",
+    "Answer",
+    "AnswerValue",
+    "AnyEvent",
+    "Capacity",
+    "Code",
+    "Consent",
+    "DeadLetter",
+    "DeadLetterError",
+    "DeadLetterSource",
+    "Duration",
+    "Event",
+    "EventId",
+    "Id",
+    "Integer",
+    "Language",
+    "Location",
+    "Need",
+    "OfferedPatient",
+    "PartyId",
+    "Patient",
+    "PostalCode",
+    "ReferralCancelled",
+    "ReferralOffered",
+    "ReferralRequested",
+    "ReferralStateChanged",
+    "ReferralStatusChanged",
+    "ReferralUpdated",
+    "ReferralWithdrawn",
+    "ScoringProblem",
+    "ScreeningScored",
+    "ScreeningSubmitted",
+    "ServiceCapacityChanged",
+    "ServiceUpserted",
+    "Timestamp",
+    "WireModel",
+    "from_bytes",
+    "new_event_id",
+    "to_bytes",
+    "utcnow",
+]

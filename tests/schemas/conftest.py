@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+import pytest
+
+from schemas.topics import Topics
+
+
+@pytest.fixture
+def topics() -> Topics:
+    return Topics()
