@@ -31,6 +31,10 @@ class TopicKind(StrEnum):
     SCREENINGS = "screenings"
     REFERRAL_EVENTS = "referral-events"
     DEADLETTER = "deadletter"
+    # internal: the network's own re-keyed command streams (not part of the contract)
+    NETWORK_PATIENTS = "network-patients"
+    NETWORK_REFERRALS = "network-referrals"
+    NETWORK_CAPACITY = "network-capacity"
 
 
 class InvalidPartyId(ValueError):
@@ -82,6 +86,9 @@ _CONFIG: Final[dict[TopicKind, dict[str, str]]] = {
     TopicKind.SCREENINGS: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
     TopicKind.REFERRAL_EVENTS: {"cleanup.policy": "delete", "retention.ms": str(365 * _DAY_MS)},
     TopicKind.DEADLETTER: {"cleanup.policy": "delete", "retention.ms": str(90 * _DAY_MS)},
+    TopicKind.NETWORK_PATIENTS: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
+    TopicKind.NETWORK_REFERRALS: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
+    TopicKind.NETWORK_CAPACITY: {"cleanup.policy": "compact", "retention.ms": "-1"},
 }
 
 
@@ -112,6 +119,22 @@ class Topics:
     @property
     def deadletter(self) -> str:
         return f"{self.prefix}.deadletter.v1"
+
+    # ------------------------------------------------------------ internal topics
+    @property
+    def network_patients(self) -> str:
+        """Submissions re-keyed by ``clinic_id:patient_id`` (one owner per patient)."""
+        return f"{self.prefix}.network.patients.v1"
+
+    @property
+    def network_referrals(self) -> str:
+        """Every command about a referral, keyed by referral_id (one owner each)."""
+        return f"{self.prefix}.network.referrals.v1"
+
+    @property
+    def network_capacity(self) -> str:
+        """Capacity reported by organizations, keyed by service_id (compacted)."""
+        return f"{self.prefix}.network.capacity.v1"
 
     # ------------------------------------------------------------ party topics
     def clinic_submissions(self, clinic_id: str) -> str:
@@ -183,6 +206,9 @@ class Topics:
             self.spec(self.screenings, TopicKind.SCREENINGS),
             self.spec(self.referral_events, TopicKind.REFERRAL_EVENTS),
             self.spec(self.deadletter, TopicKind.DEADLETTER),
+            self.spec(self.network_patients, TopicKind.NETWORK_PATIENTS),
+            self.spec(self.network_referrals, TopicKind.NETWORK_REFERRALS),
+            self.spec(self.network_capacity, TopicKind.NETWORK_CAPACITY),
         ]
 
     def clinic_catalog(self, clinic_id: str) -> list[TopicSpec]:
