@@ -142,6 +142,48 @@ def cmd_provision(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- network
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    return run_worker(settings, resolve_bootstrap(settings))
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Everything on one machine: embedded services (unless external), topics, a worker."""
+    from connectors.kafka_admin import apply_topics
+    from streams.worker import run_worker
+
+    if not settings.kafka_bootstrap:
+        print("# starting the embedded Kafka broker...", file=sys.stderr, flush=True)
+        state = broker_for(settings).start()
+        settings = settings.with_overrides(kafka_bootstrap=state.bootstrap)
+    if not settings.database_url:
+        print("# starting the embedded PostgreSQL...", file=sys.stderr, flush=True)
+        settings = settings.with_overrides(database_url=database_for(settings).start())
+    bootstrap = resolve_bootstrap(settings)
+    print(f"REFNET_KAFKA_BOOTSTRAP={bootstrap}")
+    print(f"REFNET_DATABASE_URL={settings.database_url}", flush=True)
+    for result in apply_topics(bootstrap, topics_for(settings).network_catalog()):
+        print(f"# topic {result.outcome}: {result.name}", file=sys.stderr)
+    for party, ids in (("clinic", args.clinic), ("org", args.org)):
+        for party_id in ids or []:
+            topics = topics_for(settings)
+            specs = (
+                topics.clinic_catalog(party_id)
+                if party == "clinic"
+                else topics.org_catalog(party_id)
+            )
+            apply_topics(bootstrap, specs)
+            print(f"# provisioned {party} {party_id}", file=sys.stderr)
+    print(
+        "# worker starting; Ctrl-C stops it ('refnet dev down' stops the broker and database)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return run_worker(settings, bootstrap)
+
+
 # ---------------------------------------------------------------------- schemas
 def cmd_schemas_export(settings: Settings, args: argparse.Namespace) -> int:
     from schemas.jsonschema import export
@@ -194,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     export = schemas_sub.add_parser("export", help="write one JSON Schema per event")
     export.add_argument("--dir", help="output directory (default: schemas/json in the package)")
     export.set_defaults(func=cmd_schemas_export)
+
+    sub.add_parser("worker", help="run one network worker (Faust)").set_defaults(func=cmd_worker)
+    run = sub.add_parser(
+        "run", help="run the network: embedded broker and database, topics, a worker"
+    )
+    run.add_argument("--clinic", action="append", help="also provision this clinic (repeatable)")
+    run.add_argument("--org", action="append", help="also provision this organization (repeatable)")
+    run.set_defaults(func=cmd_run)
 
     sub.add_parser("settings", help="list every REFNET_* setting").set_defaults(func=cmd_settings)
     return parser

@@ -1,0 +1,329 @@
+"""The patient owner: scores screenings and opens at most one referral per need.
+
+State per patient (key ``clinic_id:patient_id``): which categories have an open
+referral, and which referrals belong to the patient. Pure: ``decide`` returns
+the new state and the messages to send; the Faust agent only applies them.
+
+What a clinic sees, per derived or requested need:
+
+* consent covers it and no referral is open for that category: a referral opens
+  (``requested`` / ``offered``, or ``failed`` / ``unmatched``);
+* consent does not cover it: one ``referral.updated`` with status ``failed``,
+  business_status ``consent-required``, reason ``consent-not-granted``; nothing
+  reaches any organization;
+* a referral for that category is already open: one ``referral.updated`` for the
+  new referral id with status ``cancelled``, business_status ``duplicate``,
+  reason ``duplicate-open-referral`` and ``duplicate_of`` naming the open
+  referral; nothing else happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.codes import BusinessStatus, Category, DeadLetterKind, Party, ReasonCode, TaskStatus
+from schemas.events import (
+    Answer,
+    Consent,
+    Need,
+    Patient,
+    ReferralCancelled,
+    ReferralRequested,
+    ReferralStateChanged,
+    ReferralUpdated,
+    ScoringProblem,
+    ScreeningScored,
+    ScreeningSubmitted,
+    to_bytes,
+)
+from schemas.scoring import score
+from schemas.topics import Topics
+from streams.commands import (
+    CancelReferral,
+    OpenReferral,
+    PatientCommand,
+    ReferralClosed,
+    SubmissionReceived,
+    derived_id,
+)
+from streams.outputs import Outgoing, dead_letter_event
+
+#: How many processed event ids a patient keeps for de-duplication.
+SEEN_LIMIT = 500
+
+
+class PatientRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    open: dict[Category, str] = Field(default_factory=dict)
+    referrals: dict[str, Category] = Field(default_factory=dict)
+    seen: list[str] = Field(default_factory=list)
+
+    def remember(self, command_id: str) -> None:
+        self.seen.append(command_id)
+        if len(self.seen) > SEEN_LIMIT:
+            del self.seen[: len(self.seen) - SEEN_LIMIT]
+
+
+@dataclass(frozen=True)
+class PatientDecision:
+    record: PatientRecord | None
+    outputs: list[Outgoing]
+
+
+def screening_referral_id(screening_id: str, category: Category) -> str:
+    """The id of the referral a screening opens for one need (stable on replay)."""
+    return f"{screening_id}.{category.value}"
+
+
+def decide(
+    record: PatientRecord | None, command: PatientCommand, *, topics: Topics
+) -> PatientDecision:
+    """Apply one command to a patient's record."""
+    record = record.model_copy(deep=True) if record is not None else PatientRecord()
+    if command.command_id in record.seen:
+        return PatientDecision(None, [])
+    outputs: list[Outgoing] = []
+    if isinstance(command, ReferralClosed):
+        if record.open.get(command.category) == command.referral_id:
+            del record.open[command.category]
+    else:
+        event = command.event
+        if isinstance(event, ScreeningSubmitted):
+            outputs = _screening(record, command, event, topics)
+        elif isinstance(event, ReferralRequested):
+            outputs = _requested(record, command, event, topics)
+        else:
+            outputs = _cancelled(record, command, event, topics)
+    record.remember(command.command_id)
+    return PatientDecision(record, outputs)
+
+
+def _screening(
+    record: PatientRecord, command: SubmissionReceived, event: ScreeningSubmitted, topics: Topics
+) -> list[Outgoing]:
+    result = score(event.instrument, event.answers)
+    at = event.occurred_at
+    covered = [n.category for n in result.needs if _covers(event.consent, n.category, at)]
+    scored = ScreeningScored(
+        event_id=derived_id(event.event_id, "scored"),
+        occurred_at=at,
+        screening_id=event.screening_id,
+        patient_id=event.patient.id,
+        clinic_id=command.clinic_id,
+        instrument=event.instrument,
+        answers=[Answer(question=a.question, answer=a.answer) for a in event.answers],
+        needs=[Need(category=n.category, rule=n.rule) for n in result.needs],
+        problems=[
+            ScoringProblem(kind=p.kind.value, question=_code(p.question), detail=p.detail[:500])
+            for p in result.problems
+        ],
+        consented_categories=covered,
+    )
+    outputs = [Outgoing.event(topics.screenings, event.patient.id, scored)]
+    for need in result.needs:
+        referral_id = screening_referral_id(event.screening_id, need.category)
+        outputs += _open(
+            record,
+            command,
+            referral_id=referral_id,
+            patient=event.patient,
+            consent=event.consent,
+            category=need.category,
+            screening_id=event.screening_id,
+            requested_service_id=None,
+            note=None,
+            priority=None,
+            topics=topics,
+        )
+    return outputs
+
+
+def _requested(
+    record: PatientRecord, command: SubmissionReceived, event: ReferralRequested, topics: Topics
+) -> list[Outgoing]:
+    if event.referral_id in record.referrals:
+        return [
+            _dead_letter(
+                command,
+                DeadLetterKind.VALIDATION,
+                "referral_id was already used for this patient",
+                topics,
+            )
+        ]
+    return _open(
+        record,
+        command,
+        referral_id=event.referral_id,
+        patient=event.patient,
+        consent=event.consent,
+        category=event.category,
+        screening_id=None,
+        requested_service_id=event.service_id,
+        note=event.note,
+        priority=event.priority,
+        topics=topics,
+    )
+
+
+def _cancelled(
+    record: PatientRecord, command: SubmissionReceived, event: ReferralCancelled, topics: Topics
+) -> list[Outgoing]:
+    if event.referral_id not in record.referrals:
+        return [
+            _dead_letter(
+                command,
+                DeadLetterKind.UNKNOWN_REFERRAL,
+                "no referral with this id belongs to this patient and clinic",
+                topics,
+            )
+        ]
+    cancel = CancelReferral(
+        command_id=f"cancel:{event.event_id}",
+        referral_id=event.referral_id,
+        clinic_id=command.clinic_id,
+        reason=event.reason,
+        cause_event_id=event.event_id,
+        source=command.source,
+    )
+    return [Outgoing.command(topics.network_referrals, event.referral_id, cancel)]
+
+
+def _open(
+    record: PatientRecord,
+    command: SubmissionReceived,
+    *,
+    referral_id: str,
+    patient: Patient,
+    consent: Consent,
+    category: Category,
+    screening_id: str | None,
+    requested_service_id: str | None,
+    note: str | None,
+    priority: object,
+    topics: Topics,
+) -> list[Outgoing]:
+    event = command.event
+    at = event.occurred_at
+    if not _covers(consent, category, at):
+        return _clinic_only(
+            command,
+            referral_id,
+            patient,
+            category,
+            screening_id,
+            TaskStatus.FAILED,
+            BusinessStatus.CONSENT_REQUIRED,
+            ReasonCode.CONSENT_NOT_GRANTED,
+            None,
+            topics,
+        )
+    existing = record.open.get(category)
+    if existing is not None:
+        return _clinic_only(
+            command,
+            referral_id,
+            patient,
+            category,
+            screening_id,
+            TaskStatus.CANCELLED,
+            BusinessStatus.DUPLICATE,
+            ReasonCode.DUPLICATE_OPEN_REFERRAL,
+            existing,
+            topics,
+        )
+    record.open[category] = referral_id
+    record.referrals[referral_id] = category
+    extra = {"priority": priority} if priority is not None else {}
+    open_command = OpenReferral(
+        command_id=f"open:{referral_id}",
+        referral_id=referral_id,
+        clinic_id=command.clinic_id,
+        patient=patient,
+        consent=consent,
+        category=category,
+        screening_id=screening_id,
+        requested_service_id=requested_service_id,
+        note=note,
+        cause_event_id=event.event_id,
+        requested_at=at,
+        **extra,
+    )
+    return [Outgoing.command(topics.network_referrals, referral_id, open_command)]
+
+
+def _clinic_only(
+    command: SubmissionReceived,
+    referral_id: str,
+    patient: Patient,
+    category: Category,
+    screening_id: str | None,
+    status: TaskStatus,
+    business: BusinessStatus,
+    reason: ReasonCode,
+    duplicate_of: str | None,
+    topics: Topics,
+) -> list[Outgoing]:
+    """A referral that never leaves the network: the clinic alone hears of it."""
+    at: datetime = command.event.occurred_at
+    update = ReferralUpdated(
+        event_id=derived_id(referral_id, command.command_id, "updated"),
+        occurred_at=at,
+        referral_id=referral_id,
+        patient_id=patient.id,
+        category=category,
+        screening_id=screening_id,
+        status=status,
+        business_status=business,
+        reason=reason.value,
+        attempt=0,
+        duplicate_of=duplicate_of,
+    )
+    changed = ReferralStateChanged(
+        event_id=derived_id(referral_id, command.command_id, "state"),
+        occurred_at=at,
+        referral_id=referral_id,
+        patient_id=patient.id,
+        clinic_id=command.clinic_id,
+        category=category,
+        screening_id=screening_id,
+        from_status=TaskStatus.DRAFT,
+        to_status=status,
+        business_status=business,
+        reason=reason.value,
+        attempt=0,
+        actor=Party.NETWORK,
+        cause_event_id=command.event.event_id,
+    )
+    return [
+        Outgoing.event(topics.clinic_updates(command.clinic_id), referral_id, update),
+        Outgoing.event(topics.referral_events, referral_id, changed),
+    ]
+
+
+def _dead_letter(
+    command: SubmissionReceived, kind: DeadLetterKind, message: str, topics: Topics
+) -> Outgoing:
+    event = command.event
+    letter = dead_letter_event(
+        kind, message, command.source, to_bytes(event), occurred_at=event.occurred_at
+    )
+    return Outgoing.event(topics.deadletter, command.source.key or "", letter)
+
+
+def _covers(consent: Consent, category: Category, at: datetime) -> bool:
+    return consent.covers(category, at)
+
+
+def _code(question: str | None) -> str | None:
+    if not question:
+        return None
+    cleaned = "".join(ch for ch in question if ch.isalnum() or ch in "._:/-")[:64]
+    return cleaned if cleaned and cleaned[0].isalnum() else None
+
+
+__all__: Sequence[str] = ["PatientDecision", "PatientRecord", "decide", "screening_referral_id"]

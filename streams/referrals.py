@@ -1,0 +1,417 @@
+"""The referral owner: offers, re-routes, times out and closes each referral.
+
+Pure: :func:`decide` takes a referral's record, one command and what the
+network knows (directory, organizations' record, load) and returns the new
+record and the messages to send. Every state change goes through the state
+machine in :mod:`schemas.lifecycle`; every change the clinic should know of
+becomes a ``referral.updated`` to the clinic and a ``referral.state-changed`` on
+the event log. Output event ids derive from (referral, step), so a replayed
+command repeats the same ids and an applied command id is never applied twice.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.codes import (
+    BusinessStatus,
+    Category,
+    DeadLetterKind,
+    Party,
+    Priority,
+    ReasonCode,
+    TaskStatus,
+    WithdrawReason,
+)
+from schemas.events import (
+    Consent,
+    DeadLetterSource,
+    Patient,
+    ReferralOffered,
+    ReferralStateChanged,
+    ReferralUpdated,
+    ReferralWithdrawn,
+    ServiceUpserted,
+)
+from schemas.lifecycle import (
+    INITIAL,
+    Forbidden,
+    ReferralState,
+    Transition,
+    apply_org_status,
+    transition,
+)
+from schemas.privacy import offered_patient
+from schemas.topics import Topics
+from streams.commands import (
+    CancelReferral,
+    OfferTimeout,
+    OpenReferral,
+    OrganizationStatus,
+    ReferralClosed,
+    ReferralCommand,
+    derived_id,
+    patient_key,
+)
+from streams.matching import MatchRequest, OrgRecord, age_on, rank, respond_by
+from streams.outputs import Outgoing, dead_letter_event
+
+
+class Offer(BaseModel):
+    service_id: str
+    org_id: str
+    attempt: int
+    offered_at: datetime
+    respond_by: datetime
+    answered: bool = False
+
+
+class ReferralRecord(BaseModel):
+    """A referral as the network keeps it (network-internal: holds the patient)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    referral_id: str
+    clinic_id: str
+    patient: Patient
+    consent: Consent
+    category: Category
+    screening_id: str | None = None
+    requested_service_id: str | None = None
+    priority: Priority = Priority.ROUTINE
+    note: str | None = None
+    requested_at: datetime
+    status: TaskStatus = TaskStatus.DRAFT
+    business_status: BusinessStatus | None = None
+    attempt: int = 0
+    offer: Offer | None = None
+    tried: list[str] = Field(default_factory=list)
+    step: int = 0
+    seen: list[str] = Field(default_factory=list)
+    partition: int = -1
+
+    @property
+    def state(self) -> ReferralState:
+        return ReferralState(self.status, self.business_status)
+
+    def pending_deadline(self) -> datetime | None:
+        """respond_by of an offer still waiting for an answer."""
+        if self.offer is not None and not self.offer.answered and not self.state.terminal:
+            return self.offer.respond_by
+        return None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the referral owner may consult besides the record."""
+
+    topics: Topics
+    now: datetime
+    directory: Sequence[ServiceUpserted] = ()
+    org_stats: Mapping[str, OrgRecord] = field(default_factory=dict)
+    load: Mapping[str, int] = field(default_factory=dict)
+    default_sla: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class ReferralDecision:
+    record: ReferralRecord | None
+    outputs: list[Outgoing]
+    dead_letter: str | None = None  # the kind, for metrics
+
+
+def decide(
+    record: ReferralRecord | None, command: ReferralCommand, ctx: Context, *, partition: int = -1
+) -> ReferralDecision:
+    """Apply one command to a referral."""
+    if isinstance(command, OpenReferral):
+        if record is not None:  # opened before: a replayed or repeated open
+            return ReferralDecision(None, [])
+        return _open(command, ctx, partition)
+    if record is None:
+        return _reject_unknown(command, ctx)
+    if command.command_id in record.seen:
+        return ReferralDecision(None, [])
+    record = record.model_copy(deep=True)
+    if isinstance(command, OrganizationStatus):
+        decision = _org_status(record, command, ctx)
+    elif isinstance(command, CancelReferral):
+        decision = _cancel(record, command, ctx)
+    else:
+        decision = _timeout(record, command, ctx)
+    if decision.record is not None:
+        decision.record.seen.append(command.command_id)
+    return decision
+
+
+# ---------------------------------------------------------------- commands
+def _open(command: OpenReferral, ctx: Context, partition: int) -> ReferralDecision:
+    record = ReferralRecord(
+        referral_id=command.referral_id,
+        clinic_id=command.clinic_id,
+        patient=command.patient,
+        consent=command.consent,
+        category=command.category,
+        screening_id=command.screening_id,
+        requested_service_id=command.requested_service_id,
+        priority=command.priority,
+        note=command.note,
+        requested_at=command.requested_at,
+        seen=[command.command_id],
+        partition=partition,
+    )
+    outputs = _route(record, ctx, cause=command.cause_event_id, reason=None)
+    return ReferralDecision(record, outputs)
+
+
+def _org_status(
+    record: ReferralRecord, command: OrganizationStatus, ctx: Context
+) -> ReferralDecision:
+    event = command.event
+    offer = record.offer
+    if offer is None or offer.org_id != command.org_id:
+        return _reject(
+            record,
+            command,
+            DeadLetterKind.AUTHORIZATION,
+            f"referral is not currently offered to organization {command.org_id}",
+            ctx,
+        )
+    checked = apply_org_status(
+        record.state, event.status, reason=event.reason, outcome=event.outcome
+    )
+    if isinstance(checked, Forbidden):
+        return _reject(record, command, DeadLetterKind.TRANSITION, checked.message, ctx)
+    offer.answered = True
+    outputs = _change(record, checked, ctx, cause=event.event_id, at=event.occurred_at, offer=offer)
+    if checked.reroute:
+        outputs += _route(record, ctx, cause=event.event_id, reason=checked.reason)
+    outputs += _close_if_final(record, ctx)
+    return ReferralDecision(record, outputs)
+
+
+def _cancel(record: ReferralRecord, command: CancelReferral, ctx: Context) -> ReferralDecision:
+    reason = command.reason or ReasonCode.CANCELLED_BY_CLINIC.value
+    checked = transition(record.state, TaskStatus.CANCELLED, Party.CLINIC, reason=reason)
+    if isinstance(checked, Forbidden):
+        return _reject(record, command, DeadLetterKind.TRANSITION, checked.message, ctx)
+    outputs: list[Outgoing] = []
+    if record.offer is not None:
+        outputs.append(_withdraw(record, WithdrawReason.CANCELLED_BY_CLINIC, ctx))
+    outputs += _change(record, checked, ctx, cause=command.cause_event_id, at=ctx.now)
+    outputs += _close_if_final(record, ctx)
+    return ReferralDecision(record, outputs)
+
+
+def _timeout(record: ReferralRecord, command: OfferTimeout, ctx: Context) -> ReferralDecision:
+    offer = record.offer
+    due = record.pending_deadline()
+    if offer is None or due is None or offer.attempt != command.attempt or due > ctx.now:
+        return ReferralDecision(None, [])  # stale: answered, re-routed or not yet due
+    checked = transition(
+        record.state,
+        TaskStatus.REQUESTED,
+        Party.NETWORK,
+        business_status=BusinessStatus.RE_ROUTED,
+        reason=WithdrawReason.TIMEOUT.value,
+    )
+    if isinstance(checked, Forbidden):
+        return ReferralDecision(None, [])
+    outputs = [_withdraw(record, WithdrawReason.TIMEOUT, ctx)]
+    outputs += _change(record, checked, ctx, cause=None, at=ctx.now, offer=offer)
+    offer.answered = True
+    outputs += _route(record, ctx, cause=None, reason=WithdrawReason.TIMEOUT.value)
+    outputs += _close_if_final(record, ctx)
+    return ReferralDecision(record, outputs)
+
+
+# ---------------------------------------------------------------- routing
+def _route(
+    record: ReferralRecord, ctx: Context, *, cause: UUID | None, reason: str | None
+) -> list[Outgoing]:
+    """Offer the referral to the best service not tried yet, or end it unmatched."""
+    request = MatchRequest(
+        category=record.category,
+        postal_code=record.patient.postal_code,
+        preferred_language=record.patient.preferred_language,
+        age=_age(record.patient.birth_date, ctx.now),
+        requested_service_id=record.requested_service_id,
+    )
+    candidates = rank(
+        ctx.directory, request, excluded=record.tried, org_stats=ctx.org_stats, load=ctx.load
+    )
+    cause_id = cause if cause is not None else None
+    if not candidates:
+        checked = transition(
+            record.state,
+            TaskStatus.FAILED,
+            Party.NETWORK,
+            business_status=BusinessStatus.UNMATCHED,
+            reason=ReasonCode.NO_MATCHING_SERVICE.value,
+        )
+        if isinstance(checked, Forbidden):  # pragma: no cover - table allows it
+            raise AssertionError(checked.message)
+        return _change(record, checked, ctx, cause=cause_id, at=ctx.now)
+    best = candidates[0].service
+    checked = transition(
+        record.state, TaskStatus.REQUESTED, Party.NETWORK, business_status=BusinessStatus.OFFERED
+    )
+    if isinstance(checked, Forbidden):  # pragma: no cover - table allows it
+        raise AssertionError(checked.message)
+    record.attempt += 1
+    record.tried.append(best.service_id)
+    offer = Offer(
+        service_id=best.service_id,
+        org_id=best.org_id,
+        attempt=record.attempt,
+        offered_at=ctx.now,
+        respond_by=respond_by(ctx.now, best, ctx.default_sla),
+    )
+    record.offer = offer
+    offered = ReferralOffered(
+        event_id=derived_id(record.referral_id, "offered", record.attempt),
+        occurred_at=ctx.now,
+        referral_id=record.referral_id,
+        service_id=best.service_id,
+        category=record.category,
+        priority=record.priority,
+        respond_by=offer.respond_by,
+        patient=offered_patient(record.patient),
+        note=record.note,
+    )
+    outputs = [Outgoing.event(ctx.topics.org_referrals(best.org_id), record.referral_id, offered)]
+    outputs += _change(record, checked, ctx, cause=cause_id, at=ctx.now, offer=offer)
+    return outputs
+
+
+def _withdraw(record: ReferralRecord, reason: WithdrawReason, ctx: Context) -> Outgoing:
+    assert record.offer is not None
+    withdrawn = ReferralWithdrawn(
+        event_id=derived_id(record.referral_id, "withdrawn", record.offer.attempt),
+        occurred_at=ctx.now,
+        referral_id=record.referral_id,
+        reason=reason.value,
+    )
+    return Outgoing.event(
+        ctx.topics.org_referrals(record.offer.org_id), record.referral_id, withdrawn
+    )
+
+
+def _close_if_final(record: ReferralRecord, ctx: Context) -> list[Outgoing]:
+    if not record.state.terminal:
+        return []
+    closed = ReferralClosed(
+        command_id=f"closed:{record.referral_id}",
+        referral_id=record.referral_id,
+        category=record.category,
+    )
+    key = patient_key(record.clinic_id, record.patient.id)
+    return [Outgoing.command(ctx.topics.network_patients, key, closed)]
+
+
+# ---------------------------------------------------------------- reporting
+def _change(
+    record: ReferralRecord,
+    change: Transition,
+    ctx: Context,
+    *,
+    cause: UUID | None,
+    at: datetime,
+    offer: Offer | None = None,
+) -> list[Outgoing]:
+    """Apply a checked change to the record; report it to the clinic and the log."""
+    before = record.status
+    record.status = change.after.status
+    record.business_status = change.after.business_status
+    record.step += 1
+    org_id = offer.org_id if offer else None
+    service_id = offer.service_id if offer else None
+    attempt = offer.attempt if offer else record.attempt
+    update = ReferralUpdated(
+        event_id=derived_id(record.referral_id, "updated", record.step),
+        occurred_at=at,
+        referral_id=record.referral_id,
+        patient_id=record.patient.id,
+        category=record.category,
+        screening_id=record.screening_id,
+        status=record.status,
+        business_status=record.business_status,
+        org_id=org_id,
+        service_id=service_id,
+        reason=change.reason,
+        outcome=change.outcome,
+        attempt=attempt,
+    )
+    logged = ReferralStateChanged(
+        event_id=derived_id(record.referral_id, "state", record.step),
+        occurred_at=at,
+        referral_id=record.referral_id,
+        patient_id=record.patient.id,
+        clinic_id=record.clinic_id,
+        category=record.category,
+        screening_id=record.screening_id,
+        from_status=before,
+        to_status=record.status if change.downstream is None else change.downstream,
+        business_status=record.business_status,
+        org_id=org_id,
+        service_id=service_id,
+        reason=change.reason,
+        outcome=change.outcome,
+        attempt=attempt,
+        actor=change.by,
+        cause_event_id=cause,
+    )
+    return [
+        Outgoing.event(ctx.topics.clinic_updates(record.clinic_id), record.referral_id, update),
+        Outgoing.event(ctx.topics.referral_events, record.referral_id, logged),
+    ]
+
+
+def _reject(
+    record: ReferralRecord,
+    command: OrganizationStatus | CancelReferral,
+    kind: DeadLetterKind,
+    message: str,
+    ctx: Context,
+) -> ReferralDecision:
+    """Dead-letter a command; the referral does not change (but remembers the id)."""
+    if isinstance(command, OrganizationStatus):
+        payload = base64.b64decode(command.raw_base64)
+    else:
+        payload = command.model_dump_json().encode()
+    letter = dead_letter_event(kind, message, command.source, payload, occurred_at=ctx.now)
+    out = Outgoing.event(ctx.topics.deadletter, command.source.key or "", letter)
+    return ReferralDecision(record, [out], dead_letter=kind.value)
+
+
+def _reject_unknown(command: ReferralCommand, ctx: Context) -> ReferralDecision:
+    if isinstance(command, OrganizationStatus | CancelReferral):
+        source: DeadLetterSource = command.source
+        payload = (
+            base64.b64decode(command.raw_base64)
+            if isinstance(command, OrganizationStatus)
+            else command.model_dump_json().encode()
+        )
+        letter = dead_letter_event(
+            DeadLetterKind.UNKNOWN_REFERRAL,
+            "no referral with this id is known to the network",
+            source,
+            payload,
+            occurred_at=ctx.now,
+        )
+        out = Outgoing.event(ctx.topics.deadletter, source.key or "", letter)
+        return ReferralDecision(None, [out], dead_letter=DeadLetterKind.UNKNOWN_REFERRAL.value)
+    return ReferralDecision(None, [])  # a timer's command for a forgotten referral
+
+
+def _age(birth_date: date | None, now: datetime) -> int | None:
+    return age_on(birth_date, now.date())
+
+
+__all__ = ["INITIAL", "Context", "Offer", "ReferralDecision", "ReferralRecord", "decide"]

@@ -1,0 +1,29 @@
+"""Run one refnet worker: ``refnet worker`` (and ``refnet run``)."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+from prometheus_client import start_http_server
+
+from deploy.settings import Settings
+from streams.app import build
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, bootstrap: str) -> int:
+    """Run until SIGINT/SIGTERM. Topics must exist (``refnet topics apply``)."""
+    if settings.metrics_port is not None:
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
+        log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)
+    network = build(settings, bootstrap)
+    worker = faust.Worker(
+        network.app,
+        loglevel=settings.log_level.upper(),
+        override_logging=True,
+        redirect_stdouts=False,
+    )
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,165 @@
+"""A running network for one test: unique topics, a real `refnet worker` process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from connectors.kafka_admin import apply_topics
+from schemas.events import Event, to_bytes
+from schemas.topics import Topics
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Network:
+    """Publishes as clinics and organizations; reads what the network answers."""
+
+    def __init__(self, bootstrap: str, topics: Topics, data_dir: Path) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.data_dir = data_dir
+        self.app_id = f"refnet-{topics.prefix}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.log_path = data_dir / "worker.log"
+
+    # ------------------------------------------------------------ setup
+    async def provision(self, clinics: list[str], orgs: list[str]) -> None:
+        specs = self.topics.network_catalog()
+        for clinic in clinics:
+            specs += self.topics.clinic_catalog(clinic)
+        for org in orgs:
+            specs += self.topics.org_catalog(org)
+        await asyncio.to_thread(apply_topics, self.bootstrap, specs)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REFNET_")}
+        env.update(
+            REFNET_KAFKA_BOOTSTRAP=self.bootstrap,
+            REFNET_TOPIC_PREFIX=self.topics.prefix,
+            REFNET_PARTITIONS=str(self.topics.partitions),
+            REFNET_APP_ID=self.app_id,
+            REFNET_DATA_DIR=str(self.data_dir),
+            REFNET_TIMER_INTERVAL="0.2",
+            REFNET_PATTERN_REFRESH="2",
+            REFNET_LOG_LEVEL="info",
+        )
+        return env
+
+    def start_worker(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "deploy.cli", "worker"],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill_worker(self) -> None:
+        """SIGKILL: no shutdown, no final commit, no flush."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.proc = None
+
+    def stop_worker(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def worker_log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-6000:]
+        except OSError:
+            return ""
+
+    # ------------------------------------------------------------ io
+    async def publish(self, topic: str, key: str | None, event: Event | bytes | None) -> None:
+        if self.producer is None:
+            self.producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True
+            )
+            await self.producer.start()
+        value = to_bytes(event) if isinstance(event, Event) else event
+        await self.producer.send_and_wait(
+            topic, value, key=key.encode() if key is not None else None
+        )
+
+    async def read(
+        self, topic: str, *, until: Any = None, count: int | None = None, timeout: float = 60
+    ) -> list[dict[str, Any]]:
+        """Read ``topic`` from its beginning until ``until(values)`` or ``count`` values."""
+        import json
+
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=self.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        await consumer.start()
+        values: list[dict[str, Any]] = []
+        deadline = asyncio.get_running_loop().time() + timeout
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=300)
+                for records in batch.values():
+                    for r in sorted(records, key=lambda r: r.offset):
+                        values.append({**json.loads(r.value), "_key": r.key.decode() if r.key else None})
+                if count is not None and len(values) >= count:
+                    return values
+                if until is not None and until(values):
+                    return values
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise AssertionError(f"the worker exited:\n{self.worker_log()}")
+                if asyncio.get_running_loop().time() > deadline:
+                    if until is None and count is None:
+                        return values
+                    raise AssertionError(
+                        f"timed out reading {topic}: got {len(values)} messages: "
+                        f"{[(v.get('event_type'), v.get('status'), v.get('business_status')) for v in values]}"
+                        f"\n--- worker log ---\n{self.worker_log()}"
+                    )
+        finally:
+            await consumer.stop()
+
+    async def close(self) -> None:
+        self.stop_worker()
+        if self.producer is not None:
+            await self.producer.stop()
+
+
+@pytest.fixture
+async def network(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Network]:
+    topics = Topics(prefix=f"n{uuid.uuid4().hex[:8]}", partitions=3)
+    net = Network(kafka_bootstrap, topics, tmp_path)
+    try:
+        yield net
+    finally:
+        await net.close()
+
+
+def ts(minutes: int = 0) -> datetime:
+    return now() + timedelta(minutes=minutes)
