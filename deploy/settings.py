@@ -72,6 +72,11 @@ class Settings(BaseModel):
     pattern_refresh: float = Field(
         default=5.0, gt=0, description="Seconds between looks for newly provisioned topics."
     )
+    session_timeout: float = Field(
+        default=30.0,
+        ge=6,
+        description="Seconds before a silent worker's partitions move to the others.",
+    )
     metrics_port: int | None = Field(
         default=None, description="Port of the Prometheus /metrics endpoint (unset: off)."
     )

@@ -404,7 +404,7 @@ class ReferralUpdated(Event):
     attempt: Integer = Field(ge=0, description="1 for the first organization offered")
     duplicate_of: Id | None = Field(
         default=None,
-        description="with business_status duplicate: the open referral for this patient and category",
+        description="with business_status duplicate: the patient's open referral in the category",
     )
 
 

@@ -101,6 +101,8 @@ def build(settings: Settings, bootstrap: str) -> Network:
         broker_commit_every=100,
         broker_commit_interval=1.0,
         table_standby_replicas=0,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout / 10),
     )
     view = NetworkView(bootstrap, topics)
     net = Network(app=app, settings=settings, topics=topics, bootstrap=bootstrap, view=view)
@@ -163,6 +165,7 @@ def build(settings: Settings, bootstrap: str) -> Network:
             await send_all(decision.outputs)
             if decision.record is not None:
                 patients_table[key] = decision.record.model_dump(mode="json")
+                await durable(app)
             metrics.COMMANDS.labels("patients", command.kind).inc()
 
     @app.agent(referrals_topic, concurrency=1)
@@ -195,6 +198,7 @@ def build(settings: Settings, bootstrap: str) -> Network:
             new = decision.record
             if new is not None:
                 referrals_table[key] = new.model_dump(mode="json")
+                await durable(app)
                 due = new.pending_deadline()
                 if due is None:
                     net.deadlines.discard(new.referral_id)
@@ -282,6 +286,18 @@ def build(settings: Settings, bootstrap: str) -> Network:
                 await net.producer.stop()
 
     return net
+
+
+async def durable(app: faust.App) -> None:
+    """Wait until the table's changelog write is acknowledged by the broker.
+
+    Faust buffers changelog writes and may commit the input offset before they
+    reach the broker; a crash in between would lose the state but not the
+    outputs, and the command would run again. Flushing here makes the state
+    durable before the offset can be committed, leaving only the moment between
+    the outputs' and the changelog's acknowledgements.
+    """
+    await app.producer.flush()
 
 
 def _reload_deadlines(net: Network, table: Any, owned: frozenset[int]) -> None:

@@ -41,13 +41,17 @@ def service(
             "categories": list(categories),
             "postal_codes": list(postal_codes),
             "languages": list(languages),
-            "capacity": None if available is None else {"available": available, "unit": "households"},
+            "capacity": None
+            if available is None
+            else {"available": available, "unit": "households"},
             "response_sla": response_sla,
         }
     )
 
 
-def patient(pid: str = "pt-8c21", *, language: str = "en", postal_code: str = "10451") -> dict[str, Any]:
+def patient(
+    pid: str = "pt-8c21", *, language: str = "en", postal_code: str = "10451"
+) -> dict[str, Any]:
     return {
         "id": pid,
         "given_name": "Ana",
@@ -108,14 +112,27 @@ def requested(referral_id: str, category: str = "food-insecurity", **kw: Any) ->
 
 
 def cancelled(referral_id: str, reason: str | None = "patient moved") -> ReferralCancelled:
-    return ReferralCancelled.model_validate({**_base(), "referral_id": referral_id, "reason": reason})
+    return ReferralCancelled.model_validate(
+        {**_base(), "referral_id": referral_id, "reason": reason}
+    )
 
 
-def status(referral_id: str, value: str, reason: str | None = None, outcome: str | None = None) -> ReferralStatusChanged:
+def status(
+    referral_id: str, value: str, reason: str | None = None, outcome: str | None = None
+) -> ReferralStatusChanged:
     return ReferralStatusChanged.model_validate(
-        {**_base(), "referral_id": referral_id, "status": value, "reason": reason, "outcome": outcome, "note": None}
+        {
+            **_base(),
+            "referral_id": referral_id,
+            "status": value,
+            "reason": reason,
+            "outcome": outcome,
+            "note": None,
+        }
     )
 
 
 def capacity(service_id: str, available: int) -> ServiceCapacityChanged:
-    return ServiceCapacityChanged.model_validate({**_base(), "service_id": service_id, "available": available})
+    return ServiceCapacityChanged.model_validate(
+        {**_base(), "service_id": service_id, "available": available}
+    )

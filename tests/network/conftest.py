@@ -56,13 +56,14 @@ class Network:
             REFNET_DATA_DIR=str(self.data_dir),
             REFNET_TIMER_INTERVAL="0.2",
             REFNET_PATTERN_REFRESH="2",
+            REFNET_SESSION_TIMEOUT="6",
             REFNET_LOG_LEVEL="info",
         )
         return env
 
     def start_worker(self) -> None:
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "deploy.cli", "worker"],
             env=self.env(),
             stdout=log,
@@ -127,7 +128,9 @@ class Network:
                 batch = await consumer.getmany(timeout_ms=300)
                 for records in batch.values():
                     for r in sorted(records, key=lambda r: r.offset):
-                        values.append({**json.loads(r.value), "_key": r.key.decode() if r.key else None})
+                        values.append(
+                            {**json.loads(r.value), "_key": r.key.decode() if r.key else None}
+                        )
                 if count is not None and len(values) >= count:
                     return values
                 if until is not None and until(values):
@@ -137,9 +140,12 @@ class Network:
                 if asyncio.get_running_loop().time() > deadline:
                     if until is None and count is None:
                         return values
+                    seen = [
+                        (v.get("event_type"), v.get("status"), v.get("business_status"))
+                        for v in values
+                    ]
                     raise AssertionError(
-                        f"timed out reading {topic}: got {len(values)} messages: "
-                        f"{[(v.get('event_type'), v.get('status'), v.get('business_status')) for v in values]}"
+                        f"timed out reading {topic}: got {len(values)} messages: {seen}"
                         f"\n--- worker log ---\n{self.worker_log()}"
                     )
         finally:

@@ -11,7 +11,9 @@ pytestmark = pytest.mark.integration
 
 
 def steps(updates: list[dict]) -> list[tuple]:
-    return [(u["status"], u["business_status"], u["org_id"], u["attempt"], u["reason"]) for u in updates]
+    return [
+        (u["status"], u["business_status"], u["org_id"], u["attempt"], u["reason"]) for u in updates
+    ]
 
 
 async def test_a_rejection_re_routes_to_the_next_pantry_which_accepts_and_completes(
@@ -32,10 +34,13 @@ async def test_a_rejection_re_routes_to_the_next_pantry_which_accepts_and_comple
     )
     second = await network.read(t.org_referrals("second-pantry"), count=1)
     assert second[0]["referral_id"] == referral_id
-    await network.publish(t.org_updates("second-pantry"), referral_id, b.status(referral_id, "accepted"))
+    await network.publish(
+        t.org_updates("second-pantry"), referral_id, b.status(referral_id, "accepted")
+    )
     await network.read(t.clinic_updates("mott-haven"), count=4)
     await network.publish(
-        t.org_updates("second-pantry"), referral_id,
+        t.org_updates("second-pantry"),
+        referral_id,
         b.status(referral_id, "completed", outcome="enrolled in weekly pantry"),
     )
     updates = await network.read(t.clinic_updates("mott-haven"), count=5)
@@ -48,10 +53,18 @@ async def test_a_rejection_re_routes_to_the_next_pantry_which_accepts_and_comple
     ]
     assert updates[-1]["outcome"] == "enrolled in weekly pantry"
     events = await network.read(t.referral_events, count=5)
-    assert [e["to_status"] for e in events] == ["requested", "rejected", "requested", "accepted", "completed"]
+    assert [e["to_status"] for e in events] == [
+        "requested",
+        "rejected",
+        "requested",
+        "accepted",
+        "completed",
+    ]
 
 
-async def test_unanswered_offers_time_out_re_route_and_finally_end_unmatched(network: Network) -> None:
+async def test_unanswered_offers_time_out_re_route_and_finally_end_unmatched(
+    network: Network,
+) -> None:
     t = network.topics
     await network.provision(["mott-haven"], ["slow-pantry", "slower-pantry"])
     await network.publish(
@@ -107,12 +120,14 @@ async def test_without_consent_the_clinic_hears_consent_required_and_no_org_hear
     await network.provision(["mott-haven"], ["bronx-pantry", "bronx-rides"])
     await network.publish(t.directory, "svc-p", b.service("svc-p", "bronx-pantry"))
     await network.publish(
-        t.directory, "svc-r",
+        t.directory,
+        "svc-r",
         b.service("svc-r", "bronx-rides", categories=("transportation-insecurity",)),
     )
     network.start_worker()
     await network.publish(
-        t.clinic_submissions("mott-haven"), "pt-8c21",
+        t.clinic_submissions("mott-haven"),
+        "pt-8c21",
         b.screening("scr-1", consent_fields=b.consent(granted=False)),
     )
     updates = await network.read(t.clinic_updates("mott-haven"), count=2)
@@ -129,12 +144,14 @@ async def test_consent_for_food_only_opens_only_the_food_referral(network: Netwo
     await network.provision(["mott-haven"], ["bronx-pantry", "bronx-rides"])
     await network.publish(t.directory, "svc-p", b.service("svc-p", "bronx-pantry"))
     await network.publish(
-        t.directory, "svc-r",
+        t.directory,
+        "svc-r",
         b.service("svc-r", "bronx-rides", categories=("transportation-insecurity",)),
     )
     network.start_worker()
     await network.publish(
-        t.clinic_submissions("mott-haven"), "pt-8c21",
+        t.clinic_submissions("mott-haven"),
+        "pt-8c21",
         b.screening("scr-1", consent_fields=b.consent(["food-insecurity"])),
     )
     updates = await network.read(t.clinic_updates("mott-haven"), count=2)
@@ -160,7 +177,9 @@ async def test_a_second_screening_with_the_same_open_need_opens_no_second_referr
     updates = await network.read(t.clinic_updates("mott-haven"), count=2)
     dup = updates[1]
     assert (dup["status"], dup["business_status"], dup["reason"]) == (
-        "cancelled", "duplicate", "duplicate-open-referral",
+        "cancelled",
+        "duplicate",
+        "duplicate-open-referral",
     )
     assert dup["duplicate_of"] == updates[0]["referral_id"]
     assert len(await network.read(t.org_referrals("bronx-pantry"), timeout=2)) == 1

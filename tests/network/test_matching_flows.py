@@ -10,12 +10,15 @@ from tests.network.conftest import Network
 pytestmark = pytest.mark.integration
 
 
-async def test_a_screening_with_two_needs_is_offered_to_two_right_services(network: Network) -> None:
+async def test_a_screening_with_two_needs_is_offered_to_two_right_services(
+    network: Network,
+) -> None:
     t = network.topics
     await network.provision(["mott-haven"], ["bronx-pantry", "bronx-rides", "far-pantry"])
     await network.publish(t.directory, "svc-pantry", b.service("svc-pantry", "bronx-pantry"))
     await network.publish(
-        t.directory, "svc-rides",
+        t.directory,
+        "svc-rides",
         b.service("svc-rides", "bronx-rides", categories=("transportation-insecurity",)),
     )
     await network.publish(
@@ -41,24 +44,33 @@ async def test_a_screening_with_two_needs_is_offered_to_two_right_services(netwo
     }
     assert all(u["screening_id"] == "scr-1" and u["patient_id"] == "pt-8c21" for u in updates)
     scored = await network.read(t.screenings, count=1)
-    assert {n["category"] for n in scored[0]["needs"]} == {"food-insecurity", "transportation-insecurity"}
+    assert {n["category"] for n in scored[0]["needs"]} == {
+        "food-insecurity",
+        "transportation-insecurity",
+    }
 
 
-async def test_a_spanish_speaker_goes_to_the_spanish_speaking_pantry_first(network: Network) -> None:
+async def test_a_spanish_speaker_goes_to_the_spanish_speaking_pantry_first(
+    network: Network,
+) -> None:
     t = network.topics
     await network.provision(["mott-haven"], ["english-pantry", "spanish-pantry"])
     # the English-only pantry has more capacity: language still comes first
     await network.publish(
-        t.directory, "svc-en", b.service("svc-en", "english-pantry", languages=("en",), available=50)
+        t.directory,
+        "svc-en",
+        b.service("svc-en", "english-pantry", languages=("en",), available=50),
     )
     await network.publish(
-        t.directory, "svc-es",
+        t.directory,
+        "svc-es",
         b.service("svc-es", "spanish-pantry", languages=("en", "es"), available=3),
     )
     network.start_worker()
     spanish = b.patient("pt-es", language="es")
     await network.publish(
-        t.clinic_submissions("mott-haven"), "pt-es",
+        t.clinic_submissions("mott-haven"),
+        "pt-es",
         b.screening("scr-es", answers=b.FOOD_ONLY, patient_fields=spanish),
     )
     offers = await network.read(t.org_referrals("spanish-pantry"), count=1)
@@ -73,7 +85,8 @@ async def test_a_postal_code_no_service_covers_ends_unmatched(network: Network) 
     network.start_worker()
     faraway = b.patient("pt-la", postal_code="90012")
     await network.publish(
-        t.clinic_submissions("mott-haven"), "pt-la",
+        t.clinic_submissions("mott-haven"),
+        "pt-la",
         b.screening("scr-la", answers=b.FOOD_ONLY, patient_fields=faraway),
     )
     updates = await network.read(t.clinic_updates("mott-haven"), count=1)
@@ -85,10 +98,13 @@ async def test_a_clinicians_request_for_a_service_is_honoured(network: Network) 
     t = network.topics
     await network.provision(["mott-haven"], ["big-pantry", "small-pantry"])
     await network.publish(t.directory, "svc-big", b.service("svc-big", "big-pantry", available=90))
-    await network.publish(t.directory, "svc-small", b.service("svc-small", "small-pantry", available=2))
+    await network.publish(
+        t.directory, "svc-small", b.service("svc-small", "small-pantry", available=2)
+    )
     network.start_worker()
     await network.publish(
-        t.clinic_submissions("mott-haven"), "pt-8c21",
+        t.clinic_submissions("mott-haven"),
+        "pt-8c21",
         b.requested("ref-clinic-42", service_id="svc-small"),
     )
     offers = await network.read(t.org_referrals("small-pantry"), count=1)
