@@ -10,7 +10,6 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -59,9 +58,6 @@ class Settings(BaseModel):
     partitions: int = Field(default=6, ge=1, description="Partitions of each catalog topic.")
     replication_factor: int = Field(default=1, ge=1, description="Replication of each topic.")
     app_id: str = Field(default="refnet", description="Faust app id (consumer group).")
-    store: Literal["memory", "rocksdb"] = Field(
-        default="memory", description="Faust table store; tables are changelog-backed."
-    )
     default_response_sla: timedelta = Field(
         default=timedelta(hours=24),
         description="respond_by for a service without response_sla (ISO 8601).",

@@ -86,11 +86,10 @@ def build(settings: Settings, bootstrap: str) -> Network:
         partitions=settings.partitions,
         replication_factor=settings.replication_factor,
     )
-    store = "memory://" if settings.store == "memory" else "rocksdb://"
     app = RefnetApp(
         settings.app_id,
         broker=f"kafka://{bootstrap}",
-        store=store,
+        store="memory://",
         datadir=str(settings.data_dir / "worker"),
         web_enabled=False,
         topic_partitions=settings.partitions,
