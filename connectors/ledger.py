@@ -6,7 +6,10 @@ id, so replaying the topic from the beginning adds nothing twice.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,8 +17,14 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import CommitFailedError
 
-SCHEMA_VERSION = 1
+from schemas.events import ReferralStateChanged
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
 
 MIGRATIONS: Sequence[str] = (
     """
@@ -34,6 +43,22 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX IF NOT EXISTS referral_events_referral
         ON referral_events (referral_id, occurred_at);
+    """,
+    # Accounting of disclosures (45 CFR 164.528): every offer is a disclosure of
+    # the minimum-necessary patient fields to an organization, under the consent
+    # the referral was opened with.
+    """
+    CREATE OR REPLACE VIEW disclosures AS
+    SELECT occurred_at AS disclosed_at,
+           org_id AS recipient_org_id,
+           payload->>'service_id' AS service_id,
+           clinic_id,
+           payload->>'patient_id' AS patient_id,
+           payload->>'category' AS category,
+           referral_id,
+           event_id
+    FROM referral_events
+    WHERE business_status = 'offered' AND org_id IS NOT NULL;
     """,
 )
 
@@ -117,6 +142,97 @@ class Ledger:
             )
         return [LedgerRow(**{**dict(r), "payload": json.loads(r["payload"])}) for r in records]
 
+    async def disclosures(self, referral_id: str) -> list[dict[str, Any]]:
+        """Who received this referral's patient data, when (accounting of disclosures)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT disclosed_at, recipient_org_id, service_id, clinic_id, patient_id, "
+                "category FROM disclosures WHERE referral_id = $1 ORDER BY disclosed_at",
+                referral_id,
+            )
+        return [dict(r) for r in rows]
+
     async def count(self) -> int:
         async with self._pool.acquire() as conn:
             return int(await conn.fetchval("SELECT count(*) FROM referral_events"))
+
+
+def row_of(event: ReferralStateChanged) -> dict[str, Any]:
+    """The ledger row of one referral.state-changed event."""
+    return {
+        "event_id": event.event_id,
+        "referral_id": event.referral_id,
+        "event_type": event.event_type,
+        "occurred_at": event.occurred_at,
+        "clinic_id": event.clinic_id,
+        "org_id": event.org_id,
+        "status": event.to_status.value,
+        "business_status": event.business_status.value if event.business_status else None,
+        "payload": event.model_dump(mode="json"),
+    }
+
+
+class LedgerSink:
+    """Copies ``sdoh.referrals.events.v1`` into the ledger (its own consumer group).
+
+    Offsets are committed after the rows are in PostgreSQL; rows are upserts on
+    the event id, so a batch written twice (crash before commit) adds nothing.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, url: str, *, group_id: str) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.url = url
+        self.group_id = group_id
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._ledger: Ledger | None = None
+
+    async def start(self) -> None:
+        self._ledger = await Ledger.connect(self.url)
+        consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run(consumer, self._ledger), name="ledger")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._ledger is not None:
+            await self._ledger.close()
+
+    async def _run(self, consumer: AIOKafkaConsumer, ledger: Ledger) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=500)
+            rows = []
+            for records in batches.values():
+                for record in records:
+                    try:
+                        event = ReferralStateChanged.model_validate_json(record.value or b"")
+                    except ValueError:
+                        log.warning(
+                            "ledger: skipping an unreadable event at %s[%d]@%d",
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                        )
+                        continue
+                    rows.append(row_of(event))
+            if rows:
+                await ledger.record(rows)
+            if batches:
+                try:
+                    await consumer.commit()
+                except CommitFailedError:
+                    log.warning("ledger commit failed after a rebalance; batch will be re-read")

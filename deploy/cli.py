@@ -146,6 +146,12 @@ def cmd_provision(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
+    if not settings.database_url:
+        url = database_for(settings).url()  # the embedded one, if it runs
+        if url is not None:
+            settings = settings.with_overrides(database_url=url)
+        else:
+            print("# no PostgreSQL: the ledger is not written", file=sys.stderr)
     return run_worker(settings, resolve_bootstrap(settings))
 
 

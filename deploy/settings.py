@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 ENV_PREFIX = "REFNET_"
+#: Variables of the deploy/*.sh scripts, not of refnet itself.
+SCRIPT_VARIABLES = frozenset({"REFNET_VENV"})
 
 
 def _default_data_dir() -> Path:
@@ -88,7 +90,11 @@ class Settings(BaseModel):
             if raw is not None and raw.strip() != "":
                 values[name] = raw.strip()
         known = {ENV_PREFIX + n.upper() for n in cls.model_fields}
-        unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in known)
+        unknown = sorted(
+            k
+            for k in env
+            if k.startswith(ENV_PREFIX) and k not in known and k not in SCRIPT_VARIABLES
+        )
         if unknown:
             raise SettingsError(
                 f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"

@@ -78,6 +78,7 @@ class Network:
     owned: frozenset[int] = frozenset()
     producer: AIOKafkaProducer | None = None
     ingress: Ingress | None = None
+    ledger: Any = None
 
 
 def build(settings: Settings, bootstrap: str) -> Network:
@@ -276,8 +277,20 @@ def build(settings: Settings, bootstrap: str) -> Network:
                 observe=lambda label: metrics.INGRESS.labels(label).inc(),
             )
             await net.ingress.start()
+            if settings.database_url:
+                from connectors.ledger import LedgerSink
+
+                net.ledger = LedgerSink(
+                    bootstrap,
+                    topics.referral_events,
+                    settings.database_url,
+                    group_id=f"{settings.app_id}-ledger",
+                )
+                await net.ledger.start()
 
         async def on_stop(self) -> None:
+            if net.ledger is not None:
+                await net.ledger.stop()
             if net.ingress is not None:
                 await net.ingress.stop()
             await view.stop()

@@ -44,6 +44,10 @@ def test_an_unknown_variable_is_an_error_not_silently_ignored() -> None:
         Settings.from_env({"REFNET_KAFKA_BOOTSTRAPS": "x:1"})
 
 
+def test_the_scripts_own_variable_is_not_a_setting() -> None:
+    assert Settings.from_env({"REFNET_VENV": "/opt/refnet/.venv"}) == Settings.from_env({})
+
+
 def test_every_setting_is_described() -> None:
     rows = describe()
     assert {name for name, _, _ in rows} == {"REFNET_" + n.upper() for n in Settings.model_fields}

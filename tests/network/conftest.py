@@ -36,6 +36,7 @@ class Network:
         self.proc: subprocess.Popen[bytes] | None = None
         self.producer: AIOKafkaProducer | None = None
         self.log_path = data_dir / "worker.log"
+        self.database_url: str | None = None
 
     # ------------------------------------------------------------ setup
     async def provision(self, clinics: list[str], orgs: list[str]) -> None:
@@ -59,6 +60,8 @@ class Network:
             REFNET_SESSION_TIMEOUT="6",
             REFNET_LOG_LEVEL="info",
         )
+        if self.database_url:
+            env["REFNET_DATABASE_URL"] = self.database_url
         return env
 
     def start_worker(self) -> None:
