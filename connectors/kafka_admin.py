@@ -7,6 +7,7 @@ the ACL and SCRAM calls that per-party credentials will need.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -95,6 +96,7 @@ def apply_topics(
             if error is not None and "TOPIC_ALREADY_EXISTS" not in str(error):
                 raise AdminError(f"creating topic {name}: {error}")
             results[name] = TopicResult(name, Outcome.CREATED)
+        _wait_visible(admin, {s.name: s.partitions for s in missing}, timeout)
 
     present = [s for s in specs if s.name in existing]
     if present:
@@ -148,6 +150,29 @@ def apply_topics(
             outcome = Outcome.UPDATED if changes else Outcome.UNCHANGED
             results[spec.name] = TopicResult(spec.name, outcome, "; ".join(changes))
     return [results[s.name] for s in specs]
+
+
+def _wait_visible(admin: AdminClient, wanted: Mapping[str, int], timeout: float) -> None:
+    """Return once every topic is in the metadata with a leader for each partition.
+
+    CreateTopics returns before the new topics reach every metadata cache; a
+    caller that describes or produces right after would see them missing.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        meta = admin.list_topics(timeout=timeout)
+        pending = [
+            name
+            for name, count in wanted.items()
+            if name not in meta.topics
+            or len(meta.topics[name].partitions) < count
+            or any(p.leader < 0 for p in meta.topics[name].partitions.values())
+        ]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise AdminError(f"topics not visible after {timeout:.0f}s: {', '.join(pending)}")
+        time.sleep(0.05)
 
 
 def list_topics(bootstrap: str, *, timeout: float = 15.0) -> dict[str, int]:
