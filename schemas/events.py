@@ -458,6 +458,9 @@ class ReferralStateChanged(Event):
 
     event_type: Literal["referral.state-changed"] = "referral.state-changed"
     referral_id: Id
+    clinic_referral_id: Id | None = Field(
+        default=None, description="the referring clinic's own id of this referral"
+    )
     patient_id: Id
     clinic_id: PartyId
     category: Category

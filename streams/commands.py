@@ -47,6 +47,24 @@ def patient_key(clinic_id: str, patient_id: str) -> str:
     return f"{clinic_id}:{patient_id}"
 
 
+#: Longest id the contract allows.
+MAX_ID_LENGTH = 128
+
+
+def network_referral_id(clinic_id: str, referral_id: str) -> str:
+    """The network's id of a clinic's referral: what organizations and the log see.
+
+    Clinics choose referral and screening ids, so two clinics may use the same
+    one; the network's id is scoped by the clinic (Gravity's indirect pattern:
+    the platform's downstream Task has an id of its own). The clinic keeps
+    seeing its own id.
+    """
+    scoped = f"{clinic_id}:{referral_id}"
+    if len(scoped) <= MAX_ID_LENGTH:
+        return scoped
+    return f"{clinic_id}:{derived_id(clinic_id, referral_id)}"
+
+
 class Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -70,7 +88,7 @@ class ReferralClosed(Command):
     """From the referral agent: the referral ended; free the patient's category."""
 
     kind: Literal["closed"] = "closed"
-    referral_id: str
+    referral_id: str  # the id the clinic knows
     category: Category
 
 
@@ -81,7 +99,8 @@ PATIENT_COMMAND: TypeAdapter[PatientCommand] = TypeAdapter(PatientCommand)
 # ------------------------------------------------------------------ referrals topic
 class OpenReferral(Command):
     kind: Literal["open"] = "open"
-    referral_id: str
+    referral_id: str  # the network's id (network_referral_id)
+    clinic_referral_id: str  # the id the clinic knows
     clinic_id: str
     patient: Patient
     consent: Consent
@@ -96,7 +115,7 @@ class OpenReferral(Command):
 
 class CancelReferral(Command):
     kind: Literal["cancel"] = "cancel"
-    referral_id: str
+    referral_id: str  # the network's id
     clinic_id: str
     reason: str | None = None
     cause_event_id: UUID
@@ -144,5 +163,6 @@ __all__ = [
     "SubmissionReceived",
     "derived_id",
     "encode",
+    "network_referral_id",
     "patient_key",
 ]

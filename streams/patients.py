@@ -49,6 +49,7 @@ from streams.commands import (
     ReferralClosed,
     SubmissionReceived,
     derived_id,
+    network_referral_id,
 )
 from streams.outputs import Outgoing, dead_letter_event
 
@@ -127,6 +128,12 @@ def _screening(
     outputs = [Outgoing.event(topics.screenings, event.patient.id, scored)]
     for need in result.needs:
         referral_id = screening_referral_id(event.screening_id, need.category)
+        if referral_id in record.referrals:
+            # The screening was submitted again (new event id): its referral for this
+            # need exists already, open or closed. Opening it again would report it to
+            # the clinic as a duplicate of itself, or mark the category open for a
+            # referral the referral owner ignores (it exists) and never closes again.
+            continue
         outputs += _open(
             record,
             command,
@@ -182,15 +189,16 @@ def _cancelled(
                 topics,
             )
         ]
+    network_id = network_referral_id(command.clinic_id, event.referral_id)
     cancel = CancelReferral(
         command_id=f"cancel:{event.event_id}",
-        referral_id=event.referral_id,
+        referral_id=network_id,
         clinic_id=command.clinic_id,
         reason=event.reason,
         cause_event_id=event.event_id,
         source=command.source,
     )
-    return [Outgoing.command(topics.network_referrals, event.referral_id, cancel)]
+    return [Outgoing.command(topics.network_referrals, network_id, cancel)]
 
 
 def _open(
@@ -239,9 +247,11 @@ def _open(
     record.open[category] = referral_id
     record.referrals[referral_id] = category
     extra = {"priority": priority} if priority is not None else {}
+    network_id = network_referral_id(command.clinic_id, referral_id)
     open_command = OpenReferral(
-        command_id=f"open:{referral_id}",
-        referral_id=referral_id,
+        command_id=f"open:{network_id}",
+        referral_id=network_id,
+        clinic_referral_id=referral_id,
         clinic_id=command.clinic_id,
         patient=patient,
         consent=consent,
@@ -253,7 +263,7 @@ def _open(
         requested_at=at,
         **extra,
     )
-    return [Outgoing.command(topics.network_referrals, referral_id, open_command)]
+    return [Outgoing.command(topics.network_referrals, network_id, open_command)]
 
 
 def _clinic_only(
@@ -270,8 +280,9 @@ def _clinic_only(
 ) -> list[Outgoing]:
     """A referral that never leaves the network: the clinic alone hears of it."""
     at: datetime = command.event.occurred_at
+    network_id = network_referral_id(command.clinic_id, referral_id)
     update = ReferralUpdated(
-        event_id=derived_id(referral_id, command.command_id, "updated"),
+        event_id=derived_id(network_id, command.command_id, "updated"),
         occurred_at=at,
         referral_id=referral_id,
         patient_id=patient.id,
@@ -284,9 +295,10 @@ def _clinic_only(
         duplicate_of=duplicate_of,
     )
     changed = ReferralStateChanged(
-        event_id=derived_id(referral_id, command.command_id, "state"),
+        event_id=derived_id(network_id, command.command_id, "state"),
         occurred_at=at,
-        referral_id=referral_id,
+        referral_id=network_id,
+        clinic_referral_id=referral_id,
         patient_id=patient.id,
         clinic_id=command.clinic_id,
         category=category,
@@ -301,7 +313,7 @@ def _clinic_only(
     )
     return [
         Outgoing.event(topics.clinic_updates(command.clinic_id), referral_id, update),
-        Outgoing.event(topics.referral_events, referral_id, changed),
+        Outgoing.event(topics.referral_events, network_id, changed),
     ]
 
 

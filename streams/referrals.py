@@ -77,7 +77,8 @@ class ReferralRecord(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    referral_id: str
+    referral_id: str  # the network's id: organizations and the event log see it
+    clinic_referral_id: str  # the clinic's own id: its updates carry it
     clinic_id: str
     patient: Patient
     consent: Consent
@@ -131,9 +132,11 @@ def decide(
 ) -> ReferralDecision:
     """Apply one command to a referral."""
     if isinstance(command, OpenReferral):
-        if record is not None:  # opened before: a replayed or repeated open
+        if record is None:
+            return _open(command, ctx, partition)
+        if record.patient.id == command.patient.id:  # a replayed or repeated open
             return ReferralDecision(None, [])
-        return _open(command, ctx, partition)
+        return _id_taken(command, ctx)
     if record is None:
         return _reject_unknown(command, ctx)
     if command.command_id in record.seen:
@@ -154,6 +157,7 @@ def decide(
 def _open(command: OpenReferral, ctx: Context, partition: int) -> ReferralDecision:
     record = ReferralRecord(
         referral_id=command.referral_id,
+        clinic_referral_id=command.clinic_referral_id,
         clinic_id=command.clinic_id,
         patient=command.patient,
         consent=command.consent,
@@ -167,7 +171,40 @@ def _open(command: OpenReferral, ctx: Context, partition: int) -> ReferralDecisi
         partition=partition,
     )
     outputs = _route(record, ctx, cause=command.cause_event_id, reason=None)
+    outputs += _close_if_final(record, ctx)  # unmatched at once: free the patient's category
     return ReferralDecision(record, outputs)
+
+
+def _id_taken(command: OpenReferral, ctx: Context) -> ReferralDecision:
+    """The clinic used one referral id for two patients: refuse the second, loudly.
+
+    The dead letter tells the operators; the ``closed`` command frees the second
+    patient's category, which the patient owner had marked open for this id.
+    """
+    source = DeadLetterSource(
+        topic=ctx.topics.network_referrals, partition=-1, offset=-1, key=command.referral_id
+    )
+    letter = dead_letter_event(
+        DeadLetterKind.VALIDATION,
+        "the clinic already used this referral id for another patient",
+        source,
+        command.model_dump_json().encode(),
+        occurred_at=ctx.now,
+    )
+    closed = ReferralClosed(
+        command_id=f"closed:{command.referral_id}:{command.patient.id}",
+        referral_id=command.clinic_referral_id,
+        category=command.category,
+    )
+    key = patient_key(command.clinic_id, command.patient.id)
+    return ReferralDecision(
+        None,
+        [
+            Outgoing.event(ctx.topics.deadletter, command.referral_id, letter),
+            Outgoing.command(ctx.topics.network_patients, key, closed),
+        ],
+        dead_letter=DeadLetterKind.VALIDATION.value,
+    )
 
 
 def _org_status(
@@ -197,6 +234,14 @@ def _org_status(
 
 
 def _cancel(record: ReferralRecord, command: CancelReferral, ctx: Context) -> ReferralDecision:
+    if command.clinic_id != record.clinic_id:  # clinics choose referral ids: they may collide
+        return _reject(
+            record,
+            command,
+            DeadLetterKind.AUTHORIZATION,
+            f"referral does not belong to clinic {command.clinic_id}",
+            ctx,
+        )
     reason = command.reason or ReasonCode.CANCELLED_BY_CLINIC.value
     checked = transition(record.state, TaskStatus.CANCELLED, Party.CLINIC, reason=reason)
     if isinstance(checked, Forbidden):
@@ -308,7 +353,7 @@ def _close_if_final(record: ReferralRecord, ctx: Context) -> list[Outgoing]:
         return []
     closed = ReferralClosed(
         command_id=f"closed:{record.referral_id}",
-        referral_id=record.referral_id,
+        referral_id=record.clinic_referral_id,
         category=record.category,
     )
     key = patient_key(record.clinic_id, record.patient.id)
@@ -336,7 +381,7 @@ def _change(
     update = ReferralUpdated(
         event_id=derived_id(record.referral_id, "updated", record.step),
         occurred_at=at,
-        referral_id=record.referral_id,
+        referral_id=record.clinic_referral_id,
         patient_id=record.patient.id,
         category=record.category,
         screening_id=record.screening_id,
@@ -352,6 +397,7 @@ def _change(
         event_id=derived_id(record.referral_id, "state", record.step),
         occurred_at=at,
         referral_id=record.referral_id,
+        clinic_referral_id=record.clinic_referral_id,
         patient_id=record.patient.id,
         clinic_id=record.clinic_id,
         category=record.category,
@@ -368,7 +414,9 @@ def _change(
         cause_event_id=cause,
     )
     return [
-        Outgoing.event(ctx.topics.clinic_updates(record.clinic_id), record.referral_id, update),
+        Outgoing.event(
+            ctx.topics.clinic_updates(record.clinic_id), record.clinic_referral_id, update
+        ),
         Outgoing.event(ctx.topics.referral_events, record.referral_id, logged),
     ]
 

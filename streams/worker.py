@@ -18,6 +18,7 @@ def run_worker(settings: Settings, bootstrap: str) -> int:
     if settings.metrics_port is not None:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
         log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)
+    (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
     network = build(settings, bootstrap)
     worker = faust.Worker(
         network.app,

@@ -21,9 +21,9 @@ async def test_the_ledger_records_each_state_change_once_and_lists_disclosures(
     await network.provision(["mott-haven"], ["bronx-pantry"])
     await network.publish(t.directory, "svc-p", b.service("svc-p", "bronx-pantry"))
     network.start_worker()
-    referral_id = f"ref-{t.prefix}"
-    await network.publish(t.clinic_submissions("mott-haven"), "pt-8c21", b.requested(referral_id))
-    await network.read(t.org_referrals("bronx-pantry"), count=1)
+    await network.publish(t.clinic_submissions("mott-haven"), "pt-8c21", b.requested("ref-1"))
+    offer = await network.read(t.org_referrals("bronx-pantry"), count=1)
+    referral_id = offer[0]["referral_id"]  # the network's id, which the ledger keys on
     accepted = b.status(referral_id, "accepted")
     await network.publish(t.org_updates("bronx-pantry"), referral_id, accepted)
     await network.read(t.referral_events, count=2)

@@ -108,7 +108,10 @@ async def test_a_clinicians_request_for_a_service_is_honoured(network: Network) 
         b.requested("ref-clinic-42", service_id="svc-small"),
     )
     offers = await network.read(t.org_referrals("small-pantry"), count=1)
-    assert offers[0]["referral_id"] == "ref-clinic-42"
+    # organizations see the network's id, scoped by the clinic (ids may collide across clinics)
+    assert offers[0]["referral_id"] == "mott-haven:ref-clinic-42"
+    updates = await network.read(t.clinic_updates("mott-haven"), count=1)
+    assert updates[0]["referral_id"] == "ref-clinic-42"
 
 
 async def test_a_clinic_provisioned_while_the_worker_runs_is_read(network: Network) -> None:
@@ -128,3 +131,62 @@ async def test_a_clinic_provisioned_while_the_worker_runs_is_read(network: Netwo
     await network.read(t.org_referrals("bronx-pantry"), count=1, timeout=20)
     elapsed = asyncio.get_running_loop().time() - start
     assert elapsed < 10, f"new clinic read after {elapsed:.1f}s"
+
+
+async def test_capacity_reported_by_an_organization_steers_the_next_offer(network: Network) -> None:
+    t = network.topics
+    await network.provision(["mott-haven"], ["big-pantry", "small-pantry"])
+    await network.publish(t.directory, "svc-big", b.service("svc-big", "big-pantry", available=50))
+    await network.publish(
+        t.directory, "svc-small", b.service("svc-small", "small-pantry", available=5)
+    )
+    network.start_worker()
+    sub = t.clinic_submissions("mott-haven")
+    await network.publish(sub, "pt-1", b.requested("ref-1", patient_fields=b.patient("pt-1")))
+    first = await network.read(t.org_referrals("big-pantry"), count=1)
+    assert first[0]["referral_id"] == "mott-haven:ref-1"
+    # the big pantry is full now; another organization cannot speak for its service
+    await network.publish(t.org_updates("small-pantry"), "svc-big", b.capacity("svc-big", 99))
+    await network.publish(t.org_updates("big-pantry"), "svc-big", b.capacity("svc-big", 0))
+    dead = await network.read(t.deadletter, count=1)
+    assert dead[0]["error"]["kind"] == "authorization"
+    import asyncio
+
+    await asyncio.sleep(2)  # the capacity report reaches every worker's view
+    await network.publish(sub, "pt-2", b.requested("ref-2", patient_fields=b.patient("pt-2")))
+    small = await network.read(t.org_referrals("small-pantry"), count=1)
+    assert small[0]["referral_id"] == "mott-haven:ref-2"
+
+
+async def test_a_service_removed_from_the_directory_is_no_longer_offered(network: Network) -> None:
+    t = network.topics
+    await network.provision(["mott-haven"], ["gone-pantry", "bronx-pantry"])
+    await network.publish(
+        t.directory, "svc-gone", b.service("svc-gone", "gone-pantry", available=90)
+    )
+    await network.publish(t.directory, "svc-p", b.service("svc-p", "bronx-pantry", available=5))
+    await network.publish(t.directory, "svc-gone", None)  # tombstone: compacted away
+    network.start_worker()
+    await network.publish(t.clinic_submissions("mott-haven"), "pt-1", b.requested("ref-1"))
+    assert len(await network.read(t.org_referrals("bronx-pantry"), count=1)) == 1
+    assert await network.read(t.org_referrals("gone-pantry"), timeout=2) == []
+
+
+async def test_two_clinics_using_the_same_ids_get_two_separate_referrals(network: Network) -> None:
+    t = network.topics
+    await network.provision(["clinic-a", "clinic-b"], ["bronx-pantry"])
+    await network.publish(t.directory, "svc-p", b.service("svc-p", "bronx-pantry"))
+    network.start_worker()
+    for clinic in ("clinic-a", "clinic-b"):
+        await network.publish(
+            t.clinic_submissions(clinic), "pt-1", b.screening("scr-0001", answers=b.FOOD_ONLY)
+        )
+    offers = await network.read(t.org_referrals("bronx-pantry"), count=2)
+    assert sorted(o["referral_id"] for o in offers) == [
+        "clinic-a:scr-0001.food-insecurity",
+        "clinic-b:scr-0001.food-insecurity",
+    ]
+    for clinic in ("clinic-a", "clinic-b"):
+        updates = await network.read(t.clinic_updates(clinic), count=1)
+        assert updates[0]["referral_id"] == "scr-0001.food-insecurity"
+        assert updates[0]["business_status"] == "offered"

@@ -32,15 +32,16 @@ async def test_an_organization_updating_another_organizations_referral_is_dead_l
     await network.publish(t.directory, "svc-p", b.service("svc-p", "bronx-pantry"))
     network.start_worker()
     await network.publish(t.clinic_submissions("mott-haven"), "pt-8c21", b.requested("ref-1"))
-    await network.read(t.org_referrals("bronx-pantry"), count=1)
+    offer = await network.read(t.org_referrals("bronx-pantry"), count=1)
+    rid = offer[0]["referral_id"]
     await network.publish(
-        t.org_updates("intruder-org"), "ref-1", b.status("ref-1", "completed", outcome="x")
+        t.org_updates("intruder-org"), rid, b.status(rid, "completed", outcome="x")
     )
     dead = await network.read(t.deadletter, count=1)
     assert dead[0]["error"]["kind"] == "authorization"
     assert dead[0]["source"]["topic"] == t.org_updates("intruder-org")
     # nothing changed: the rightful organization can still accept
-    await network.publish(t.org_updates("bronx-pantry"), "ref-1", b.status("ref-1", "accepted"))
+    await network.publish(t.org_updates("bronx-pantry"), rid, b.status(rid, "accepted"))
     updates = await network.read(t.clinic_updates("mott-haven"), count=2)
     assert [u["status"] for u in updates] == ["requested", "accepted"]
 
