@@ -33,7 +33,7 @@ import faust
 import mode
 from aiokafka import AIOKafkaProducer
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from deploy.settings import Settings
 from schemas.codes import DeadLetterKind
@@ -148,16 +148,20 @@ def build(settings: Settings, bootstrap: str) -> Network:
         )
         return Outgoing.event(topics.deadletter, source.key or "", letter)
 
+    async def read_command(event: Any, adapter: TypeAdapter[Any]) -> Any:
+        """The command in ``event``, or None after dead-lettering what is not one."""
+        try:
+            return adapter.validate_json(event.value)
+        except ValidationError as exc:
+            await send_all([bad_command(event, f"internal command: {exc.error_count()} errors")])
+            return None
+
     @app.agent(patients_topic, concurrency=1)
     async def patients(stream: Any) -> None:
         async for event in stream.events():
             key = event.key.decode() if event.key else ""
-            try:
-                command = PATIENT_COMMAND.validate_json(event.value)
-            except ValidationError as exc:
-                await send_all(
-                    [bad_command(event, f"internal command: {exc.error_count()} errors")]
-                )
+            command = await read_command(event, PATIENT_COMMAND)
+            if command is None:
                 continue
             raw = patients_table.get(key)
             record = PatientRecord.model_validate(raw) if raw is not None else None
@@ -173,12 +177,8 @@ def build(settings: Settings, bootstrap: str) -> Network:
         await view.ready.wait()
         async for event in stream.events():
             key = event.key.decode() if event.key else ""
-            try:
-                command = REFERRAL_COMMAND.validate_json(event.value)
-            except ValidationError as exc:
-                await send_all(
-                    [bad_command(event, f"internal command: {exc.error_count()} errors")]
-                )
+            command = await read_command(event, REFERRAL_COMMAND)
+            if command is None:
                 continue
             raw = referrals_table.get(key)
             record = ReferralRecord.model_validate(raw) if raw is not None else None

@@ -59,17 +59,21 @@ class NetworkState:
     on_time: Counter[str] = field(default_factory=Counter)
     timed_out: Counter[str] = field(default_factory=Counter)
     offers: Counter[str] = field(default_factory=Counter)
+    _directory: list[ServiceUpserted] | None = field(default=None, repr=False)
 
     def upsert(self, service: ServiceUpserted) -> None:
         self.services[service.service_id] = service
+        self._directory = None
 
     def remove(self, service_id: str) -> None:
         self.services.pop(service_id, None)
+        self._directory = None
 
     def report_capacity(self, event: ServiceCapacityChanged) -> None:
         current = self.capacity.get(event.service_id)
         if current is None or event.occurred_at >= current.at:
             self.capacity[event.service_id] = _CapacityReport(event.available, event.occurred_at)
+            self._directory = None
 
     def record(self, event: ReferralStateChanged) -> None:
         if event.business_status is BusinessStatus.OFFERED and event.service_id:
@@ -96,7 +100,10 @@ class NetworkState:
         return service.model_copy(update={"capacity": capacity})
 
     def directory(self) -> list[ServiceUpserted]:
-        return [self.effective(s) for s in self.services.values()]
+        """Every service with its current capacity (rebuilt only after a change)."""
+        if self._directory is None:
+            self._directory = [self.effective(s) for s in self.services.values()]
+        return self._directory
 
     def org_stats(self) -> dict[str, OrgRecord]:
         orgs = set(self.on_time) | set(self.timed_out)

@@ -223,3 +223,17 @@ def test_stats_and_load_are_copies() -> None:
 def test_a_fresh_view_knows_nothing() -> None:
     state = NetworkState()
     assert (state.directory(), state.org_stats(), state.load()) == ([], {}, {})
+
+
+def test_the_directory_is_rebuilt_after_every_kind_of_change() -> None:
+    state = NetworkState()
+    state.upsert(service("svc-a", "org-a", available=5, at=T0))
+    assert [s.service_id for s in state.directory()] == ["svc-a"]
+    state.upsert(service("svc-b", "org-b", available=5, at=T0))
+    assert sorted(s.service_id for s in state.directory()) == ["svc-a", "svc-b"]
+    state.report_capacity(capacity("svc-a", 0, at=T0 + timedelta(minutes=1)))
+    available = {s.service_id: s.capacity.available for s in state.directory() if s.capacity}
+    assert available == {"svc-a": 0, "svc-b": 5}
+    state.remove("svc-b")
+    assert [s.service_id for s in state.directory()] == ["svc-a"]
+    assert state.directory() is state.directory()  # unchanged: not rebuilt
