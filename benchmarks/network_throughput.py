@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from streams.commands import network_referral_id
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -411,10 +413,12 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
             problems.append(f"{repeated_ids} referral.updated delivered more than once (same id)")
 
         org_msgs = await drain(bootstrap, [topics.org_referrals(o) for o in orgs], args.partitions)
+        # organizations see the network's id, scoped by the clinic
+        clinic_ids = {network_referral_id(CLINIC, rid): rid for rid in expected}
         offered = [
-            (m["referral_id"], m["service_id"])
+            (clinic_ids[m["referral_id"]], m["service_id"])
             for m in org_msgs
-            if m.get("event_type") == "referral.offered" and m["referral_id"] in expected
+            if m.get("event_type") == "referral.offered" and m["referral_id"] in clinic_ids
         ]
         pairs = Counter(offered)
         dup_pairs = {p: n for p, n in pairs.items() if n > 1}
