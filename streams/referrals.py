@@ -40,7 +40,6 @@ from schemas.events import (
     ServiceUpserted,
 )
 from schemas.lifecycle import (
-    INITIAL,
     Forbidden,
     ReferralState,
     Transition,
@@ -462,4 +461,4 @@ def _age(birth_date: date | None, now: datetime) -> int | None:
     return age_on(birth_date, now.date())
 
 
-__all__ = ["INITIAL", "Context", "Offer", "ReferralDecision", "ReferralRecord", "decide"]
+__all__ = ["Context", "Offer", "ReferralDecision", "ReferralRecord", "decide"]

@@ -37,6 +37,7 @@ class Network:
         self.producer: AIOKafkaProducer | None = None
         self.log_path = data_dir / "worker.log"
         self.database_url: str | None = None
+        self.metrics_port: int | None = None
 
     # ------------------------------------------------------------ setup
     async def provision(self, clinics: list[str], orgs: list[str]) -> None:
@@ -62,6 +63,8 @@ class Network:
         )
         if self.database_url:
             env["REFNET_DATABASE_URL"] = self.database_url
+        if self.metrics_port:
+            env["REFNET_METRICS_PORT"] = str(self.metrics_port)
         return env
 
     def start_worker(self) -> None:
