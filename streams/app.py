@@ -104,7 +104,7 @@ def build(settings: Settings, bootstrap: str) -> Network:
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=max(1.0, settings.session_timeout / 10),
     )
-    view = NetworkView(bootstrap, topics)
+    view = NetworkView(bootstrap, topics, refresh_seconds=settings.pattern_refresh)
     net = Network(app=app, settings=settings, topics=topics, bootstrap=bootstrap, view=view)
 
     # values are JSON documents (the app's default value serializer)
@@ -206,20 +206,27 @@ def build(settings: Settings, bootstrap: str) -> Network:
                     net.deadlines.set(new.partition, new.referral_id, due)
             metrics.COMMANDS.labels("referrals", command.kind).inc()
 
-    @app.timer(interval=settings.timer_interval)  # type: ignore[untyped-decorator]
-    async def deadlines() -> None:
-        recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
-        if not recovery.completed.is_set() or app.rebalancing:
-            return
-        owned = frozenset(
+    def owned_partitions() -> frozenset[int]:
+        return frozenset(
             tp.partition
             for tp in app.assignor.assigned_actives()
             if tp.topic == topics.network_referrals
         )
-        if owned != net.owned:
-            _reload_deadlines(net, referrals_table, owned)
+
+    @referrals_table.on_recover
+    async def rebuild_deadlines() -> None:
+        """After every rebalance, once the table is recovered and before streams resume."""
+        _reload_deadlines(net, referrals_table, owned_partitions())
+
+    @app.timer(interval=settings.timer_interval)  # type: ignore[untyped-decorator]
+    async def deadlines() -> None:
+        if app.rebalancing:
+            return
+        owned = owned_partitions()
         now = datetime.now(UTC)
         for due in net.deadlines.pop_due(now):
+            if due.partition not in owned:
+                continue  # revoked since the last rebuild: its new owner has it
             record = referrals_table.get(due.referral_id)
             if record is None:
                 continue
@@ -313,14 +320,16 @@ async def durable(app: faust.App) -> None:
 
 
 def _reload_deadlines(net: Network, table: Any, owned: frozenset[int]) -> None:
-    """Rebuild the deadline index after a rebalance (not per tick)."""
-    net.deadlines.drop_partitions(net.deadlines.partitions() - owned)
-    gained = owned - net.owned
-    if gained:
-        for raw in list(table.values()):
-            record = ReferralRecord.model_validate(raw)
-            due = record.pending_deadline()
-            if due is not None and record.partition in gained:
-                net.deadlines.set(record.partition, record.referral_id, due)
+    """Rebuild the deadline index from the recovered table (once per rebalance).
+
+    Rebuilt whole: a partition this worker owned before may have changed while
+    another worker held it.
+    """
+    net.deadlines.drop_partitions(net.deadlines.partitions())
+    for raw in list(table.values()):
+        record = ReferralRecord.model_validate(raw)
+        due = record.pending_deadline()
+        if due is not None and record.partition in owned:
+            net.deadlines.set(record.partition, record.referral_id, due)
     log.info("deadline index: %d pending on partitions %s", len(net.deadlines), sorted(owned))
     net.owned = owned

@@ -34,7 +34,7 @@ from schemas.events import (
     ServiceCapacityChanged,
     ServiceUpserted,
 )
-from schemas.topics import Topics
+from schemas.topics import TopicKind, Topics
 from streams.matching import OrgRecord
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,15 @@ class NetworkState:
     on_time: Counter[str] = field(default_factory=Counter)
     timed_out: Counter[str] = field(default_factory=Counter)
     offers: Counter[str] = field(default_factory=Counter)
+    #: organizations with a referrals topic (None: not known yet, nothing filtered)
+    reachable: frozenset[str] | None = None
     _directory: list[ServiceUpserted] | None = field(default=None, repr=False)
+
+    def set_reachable(self, org_ids: frozenset[str]) -> None:
+        """Only these organizations can be offered referrals: their topics exist."""
+        if org_ids != self.reachable:
+            self.reachable = org_ids
+            self._directory = None
 
     def upsert(self, service: ServiceUpserted) -> None:
         self.services[service.service_id] = service
@@ -100,9 +108,18 @@ class NetworkState:
         return service.model_copy(update={"capacity": capacity})
 
     def directory(self) -> list[ServiceUpserted]:
-        """Every service with its current capacity (rebuilt only after a change)."""
+        """Every service that can be offered a referral, with its current capacity.
+
+        A service of an organization whose referrals topic does not exist (not
+        provisioned yet) is left out: an offer could not be delivered. Rebuilt
+        only after a change.
+        """
         if self._directory is None:
-            self._directory = [self.effective(s) for s in self.services.values()]
+            self._directory = [
+                self.effective(s)
+                for s in self.services.values()
+                if self.reachable is None or s.org_id in self.reachable
+            ]
         return self._directory
 
     def org_stats(self) -> dict[str, OrgRecord]:
@@ -125,6 +142,7 @@ class NetworkView:
         topics: Topics,
         *,
         on_dead_letter: DeadLetterSink | None = None,
+        refresh_seconds: float = 5.0,
     ) -> None:
         self.bootstrap = bootstrap
         self.topics = topics
@@ -132,7 +150,9 @@ class NetworkView:
         self.ready = asyncio.Event()
         self._on_dead_letter = on_dead_letter
         self._task: asyncio.Task[None] | None = None
+        self._orgs_task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._refresh = refresh_seconds
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -155,7 +175,28 @@ class NetworkView:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
+        await self._list_orgs()
+        self._orgs_task = asyncio.create_task(self._watch_orgs(), name="network-view-orgs")
         self._task = asyncio.create_task(self._run(consumer, dict(ends)), name="network-view")
+
+    async def _list_orgs(self) -> None:
+        from connectors.kafka_admin import list_topics
+
+        names = await asyncio.to_thread(list_topics, self.bootstrap)
+        orgs = set()
+        for name in names:
+            parsed = self.topics.parse(name)
+            if parsed is not None and parsed[0] is TopicKind.ORG_REFERRALS and parsed[1]:
+                orgs.add(parsed[1])
+        self.state.set_reachable(frozenset(orgs))
+
+    async def _watch_orgs(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh)
+            try:
+                await self._list_orgs()
+            except Exception:  # noqa: BLE001 - keep the last known set; try again
+                log.warning("could not list topics; keeping the known organizations")
 
     async def _partitions(self, name: str) -> set[int]:
         assert self._consumer is not None
@@ -168,6 +209,10 @@ class NetworkView:
         raise RuntimeError(f"topic {name} does not exist: run 'refnet topics apply'")
 
     async def stop(self) -> None:
+        if self._orgs_task is not None:
+            self._orgs_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._orgs_task
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

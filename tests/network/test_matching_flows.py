@@ -190,3 +190,23 @@ async def test_two_clinics_using_the_same_ids_get_two_separate_referrals(network
         updates = await network.read(t.clinic_updates(clinic), count=1)
         assert updates[0]["referral_id"] == "scr-0001.food-insecurity"
         assert updates[0]["business_status"] == "offered"
+
+
+async def test_a_service_of_an_unprovisioned_organization_is_skipped_not_fatal(
+    network: Network,
+) -> None:
+    t = network.topics
+    await network.provision(["mott-haven"], ["bronx-pantry"])
+    # in the directory, but its organization's topics were never provisioned
+    await network.publish(
+        t.directory, "svc-ghost", b.service("svc-ghost", "ghost-org", available=99)
+    )
+    await network.publish(t.directory, "svc-p", b.service("svc-p", "bronx-pantry", available=5))
+    network.start_worker()
+    sub = t.clinic_submissions("mott-haven")
+    await network.publish(sub, "pt-1", b.requested("ref-1", patient_fields=b.patient("pt-1")))
+    offers = await network.read(t.org_referrals("bronx-pantry"), count=1)
+    assert offers[0]["service_id"] == "svc-p"
+    # and the network goes on
+    await network.publish(sub, "pt-2", b.requested("ref-2", patient_fields=b.patient("pt-2")))
+    assert len(await network.read(t.org_referrals("bronx-pantry"), count=2)) == 2

@@ -237,3 +237,14 @@ def test_the_directory_is_rebuilt_after_every_kind_of_change() -> None:
     state.remove("svc-b")
     assert [s.service_id for s in state.directory()] == ["svc-a"]
     assert state.directory() is state.directory()  # unchanged: not rebuilt
+
+
+def test_services_of_organizations_without_a_referrals_topic_are_left_out() -> None:
+    state = NetworkState()
+    state.upsert(service("svc-a", "org-a", available=5, at=T0))
+    state.upsert(service("svc-b", "org-b", available=5, at=T0))
+    assert len(state.directory()) == 2  # not known yet: nothing filtered
+    state.set_reachable(frozenset({"org-a"}))
+    assert [s.service_id for s in state.directory()] == ["svc-a"]
+    state.set_reachable(frozenset({"org-a", "org-b"}))  # org-b provisioned later
+    assert sorted(s.service_id for s in state.directory()) == ["svc-a", "svc-b"]
