@@ -95,6 +95,9 @@ class BusinessStatus(StrEnum):
     EXPIRED = "expired"
     CONSENT_REQUIRED = "consent-required"
     DUPLICATE = "duplicate"
+    #: the network could not go on with the referral (an internal error, counted
+    #: and dead-lettered as ``internal``); the clinic may refer again.
+    NETWORK_ERROR = "network-error"
 
 
 class ReasonCode(StrEnum):
@@ -114,6 +117,13 @@ class ReasonCode(StrEnum):
     NO_MATCHING_SERVICE = "no-matching-service"
     CONSENT_NOT_GRANTED = "consent-not-granted"
     DUPLICATE_OPEN_REFERRAL = "duplicate-open-referral"
+    CONSENT_EXPIRED = "consent-expired"
+    CONSENT_WITHDRAWN = "consent-withdrawn"
+    #: an accepted, in-progress or on-hold referral heard nothing for too long
+    NO_RECENT_UPDATE = "no-recent-update"
+    #: the referral was offered the maximum number of times (REFNET_MAX_ATTEMPTS)
+    ATTEMPTS_EXHAUSTED = "attempts-exhausted"
+    INTERNAL_ERROR = "internal-error"
 
 
 class WithdrawReason(StrEnum):
@@ -122,6 +132,10 @@ class WithdrawReason(StrEnum):
     TIMEOUT = "timeout"
     CANCELLED_BY_CLINIC = "cancelled-by-clinic"
     SERVICE_REMOVED = "service-removed"
+    CONSENT_WITHDRAWN = "consent-withdrawn"
+    CONSENT_EXPIRED = "consent-expired"
+    EXPIRED = "expired"
+    INTERNAL_ERROR = "internal-error"
 
 
 class Instrument(StrEnum):
@@ -152,6 +166,10 @@ class DeadLetterKind(StrEnum):
     DUPLICATE_OPEN_REFERRAL = "duplicate-open-referral"
     UNKNOWN_EVENT_TYPE = "unknown-event-type"
     UNKNOWN_TOPIC = "unknown-topic"
+    #: a message over one of the edge's limits (size, depth, lengths, time)
+    LIMIT = "limit"
+    #: the network failed on a command (the exception's type, never its values)
+    INTERNAL = "internal"
 
 
 class ServiceStatus(StrEnum):

@@ -53,7 +53,7 @@ from schemas.topics import TopicKind, Topics
 #: not listed (the network's internal command topics) carry no contract event.
 ALLOWED_EVENT_TYPES: Final[dict[TopicKind, frozenset[str]]] = {
     TopicKind.CLINIC_SUBMISSIONS: frozenset(
-        {"screening.submitted", "referral.requested", "referral.cancelled"}
+        {"screening.submitted", "referral.requested", "referral.cancelled", "consent.updated"}
     ),
     TopicKind.CLINIC_UPDATES: frozenset({"referral.updated"}),
     TopicKind.ORG_REFERRALS: frozenset({"referral.offered", "referral.withdrawn"}),

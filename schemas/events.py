@@ -323,6 +323,20 @@ class ReferralCancelled(Event):
     reason: Reason | None = None
 
 
+class ConsentUpdated(Event):
+    """A clinic revokes, narrows or renews a patient's consent (clinic submissions, key patient id).
+
+    It replaces the consent of every referral the clinic has open for the
+    patient: an open referral the new consent no longer covers is withdrawn from
+    its organization (reason ``consent-withdrawn``) and ends ``failed`` /
+    ``consent-required``; later re-routes disclose only under the new consent.
+    """
+
+    event_type: Literal["consent.updated"] = "consent.updated"
+    patient_id: Id
+    consent: Consent
+
+
 class ReferralOffered(Event):
     """The network offers a referral to an organization: minimum necessary only."""
 
@@ -485,7 +499,16 @@ class DeadLetter(Event):
     event_type: Literal["deadletter"] = "deadletter"
     source: DeadLetterSource
     error: DeadLetterError
-    payload_base64: Annotated[str, StringConstraints(pattern=BASE64_PATTERN)]
+    payload_base64: Annotated[str, StringConstraints(pattern=BASE64_PATTERN)] = Field(
+        description=(
+            "a bounded excerpt of the message, never the whole payload and never patient "
+            "fields: the message's own bytes stay at source.topic/partition/offset"
+        )
+    )
+    payload_bytes: Integer | None = Field(default=None, ge=0, description="the message's size")
+    payload_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = Field(
+        default=None, description="SHA-256 of the message's bytes, hex"
+    )
 
 
 # ---------------------------------------------------------------- registry
@@ -493,6 +516,7 @@ EVENT_MODELS: Final[tuple[type[Event], ...]] = (
     ScreeningSubmitted,
     ReferralRequested,
     ReferralCancelled,
+    ConsentUpdated,
     ReferralOffered,
     ReferralWithdrawn,
     ReferralStatusChanged,
@@ -518,6 +542,7 @@ AnyEvent = Annotated[
     ScreeningSubmitted
     | ReferralRequested
     | ReferralCancelled
+    | ConsentUpdated
     | ReferralOffered
     | ReferralWithdrawn
     | ReferralStatusChanged
@@ -559,6 +584,7 @@ __all__ = [
     "Capacity",
     "Code",
     "Consent",
+    "ConsentUpdated",
     "DeadLetter",
     "DeadLetterError",
     "DeadLetterSource",

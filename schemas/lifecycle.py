@@ -26,7 +26,9 @@ network
       the next candidate comes next);
     * ``failed`` with ``unmatched`` (no candidate left; from draft or requested),
       ``expired`` (the referral outlived its time limit; from requested or
-      active) or ``consent-required`` (see below);
+      active), ``consent-required`` (see below; from any open status: consent
+      is checked again at every disclosure and a clinic may withdraw it) or
+      ``network-error`` (the network failed on the referral's command);
     * ``draft`` -> ``cancelled`` with ``duplicate`` (a screening need for which
       an open referral already exists). The network never cancels a requested
       referral: only the clinic withdraws its request; the network ends
@@ -173,9 +175,18 @@ ALLOWED: Final[tuple[Move, ...]] = (
     # the network
     *_moves([_S.DRAFT], Party.NETWORK, [_S.REQUESTED], [None, _B.OFFERED]),
     *_moves([_S.REQUESTED], Party.NETWORK, [_S.REQUESTED], [_B.OFFERED, _B.RE_ROUTED]),
-    *_moves([_S.DRAFT], Party.NETWORK, [_S.FAILED], [_B.CONSENT_REQUIRED, _B.UNMATCHED]),
-    *_moves([_S.REQUESTED], Party.NETWORK, [_S.FAILED], [_B.UNMATCHED, _B.EXPIRED]),
-    *_moves(_ACTIVE, Party.NETWORK, [_S.FAILED], [_B.EXPIRED]),
+    *_moves(
+        [_S.DRAFT], Party.NETWORK, [_S.FAILED], [_B.CONSENT_REQUIRED, _B.UNMATCHED, _B.NETWORK_ERROR]
+    ),
+    *_moves(
+        [_S.REQUESTED],
+        Party.NETWORK,
+        [_S.FAILED],
+        [_B.UNMATCHED, _B.EXPIRED, _B.CONSENT_REQUIRED, _B.NETWORK_ERROR],
+    ),
+    *_moves(
+        _ACTIVE, Party.NETWORK, [_S.FAILED], [_B.EXPIRED, _B.CONSENT_REQUIRED, _B.NETWORK_ERROR]
+    ),
     *_moves([_S.DRAFT], Party.NETWORK, [_S.CANCELLED], [_B.DUPLICATE]),
 )
 
