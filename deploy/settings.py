@@ -13,6 +13,16 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from streams.config import (
+    DEFAULT_IDLE_EXPIRY,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_CLOCK_SKEW,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_RETENTION,
+    Limits,
+    NetworkConfig,
+)
+
 ENV_PREFIX = "REFNET_"
 #: Variables of the deploy/*.sh scripts, not of refnet itself.
 SCRIPT_VARIABLES = frozenset({"REFNET_VENV"})
@@ -62,7 +72,36 @@ class Settings(BaseModel):
     app_id: str = Field(default="refnet", description="Faust app id (consumer group).")
     default_response_sla: timedelta = Field(
         default=timedelta(hours=24),
-        description="respond_by for a service without response_sla (ISO 8601).",
+        gt=timedelta(0),
+        le=timedelta(days=90),
+        description="respond_by for a service without response_sla (ISO 8601, at most P90D).",
+    )
+    max_message_bytes: int = Field(
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        ge=1024,
+        le=900 * 1024,
+        description="A party message larger than this is dead-lettered (kind limit).",
+    )
+    max_clock_skew: timedelta = Field(
+        default=DEFAULT_MAX_CLOCK_SKEW,
+        ge=timedelta(0),
+        description="How far ahead of the network's clock an occurred_at may be (ISO 8601).",
+    )
+    referral_idle_expiry: timedelta = Field(
+        default=DEFAULT_IDLE_EXPIRY,
+        gt=timedelta(0),
+        description="An accepted/in-progress/on-hold referral with no update this long expires.",
+    )
+    retention: timedelta = Field(
+        default=DEFAULT_RETENTION,
+        gt=timedelta(0),
+        description="How long closed referrals stay in the worker's tables (ISO 8601).",
+    )
+    max_attempts: int = Field(
+        default=DEFAULT_MAX_ATTEMPTS,
+        ge=1,
+        le=100,
+        description="Offers per referral before it ends failed/unmatched.",
     )
     timer_interval: float = Field(
         default=0.5, gt=0, description="Seconds between deadline checks of a worker."
@@ -106,6 +145,28 @@ class Settings(BaseModel):
                 f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
             )
             raise SettingsError(problems) from None
+
+    def network(self) -> NetworkConfig:
+        """The worker's part of the settings, as plain values (streams/ never reads these)."""
+        return NetworkConfig(
+            app_id=self.app_id,
+            topic_prefix=self.topic_prefix,
+            partitions=self.partitions,
+            replication_factor=self.replication_factor,
+            data_dir=self.data_dir,
+            database_url=self.database_url,
+            timer_interval=self.timer_interval,
+            pattern_refresh=self.pattern_refresh,
+            session_timeout=self.session_timeout,
+            limits=Limits(
+                max_message_bytes=self.max_message_bytes,
+                max_clock_skew=self.max_clock_skew,
+                idle_expiry=self.referral_idle_expiry,
+                retention=self.retention,
+                max_attempts=self.max_attempts,
+                default_response_sla=self.default_response_sla,
+            ),
+        )
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with fields replaced (validated)."""

@@ -8,23 +8,30 @@ messages with more):
 * ``referrals`` on ``{prefix}.network.referrals.v1`` (key referral_id), table
   ``referrals``: the lifecycle of each referral;
 * a timer on every worker pops due deadlines of the partitions that worker
-  owns and sends ``timeout`` commands to the referral's owner.
+  owns (offers to time out, idle referrals to expire, closed ones to purge)
+  and sends a command to the referral's owner.
 
 Tables live in memory, backed by their changelog topics: recovery replays the
 changelog on start, so state (and with it every pending deadline) survives a
 crash. RocksDB would shorten recovery of large tables, but its Python bindings
 are not well kept; the memory store has no native dependency.
 
-Outputs of one message are produced and acknowledged by the broker before the
-table is updated, and Faust commits the input offset after that: a crash in
-between re-applies a command whose outputs carry the same deterministic ids.
+Each command is applied as: decide (pure), write the new record *with its
+outputs* (the outbox) to the table and wait for the changelog's
+acknowledgement, then produce the outputs and wait for theirs. A command
+delivered again after a crash finds its outbox and re-sends exactly the
+recorded bytes: same organization, same event ids, whatever the view or the
+clock did in between. A decision that raises is dead-lettered (``internal``)
+and the referral ends ``failed`` / ``network-error``; nothing is acked away
+unseen. A changelog write the broker keeps refusing stops the worker
+(:func:`streams.supervise.fatal`) before the input offset can be committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,12 +42,20 @@ from aiokafka import AIOKafkaProducer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from pydantic import TypeAdapter, ValidationError
 
-from deploy.settings import Settings
 from schemas.codes import DeadLetterKind
 from schemas.events import DeadLetterSource
 from schemas.topics import Topics
 from streams import metrics
-from streams.commands import PATIENT_COMMAND, REFERRAL_COMMAND, OfferTimeout, encode
+from streams.commands import (
+    PATIENT_COMMAND,
+    REFERRAL_COMMAND,
+    Command,
+    ExpireReferral,
+    OfferTimeout,
+    PurgeReferral,
+    encode,
+)
+from streams.config import NetworkConfig
 from streams.deadlines import DeadlineIndex
 from streams.ingress import Ingress
 from streams.outputs import Outgoing, dead_letter_event
@@ -48,6 +63,8 @@ from streams.patients import PatientRecord
 from streams.patients import decide as decide_patient
 from streams.referrals import Context, ReferralRecord
 from streams.referrals import decide as decide_referral
+from streams.referrals import fail as fail_referral
+from streams.supervise import Supervisor, fatal, install_log_redaction
 from streams.view import NetworkView
 
 log = logging.getLogger(__name__)
@@ -70,7 +87,7 @@ class Network:
     """Everything one worker runs."""
 
     app: faust.App
-    settings: Settings
+    config: NetworkConfig
     topics: Topics
     bootstrap: str
     view: NetworkView
@@ -79,60 +96,181 @@ class Network:
     producer: AIOKafkaProducer | None = None
     ingress: Ingress | None = None
     ledger: Any = None
+    supervisor: Supervisor = field(default_factory=Supervisor)
 
 
-def build(settings: Settings, bootstrap: str) -> Network:
+#: Attempts at producing a command's outputs before the command is dead-lettered,
+#: and at a changelog write before the worker stops.
+SEND_ATTEMPTS = 4
+DURABLE_ATTEMPTS = 4
+
+
+class SendFailed(RuntimeError):
+    """Outputs could not be produced after :data:`SEND_ATTEMPTS` tries."""
+
+
+def build(config: NetworkConfig, bootstrap: str) -> Network:
+    install_log_redaction()
+    limits = config.limits
     topics = Topics(
-        prefix=settings.topic_prefix,
-        partitions=settings.partitions,
-        replication_factor=settings.replication_factor,
+        prefix=config.topic_prefix,
+        partitions=config.partitions,
+        replication_factor=config.replication_factor,
     )
     app = RefnetApp(
-        settings.app_id,
+        config.app_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
-        datadir=str(settings.data_dir / "worker"),
+        datadir=str(config.data_dir / "worker"),
         web_enabled=False,
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
+        topic_partitions=config.partitions,
+        topic_replication_factor=config.replication_factor,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_commit_every=100,
         broker_commit_interval=1.0,
         table_standby_replicas=0,
-        broker_session_timeout=settings.session_timeout,
-        broker_heartbeat_interval=max(1.0, settings.session_timeout / 10),
+        broker_session_timeout=config.session_timeout,
+        broker_heartbeat_interval=max(1.0, config.session_timeout / 10),
     )
-    view = NetworkView(bootstrap, topics, refresh_seconds=settings.pattern_refresh)
-    net = Network(app=app, settings=settings, topics=topics, bootstrap=bootstrap, view=view)
+    view = NetworkView(bootstrap, topics, refresh_seconds=config.pattern_refresh)
+    net = Network(app=app, config=config, topics=topics, bootstrap=bootstrap, view=view)
 
     # values are JSON documents (the app's default value serializer)
-    patients_table = app.Table("patients", partitions=settings.partitions)
-    referrals_table = app.Table("referrals", partitions=settings.partitions)
+    patients_table = app.Table("patients", partitions=config.partitions)
+    referrals_table = app.Table("referrals", partitions=config.partitions)
     patients_topic = app.topic(
         topics.network_patients,
         key_serializer="raw",
         value_serializer="raw",
-        partitions=settings.partitions,
+        partitions=config.partitions,
     )
     referrals_topic = app.topic(
         topics.network_referrals,
         key_serializer="raw",
         value_serializer="raw",
-        partitions=settings.partitions,
+        partitions=config.partitions,
     )
 
-    async def send_all(outputs: Iterable[Outgoing]) -> None:
-        producer = app.producer
-        futures = []
-        for out in outputs:
-            metrics.OUTPUTS.labels(out.label).inc()
-            futures.append(
-                await producer.send(out.topic, out.key.encode(), out.value, None, None, None)
-            )
-        if futures:
-            await asyncio.gather(*futures)
+    async def send_all(outputs: Sequence[Outgoing], agent: str) -> None:
+        """Produce ``outputs`` and wait for the broker; retried, then :class:`SendFailed`."""
+        if not outputs:
+            return
+        failure: Exception | None = None
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                producer = app.producer
+                futures = [
+                    await producer.send(out.topic, out.key.encode(), out.value, None, None, None)
+                    for out in outputs
+                ]
+                await asyncio.gather(*futures)
+            except Exception as exc:  # noqa: BLE001 - retried, then dead-lettered
+                failure = exc
+                metrics.SEND_RETRIES.labels(agent).inc()
+                log.warning(
+                    "%s: producing %d message(s) failed (%s), attempt %d",
+                    agent,
+                    len(outputs),
+                    type(exc).__name__,
+                    attempt + 1,
+                )
+                await asyncio.sleep(0.5 * 2**attempt)
+            else:
+                for out in outputs:
+                    metrics.OUTPUTS.labels(out.label).inc()
+                return
+        raise SendFailed(type(failure).__name__)
+
+    async def write(table: Any, key: str, value: dict[str, Any] | None) -> None:
+        """Write (or delete, ``value`` None) a table row and wait until its changelog
+        write is acknowledged: state is durable before the input offset can be
+        committed. A write the broker keeps refusing stops the worker."""
+        partition = table.partition_for_key(key)
+        for attempt in range(DURABLE_ATTEMPTS):
+            if value is None:
+                if key in table.data:
+                    del table.data[key]
+                fut = table.send_changelog(partition, key, None, value_serializer="raw")
+            else:
+                table.data[key] = value
+                fut = table.send_changelog(partition, key, value)
+            try:
+                await app.producer.flush()
+                await asyncio.wait_for(asyncio.shield(fut), timeout=60)
+            except Exception as exc:  # noqa: BLE001 - retried, then the worker stops
+                log.error(
+                    "changelog write of %s failed (%s), attempt %d",
+                    table.name,
+                    type(exc).__name__,
+                    attempt + 1,
+                )
+                await asyncio.sleep(0.5 * 2**attempt)
+            else:
+                return
+        fatal(f"the {table.name} changelog refuses writes; state would not be durable")
+
+    async def apply(
+        table: Any,
+        key: str,
+        record: Any,
+        outputs: list[Outgoing],
+        command: Command,
+        agent: str,
+        *,
+        delete: bool = False,
+    ) -> None:
+        """Make a decision real: outbox and state first, then the outputs."""
+        if delete:
+            # what a deleting decision sends is derived from the record alone
+            # (no clock, no view): a replay after a crash recomputes the same bytes
+            await deliver(outputs, command, agent)
+            await write(table, key, None)
+            return
+        if record is not None:
+            stored = record.model_dump(mode="json")
+            stored["outbox"] = {
+                "command_id": command.command_id,
+                "messages": [out.stored() for out in outputs],
+            }
+            await write(table, key, stored)
+        await deliver(outputs, command, agent)
+
+    async def deliver(outputs: list[Outgoing], command: Command, agent: str) -> None:
+        try:
+            await send_all(outputs, agent)
+        except SendFailed as exc:
+            # dead-letter the command; if even that fails, stop before the commit
+            letter = internal_letter(command, agent, f"its outputs could not be produced: {exc}")
+            try:
+                await send_all([letter], agent)
+            except SendFailed:
+                fatal(f"{agent}: the broker refuses every message")
+
+    def internal_letter(command: Command, agent: str, why: str) -> Outgoing:
+        source = getattr(command, "source", None) or DeadLetterSource(
+            topic=topics.network_referrals if agent == "referrals" else topics.network_patients,
+            partition=-1,
+            offset=-1,
+            key=getattr(command, "referral_id", None),
+        )
+        letter = dead_letter_event(
+            DeadLetterKind.INTERNAL,
+            f"{agent} failed on a {getattr(command, 'kind', 'command')} command: {why}",
+            source,
+            b"",
+            occurred_at=datetime.now(UTC),
+        )
+        metrics.DEAD_LETTERS.labels(DeadLetterKind.INTERNAL.value).inc()
+        return Outgoing.event(topics.deadletter, source.key or "", letter)
+
+    def replayed(raw: Any, command: Command) -> list[Outgoing] | None:
+        """The recorded outputs of ``command``, if it is the last one this row applied."""
+        box = raw.get("outbox") if isinstance(raw, dict) else None
+        if isinstance(box, dict) and box.get("command_id") == command.command_id:
+            return [Outgoing.from_stored(m) for m in box.get("messages", [])]
+        return None
 
     def bad_command(event: Any, reason: str) -> Outgoing:
         message = event.message
@@ -140,71 +278,139 @@ def build(settings: Settings, bootstrap: str) -> Network:
             topic=message.topic,
             partition=message.partition,
             offset=message.offset,
-            key=message.key.decode("utf-8", "backslashreplace") if message.key else None,
+            key=message.key.decode("utf-8", "backslashreplace")[:256] if message.key else None,
         )
-        at = datetime.fromtimestamp(message.timestamp, UTC)
         letter = dead_letter_event(
-            DeadLetterKind.VALIDATION, reason, source, message.value, occurred_at=at
+            DeadLetterKind.VALIDATION,
+            reason,
+            source,
+            message.value,
+            occurred_at=datetime.now(UTC),
         )
         return Outgoing.event(topics.deadletter, source.key or "", letter)
 
-    async def read_command(event: Any, adapter: TypeAdapter[Any]) -> Any:
+    async def read_command(event: Any, adapter: TypeAdapter[Any], agent: str) -> Any:
         """The command in ``event``, or None after dead-lettering what is not one."""
         try:
             return adapter.validate_json(event.value)
         except ValidationError as exc:
-            await send_all([bad_command(event, f"internal command: {exc.error_count()} errors")])
+            reason = f"internal command: {exc.error_count()} errors"
+            await deliver([bad_command(event, reason)], _Unreadable(), agent)
             return None
+
+    def failed(agent: str, command: Command, exc: Exception) -> None:
+        error = type(exc).__name__
+        metrics.INTERNAL_ERRORS.labels(agent, error).inc()
+        log.error(
+            "%s: %s on a %s command; dead-lettered as internal",
+            agent,
+            error,
+            getattr(command, "kind", "?"),
+        )
 
     @app.agent(patients_topic, concurrency=1)
     async def patients(stream: Any) -> None:
         async for event in stream.events():
-            key = event.key.decode() if event.key else ""
-            command = await read_command(event, PATIENT_COMMAND)
-            if command is None:
-                continue
-            raw = patients_table.get(key)
+            await handle_patient(event)
+
+    async def handle_patient(event: Any) -> None:
+        key = event.key.decode() if event.key else ""
+        command = await read_command(event, PATIENT_COMMAND, "patients")
+        if command is None:
+            return
+        raw = patients_table.get(key)
+        again = replayed(raw, command)
+        if again is not None:
+            await deliver(again, command, "patients")
+            return
+        try:
             record = PatientRecord.model_validate(raw) if raw is not None else None
             decision = decide_patient(record, command, topics=topics)
-            await send_all(decision.outputs)
-            if decision.record is not None:
-                patients_table[key] = decision.record.model_dump(mode="json")
-                await durable(app)
-            metrics.COMMANDS.labels("patients", command.kind).inc()
+        except Exception as exc:  # noqa: BLE001 - the error boundary: dead-letter, go on
+            failed("patients", command, exc)
+            await deliver(
+                [internal_letter(command, "patients", type(exc).__name__)], command, "patients"
+            )
+            return
+        if decision.delete and raw is None:
+            await deliver(decision.outputs, command, "patients")  # nothing was stored
+        elif decision.record is not None:
+            await apply(
+                patients_table,
+                key,
+                decision.record,
+                decision.outputs,
+                command,
+                "patients",
+                delete=decision.delete,
+            )
+        else:
+            await deliver(decision.outputs, command, "patients")
+        metrics.COMMANDS.labels("patients", command.kind).inc()
 
     @app.agent(referrals_topic, concurrency=1)
     async def referrals(stream: Any) -> None:
         await view.ready.wait()
         async for event in stream.events():
-            key = event.key.decode() if event.key else ""
-            command = await read_command(event, REFERRAL_COMMAND)
-            if command is None:
-                continue
-            raw = referrals_table.get(key)
+            await handle_referral(event)
+
+    async def handle_referral(event: Any) -> None:
+        key = event.key.decode() if event.key else ""
+        command = await read_command(event, REFERRAL_COMMAND, "referrals")
+        if command is None:
+            return
+        raw = referrals_table.get(key)
+        again = replayed(raw, command)
+        if again is not None:
+            await deliver(again, command, "referrals")
+            return
+        record: ReferralRecord | None = None
+        state = view.state
+        ctx = Context(
+            topics=topics,
+            now=datetime.now(UTC),
+            directory=state.directory(),
+            org_stats=state.org_stats(),
+            load=state.load(),
+            default_sla=limits.default_response_sla,
+            limits=limits,
+        )
+        try:
             record = ReferralRecord.model_validate(raw) if raw is not None else None
-            state = view.state
-            ctx = Context(
-                topics=topics,
-                now=datetime.now(UTC),
-                directory=state.directory(),
-                org_stats=state.org_stats(),
-                load=state.load(),
-                default_sla=settings.default_response_sla,
-            )
             decision = decide_referral(record, command, ctx, partition=event.message.partition)
-            await send_all(decision.outputs)
-            if decision.dead_letter:
-                metrics.DEAD_LETTERS.labels(decision.dead_letter).inc()
-            new = decision.record
-            if new is not None:
-                referrals_table[key] = new.model_dump(mode="json")
-                await durable(app)
-                due = new.pending_deadline()
-                if due is None:
-                    net.deadlines.discard(new.referral_id)
-                else:
-                    net.deadlines.set(new.partition, new.referral_id, due)
-            metrics.COMMANDS.labels("referrals", command.kind).inc()
+        except Exception as exc:  # noqa: BLE001 - the error boundary: dead-letter, end it
+            failed("referrals", command, exc)
+            try:
+                decision = fail_referral(record, command, ctx, type(exc).__name__)
+            except Exception as again_exc:  # noqa: BLE001 - even the fallback failed
+                failed("referrals", command, again_exc)
+                why = type(exc).__name__
+                await deliver([internal_letter(command, "referrals", why)], command, "referrals")
+                return
+        if decision.dead_letter:
+            metrics.DEAD_LETTERS.labels(decision.dead_letter).inc()
+        await apply(
+            referrals_table,
+            key,
+            decision.record,
+            decision.outputs,
+            command,
+            "referrals",
+            delete=decision.delete,
+        )
+        current = None if decision.delete else (decision.record or record)
+        if current is None:
+            net.deadlines.discard(key)
+        else:
+            offer = current.offer
+            if offer is not None and offer.offered_at == ctx.now:
+                state.reserve(current.referral_id, offer.attempt, offer.service_id, ctx.now)
+            due = current.next_due(limits)
+            if due is None:
+                net.deadlines.discard(current.referral_id)
+            else:
+                net.deadlines.set(current.partition, current.referral_id, due)
+        metrics.COMMANDS.labels("referrals", command.kind).inc()
 
     def owned_partitions() -> frozenset[int]:
         return frozenset(
@@ -216,32 +422,60 @@ def build(settings: Settings, bootstrap: str) -> Network:
     @referrals_table.on_recover
     async def rebuild_deadlines() -> None:
         """After every rebalance, once the table is recovered and before streams resume."""
-        _reload_deadlines(net, referrals_table, owned_partitions())
+        await _reload_deadlines(net, referrals_table, owned_partitions())
 
-    @app.timer(interval=settings.timer_interval)  # type: ignore[untyped-decorator]
+    @app.timer(interval=config.timer_interval)  # type: ignore[untyped-decorator]
     async def deadlines() -> None:
         if app.rebalancing:
             return
+        try:
+            await tick()
+        except Exception as exc:  # noqa: BLE001 - a failed tick is counted; the next one runs
+            metrics.TASK_RESTARTS.labels("timer").inc()
+            log.error("deadline timer failed (%s); it runs again next tick", type(exc).__name__)
+
+    async def tick() -> None:
         owned = owned_partitions()
         now = datetime.now(UTC)
-        for due in net.deadlines.pop_due(now):
+        for n, due in enumerate(net.deadlines.pop_due(now)):
+            if n % 500 == 499:
+                await asyncio.sleep(0)  # never hold the event loop for long
             if due.partition not in owned:
                 continue  # revoked since the last rebuild: its new owner has it
-            record = referrals_table.get(due.referral_id)
-            if record is None:
+            raw = referrals_table.get(due.referral_id)
+            if raw is None:
                 continue
-            attempt = ReferralRecord.model_validate(record).attempt
-            command = OfferTimeout(
-                command_id=f"timeout:{due.referral_id}:{attempt}",
-                referral_id=due.referral_id,
-                attempt=attempt,
-            )
-            metrics.TIMEOUTS.inc()
-            await referrals_topic.send(key=due.referral_id.encode(), value=encode(command))
+            record = ReferralRecord.model_validate(raw)
+            when = record.next_due(limits)
+            if when is None:
+                continue
+            if when > now:
+                net.deadlines.set(record.partition, record.referral_id, when)
+                continue
+            command: Command
+            if record.state.terminal:
+                command = PurgeReferral(
+                    command_id=f"purge:{record.referral_id}", referral_id=record.referral_id
+                )
+            elif record.pending_deadline() is not None:
+                command = OfferTimeout(
+                    command_id=f"timeout:{record.referral_id}:{record.attempt}",
+                    referral_id=record.referral_id,
+                    attempt=record.attempt,
+                )
+                metrics.TIMEOUTS.inc()
+            else:
+                command = ExpireReferral(
+                    command_id=f"expire:{record.referral_id}:{record.step}",
+                    referral_id=record.referral_id,
+                    step=record.step,
+                )
+            await referrals_topic.send(key=record.referral_id.encode(), value=encode(command))
 
     @app.service
     class Services(mode.Service):
-        """The network view and the ingress, started and stopped with the app."""
+        """The network view, the ingress and the ledger sink: supervised, started and
+        stopped with the app."""
 
         async def on_start(self) -> None:
             producer = AIOKafkaProducer(
@@ -262,7 +496,7 @@ def build(settings: Settings, bootstrap: str) -> Network:
                     topic=topic,
                     partition=partition,
                     offset=offset,
-                    key=key.decode("utf-8", "backslashreplace") if key else None,
+                    key=key.decode("utf-8", "backslashreplace")[:256] if key else None,
                 )
                 letter = dead_letter_event(
                     failure.kind, failure.reason, source, value, occurred_at=datetime.now(UTC)
@@ -272,63 +506,65 @@ def build(settings: Settings, bootstrap: str) -> Network:
                 await (await producer.send(out.topic, out.value, key=out.key.encode()))
 
             view._on_dead_letter = dead_letter
-            await view.start()
+            await view.list_orgs()
+            supervisor = net.supervisor
+            supervisor.start("network-view", view.run)
+            supervisor.start("organizations", view.watch_orgs)
             net.ingress = Ingress(
                 bootstrap,
                 topics,
                 producer,
                 view.state,
-                group_id=f"{settings.app_id}-ingress",
-                refresh_seconds=settings.pattern_refresh,
+                group_id=f"{config.app_id}-ingress",
+                refresh_seconds=config.pattern_refresh,
+                limits=limits,
                 ready=view.ready.wait,
                 observe=lambda label: metrics.INGRESS.labels(label).inc(),
             )
-            await net.ingress.start()
-            if settings.database_url:
+            supervisor.start("ingress", net.ingress.run)
+            if config.database_url:
                 from connectors.ledger import LedgerSink
 
                 net.ledger = LedgerSink(
                     bootstrap,
                     topics.referral_events,
-                    settings.database_url,
-                    group_id=f"{settings.app_id}-ledger",
+                    config.database_url,
+                    group_id=f"{config.app_id}-ledger",
                 )
-                await net.ledger.start()
+                supervisor.start("ledger", net.ledger.run)
 
         async def on_stop(self) -> None:
-            if net.ledger is not None:
-                await net.ledger.stop()
-            if net.ingress is not None:
-                await net.ingress.stop()
-            await view.stop()
+            await net.supervisor.stop()
             if net.producer is not None:
                 await net.producer.stop()
 
     return net
 
 
-async def durable(app: faust.App) -> None:
-    """Wait until the table's changelog write is acknowledged by the broker.
+class _Unreadable(Command):
+    """Stands for a message on an internal topic that is no command at all."""
 
-    Faust buffers changelog writes and may commit the input offset before they
-    reach the broker; a crash in between would lose the state but not the
-    outputs, and the command would run again. Flushing here makes the state
-    durable before the offset can be committed, leaving only the moment between
-    the outputs' and the changelog's acknowledgements.
-    """
-    await app.producer.flush()
+    command_id: str = "unreadable"
 
 
-def _reload_deadlines(net: Network, table: Any, owned: frozenset[int]) -> None:
+async def _reload_deadlines(net: Network, table: Any, owned: frozenset[int]) -> None:
     """Rebuild the deadline index from the recovered table (once per rebalance).
 
     Rebuilt whole: a partition this worker owned before may have changed while
-    another worker held it.
+    another worker held it. It yields to the event loop every 500 records, so
+    heartbeats and the other tasks go on while a large table is indexed.
     """
+    limits = net.config.limits
     net.deadlines.drop_partitions(net.deadlines.partitions())
-    for raw in list(table.values()):
-        record = ReferralRecord.model_validate(raw)
-        due = record.pending_deadline()
+    for n, raw in enumerate(list(table.values())):
+        if n % 500 == 499:
+            await asyncio.sleep(0)
+        try:
+            record = ReferralRecord.model_validate(raw)
+        except ValidationError:
+            log.error("deadline index: an unreadable referral record was skipped")
+            continue
+        due = record.next_due(limits)
         if due is not None and record.partition in owned:
             net.deadlines.set(record.partition, record.referral_id, due)
     log.info("deadline index: %d pending on partitions %s", len(net.deadlines), sorted(owned))

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from schemas.codes import Category, Priority
 from schemas.events import (
     Consent,
+    ConsentUpdated,
     DeadLetterSource,
     Patient,
     ReferralCancelled,
@@ -51,6 +52,20 @@ def patient_key(clinic_id: str, patient_id: str) -> str:
 MAX_ID_LENGTH = 128
 
 
+def fit_id(text: str) -> str:
+    """``text`` as an id of at most :data:`MAX_ID_LENGTH` characters, stable on replay.
+
+    Every id the network derives from ids a party chose (a screening's referral
+    ids, the network's scoped referral ids) goes through here: a party may use
+    ids up to the limit, so a derived id can be longer. A long one keeps its
+    beginning and ends with ``~`` and 32 hex digits of a hash of the whole.
+    """
+    if len(text) <= MAX_ID_LENGTH:
+        return text
+    digest = derived_id("id", text).hex
+    return f"{text[: MAX_ID_LENGTH - len(digest) - 1].rstrip()}~{digest}"
+
+
 def network_referral_id(clinic_id: str, referral_id: str) -> str:
     """The network's id of a clinic's referral: what organizations and the log see.
 
@@ -59,10 +74,7 @@ def network_referral_id(clinic_id: str, referral_id: str) -> str:
     the platform's downstream Task has an id of its own). The clinic keeps
     seeing its own id.
     """
-    scoped = f"{clinic_id}:{referral_id}"
-    if len(scoped) <= MAX_ID_LENGTH:
-        return scoped
-    return f"{clinic_id}:{derived_id(clinic_id, referral_id)}"
+    return fit_id(f"{clinic_id}:{referral_id}")
 
 
 class Command(BaseModel):
@@ -79,7 +91,7 @@ class SubmissionReceived(Command):
     clinic_id: str
     source: DeadLetterSource
     event: Annotated[
-        ScreeningSubmitted | ReferralRequested | ReferralCancelled,
+        ScreeningSubmitted | ReferralRequested | ReferralCancelled | ConsentUpdated,
         Field(discriminator="event_type"),
     ]
 
@@ -92,7 +104,16 @@ class ReferralClosed(Command):
     category: Category
 
 
-PatientCommand = Annotated[SubmissionReceived | ReferralClosed, Field(discriminator="kind")]
+class ForgetReferral(Command):
+    """From the referral agent: the closed referral left its table (retention)."""
+
+    kind: Literal["forget"] = "forget"
+    referral_id: str  # the id the clinic knows
+
+
+PatientCommand = Annotated[
+    SubmissionReceived | ReferralClosed | ForgetReferral, Field(discriminator="kind")
+]
 PATIENT_COMMAND: TypeAdapter[PatientCommand] = TypeAdapter(PatientCommand)
 
 
@@ -127,7 +148,6 @@ class OrganizationStatus(Command):
     org_id: str
     event: ReferralStatusChanged
     source: DeadLetterSource
-    raw_base64: str
 
 
 class OfferTimeout(Command):
@@ -138,8 +158,40 @@ class OfferTimeout(Command):
     attempt: int
 
 
+class UpdateConsent(Command):
+    """From the patient agent: the clinic replaced the patient's consent."""
+
+    kind: Literal["consent"] = "consent"
+    referral_id: str  # the network's id
+    clinic_id: str
+    consent: Consent
+    cause_event_id: UUID
+    at: datetime
+
+
+class ExpireReferral(Command):
+    """From a timer: an active referral may have gone without an update too long."""
+
+    kind: Literal["expire"] = "expire"
+    referral_id: str
+    step: int
+
+
+class PurgeReferral(Command):
+    """From a timer: a closed referral may have outlived its retention."""
+
+    kind: Literal["purge"] = "purge"
+    referral_id: str
+
+
 ReferralCommand = Annotated[
-    OpenReferral | CancelReferral | OrganizationStatus | OfferTimeout,
+    OpenReferral
+    | CancelReferral
+    | OrganizationStatus
+    | OfferTimeout
+    | UpdateConsent
+    | ExpireReferral
+    | PurgeReferral,
     Field(discriminator="kind"),
 ]
 REFERRAL_COMMAND: TypeAdapter[ReferralCommand] = TypeAdapter(ReferralCommand)
@@ -154,15 +206,20 @@ __all__ = [
     "REFERRAL_COMMAND",
     "CancelReferral",
     "Command",
+    "ExpireReferral",
+    "ForgetReferral",
     "OfferTimeout",
     "OpenReferral",
     "OrganizationStatus",
     "PatientCommand",
+    "PurgeReferral",
     "ReferralClosed",
     "ReferralCommand",
     "SubmissionReceived",
+    "UpdateConsent",
     "derived_id",
     "encode",
+    "fit_id",
     "network_referral_id",
     "patient_key",
 ]

@@ -15,8 +15,6 @@ by the broker (at-least-once; the owners de-duplicate by command id).
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -29,6 +27,7 @@ from aiokafka.structs import ConsumerRecord
 from schemas.codes import DeadLetterKind
 from schemas.decode import Decoded, DecodeFailure, ServiceRemoved, decode
 from schemas.events import (
+    ConsentUpdated,
     DeadLetterSource,
     ReferralCancelled,
     ReferralRequested,
@@ -38,6 +37,7 @@ from schemas.events import (
 )
 from schemas.topics import TopicKind, Topics
 from streams.commands import OrganizationStatus, SubmissionReceived, patient_key
+from streams.config import Limits
 from streams.outputs import Outgoing, dead_letter_event
 from streams.view import NetworkState
 
@@ -53,14 +53,42 @@ def ingress_pattern(topics: Topics) -> str:
     return f"^(?:{clinic}|{org})$"
 
 
-def route(record: ConsumerRecord[bytes, bytes], topics: Topics, state: NetworkState) -> Outgoing:
-    """Where one party message goes: its owner's topic, or the dead-letter topic."""
+#: Longest message key kept in a dead letter's source (keys are party-chosen).
+MAX_KEY_IN_SOURCE = 256
+
+
+def route(
+    record: ConsumerRecord[bytes, bytes],
+    topics: Topics,
+    state: NetworkState,
+    limits: Limits | None = None,
+    *,
+    now: datetime | None = None,
+) -> Outgoing:
+    """Where one party message goes: its owner's topic, or the dead-letter topic.
+
+    The edge's limits (:class:`streams.config.Limits`) are enforced here, once:
+    size (before any parsing), JSON depth and field bounds (in the decoder),
+    and time: an ``occurred_at`` more than ``max_clock_skew`` ahead of ``now``
+    is refused. A capacity report is stamped with ``now``, the time the network
+    received it, so reports are ordered by the network's clock, not the party's.
+    """
+    limits = limits or Limits()
+    now = now or datetime.now(UTC)
+    key_text = record.key.decode("utf-8", "backslashreplace") if record.key is not None else None
     source = DeadLetterSource(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        key=record.key.decode("utf-8", "backslashreplace") if record.key is not None else None,
+        key=key_text[:MAX_KEY_IN_SOURCE] if key_text is not None else None,
     )
+    size = len(record.value) if record.value is not None else 0
+    if size > limits.max_message_bytes:
+        reason = (
+            f"message of {size} bytes is over the limit of {limits.max_message_bytes} bytes"
+            " (REFNET_MAX_MESSAGE_BYTES)"
+        )
+        return _dead(DeadLetterKind.LIMIT, reason, source, record.value, record, topics)
     result = decode(record.topic, record.key, record.value, topics)
     if isinstance(result, DecodeFailure):
         return _dead(result.kind, result.reason, source, record.value, record, topics)
@@ -68,9 +96,19 @@ def route(record: ConsumerRecord[bytes, bytes], topics: Topics, state: NetworkSt
         return _dead(DeadLetterKind.VALIDATION, "null value", source, record.value, record, topics)
     assert isinstance(result, Decoded) and result.party_id is not None
     event = result.event
+    if event.occurred_at > now + limits.max_clock_skew:
+        reason = (
+            "occurred_at is ahead of the network's clock by more than "
+            f"{int(limits.max_clock_skew.total_seconds())} s (REFNET_MAX_CLOCK_SKEW)"
+        )
+        return _dead(DeadLetterKind.LIMIT, reason, source, record.value, record, topics)
     if result.kind is TopicKind.CLINIC_SUBMISSIONS:
-        assert isinstance(event, ScreeningSubmitted | ReferralRequested | ReferralCancelled)
-        if isinstance(event, ReferralCancelled):
+        assert isinstance(
+            event, ScreeningSubmitted | ReferralRequested | ReferralCancelled | ConsentUpdated
+        )
+        if isinstance(event, ConsentUpdated):
+            patient_id = event.patient_id
+        elif isinstance(event, ReferralCancelled):
             if not result.key:
                 return _dead(
                     DeadLetterKind.VALIDATION,
@@ -91,11 +129,7 @@ def route(record: ConsumerRecord[bytes, bytes], topics: Topics, state: NetworkSt
         )
     if isinstance(event, ReferralStatusChanged):
         status = OrganizationStatus(
-            command_id=str(event.event_id),
-            org_id=result.party_id,
-            event=event,
-            source=source,
-            raw_base64=base64.b64encode(record.value or b"").decode("ascii"),
+            command_id=str(event.event_id), org_id=result.party_id, event=event, source=source
         )
         return Outgoing.command(topics.network_referrals, event.referral_id, status)
     assert isinstance(event, ServiceCapacityChanged)
@@ -109,7 +143,8 @@ def route(record: ConsumerRecord[bytes, bytes], topics: Topics, state: NetworkSt
             record,
             topics,
         )
-    return Outgoing.event(topics.network_capacity, event.service_id, event)
+    stamped = event.model_copy(update={"occurred_at": now})
+    return Outgoing.event(topics.network_capacity, event.service_id, stamped)
 
 
 def _dead(
@@ -120,13 +155,27 @@ def _dead(
     record: ConsumerRecord[bytes, bytes],
     topics: Topics,
 ) -> Outgoing:
-    at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
-    letter = dead_letter_event(kind, reason, source, value, occurred_at=at)
+    letter = dead_letter_event(kind, reason, source, value, occurred_at=record_time(record))
     return Outgoing.event(topics.deadletter, source.key or "", letter)
 
 
+def record_time(record: ConsumerRecord[bytes, bytes]) -> datetime:
+    """The record's timestamp, or now when the producer set one out of any sane range."""
+    try:
+        at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+    except (OverflowError, OSError, ValueError, TypeError):
+        return datetime.now(UTC)
+    return at if 1900 <= at.year < 9000 else datetime.now(UTC)
+
+
 class Ingress:
-    """The consumer-group loop around :func:`route`."""
+    """The consumer-group loop around :func:`route` (run it under a Supervisor).
+
+    A message whose routing fails in an unexpected way is dead-lettered as
+    ``internal`` (exception type only) and the loop goes on; a failure of the
+    consumer or the producer ends :meth:`run`, and the supervisor starts it
+    again from the last committed offsets (owners ignore repeated commands).
+    """
 
     def __init__(
         self,
@@ -137,6 +186,7 @@ class Ingress:
         *,
         group_id: str,
         refresh_seconds: float,
+        limits: Limits | None = None,
         ready: Callable[[], Awaitable[object]] | None = None,
         observe: Observer | None = None,
     ) -> None:
@@ -145,24 +195,12 @@ class Ingress:
         self.producer = producer
         self.state = state
         self.group_id = group_id
+        self.limits = limits or Limits()
         self.refresh_ms = int(refresh_seconds * 1000)
         self._ready = ready
         self._observe = observe or (lambda label: None)
-        self._task: asyncio.Task[None] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ingress")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
         if self._ready is not None:
             await self._ready()
         consumer = AIOKafkaConsumer(
@@ -172,11 +210,35 @@ class Ingress:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             metadata_max_age_ms=self.refresh_ms,
+            # a batch of at most 200 records of at most ~1 MB each stays bounded
+            max_partition_fetch_bytes=1024 * 1024,
         )
         await consumer.start()
-        self._consumer = consumer
-        consumer.subscribe(pattern=ingress_pattern(self.topics))
-        log.info("ingress subscribed to %s", ingress_pattern(self.topics))
+        try:
+            consumer.subscribe(pattern=ingress_pattern(self.topics))
+            log.info("ingress subscribed to %s", ingress_pattern(self.topics))
+            await self._loop(consumer)
+        finally:
+            await consumer.stop()
+
+    def route_safely(self, record: ConsumerRecord[bytes, bytes]) -> Outgoing:
+        try:
+            return route(record, self.topics, self.state, self.limits)
+        except Exception as exc:  # noqa: BLE001 - one message never stops intake
+            log.error(
+                "ingress: routing %s[%d]@%d failed (%s); dead-lettered",
+                record.topic,
+                record.partition,
+                record.offset,
+                type(exc).__name__,
+            )
+            source = DeadLetterSource(
+                topic=record.topic, partition=record.partition, offset=record.offset, key=None
+            )
+            reason = f"the ingress failed on this message: {type(exc).__name__}"
+            return _dead(DeadLetterKind.INTERNAL, reason, source, record.value, record, self.topics)
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=200)
             if not batches:
@@ -184,7 +246,7 @@ class Ingress:
             futures = []
             for records in batches.values():
                 for record in records:
-                    out = route(record, self.topics, self.state)
+                    out = self.route_safely(record)
                     self._observe(out.label)
                     futures.append(
                         await self.producer.send(out.topic, out.value, key=out.key.encode())

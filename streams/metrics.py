@@ -15,3 +15,12 @@ DEAD_LETTERS = Counter(
     "refnet_dead_letters_total", "Messages sent to the dead-letter topic", ["kind"]
 )
 TIMEOUTS = Counter("refnet_offer_timeouts_total", "Offers whose respond_by passed")
+TASK_RESTARTS = Counter(
+    "refnet_task_restarts_total", "Supervised tasks restarted after a failure", ["task"]
+)
+INTERNAL_ERRORS = Counter(
+    "refnet_internal_errors_total",
+    "Commands on which an agent failed (dead-lettered as internal)",
+    ["agent", "error"],
+)
+SEND_RETRIES = Counter("refnet_send_retries_total", "Sends retried by an agent", ["agent"])

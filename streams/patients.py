@@ -19,16 +19,26 @@ What a clinic sees, per derived or requested need:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.codes import BusinessStatus, Category, DeadLetterKind, Party, ReasonCode, TaskStatus
+from schemas.codes import (
+    BusinessStatus,
+    Category,
+    DeadLetterKind,
+    Instrument,
+    Party,
+    ReasonCode,
+    TaskStatus,
+)
 from schemas.events import (
     Answer,
     Consent,
+    ConsentUpdated,
     Need,
     Patient,
     ReferralCancelled,
@@ -40,21 +50,28 @@ from schemas.events import (
     ScreeningSubmitted,
     to_bytes,
 )
+from schemas.instruments import PRAPARE_UNSCORED, QUESTIONS
 from schemas.scoring import score
 from schemas.topics import Topics
 from streams.commands import (
     CancelReferral,
+    ForgetReferral,
     OpenReferral,
     PatientCommand,
     ReferralClosed,
     SubmissionReceived,
+    UpdateConsent,
     derived_id,
+    fit_id,
     network_referral_id,
 )
 from streams.outputs import Outgoing, dead_letter_event
 
 #: How many processed event ids a patient keeps for de-duplication.
 SEEN_LIMIT = 500
+#: How many referral ids a patient's record remembers (open ones always; the
+#: oldest closed ones are forgotten first). Closed ones also leave with retention.
+REFERRALS_LIMIT = 1000
 
 
 class PatientRecord(BaseModel):
@@ -68,17 +85,32 @@ class PatientRecord(BaseModel):
         self.seen.append(command_id)
         if len(self.seen) > SEEN_LIMIT:
             del self.seen[: len(self.seen) - SEEN_LIMIT]
+        if len(self.referrals) > REFERRALS_LIMIT:
+            still_open = set(self.open.values())
+            for referral_id in list(self.referrals):
+                if len(self.referrals) <= REFERRALS_LIMIT:
+                    break
+                if referral_id not in still_open:
+                    del self.referrals[referral_id]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing open and nothing remembered: the record can leave the table."""
+        return not self.open and not self.referrals
 
 
 @dataclass(frozen=True)
 class PatientDecision:
+    """``record`` None: nothing to write; ``delete``: the record leaves the table."""
+
     record: PatientRecord | None
     outputs: list[Outgoing]
+    delete: bool = False
 
 
 def screening_referral_id(screening_id: str, category: Category) -> str:
     """The id of the referral a screening opens for one need (stable on replay)."""
-    return f"{screening_id}.{category.value}"
+    return fit_id(f"{screening_id}.{category.value}")
 
 
 def decide(
@@ -92,16 +124,23 @@ def decide(
     if isinstance(command, ReferralClosed):
         if record.open.get(command.category) == command.referral_id:
             del record.open[command.category]
+    elif isinstance(command, ForgetReferral):
+        if command.referral_id not in record.open.values():
+            record.referrals.pop(command.referral_id, None)
     else:
         event = command.event
         if isinstance(event, ScreeningSubmitted):
             outputs = _screening(record, command, event, topics)
         elif isinstance(event, ReferralRequested):
             outputs = _requested(record, command, event, topics)
+        elif isinstance(event, ConsentUpdated):
+            outputs = _consent(record, command, event, topics)
         else:
             outputs = _cancelled(record, command, event, topics)
     record.remember(command.command_id)
-    return PatientDecision(record, outputs)
+    # A patient with nothing open and no referral to remember leaves the table
+    # (a tombstone on the changelog): state grows with open work, not history.
+    return PatientDecision(record, outputs, delete=record.empty)
 
 
 def _screening(
@@ -117,7 +156,7 @@ def _screening(
         patient_id=event.patient.id,
         clinic_id=command.clinic_id,
         instrument=event.instrument,
-        answers=[Answer(question=a.question, answer=a.answer) for a in event.answers],
+        answers=scored_answers(event.instrument, event.answers),
         needs=[Need(category=n.category, rule=n.rule) for n in result.needs],
         problems=[
             ScoringProblem(kind=p.kind.value, question=_code(p.question), detail=p.detail[:500])
@@ -147,6 +186,49 @@ def _screening(
             priority=None,
             topics=topics,
         )
+    return outputs
+
+
+def scored_answers(instrument: Instrument, answers: Sequence[Answer]) -> list[Answer]:
+    """The answers ``screening.scored`` may carry: coded answers to scored questions.
+
+    Enough to score the screening again, nothing more: no free text, no
+    address, income, insurance or other demographic items (PRAPARE asks them,
+    refnet does not score them), no numbers but the scored ones (AHC's
+    safety items).
+    """
+    scored = QUESTIONS[instrument] - PRAPARE_UNSCORED
+    kept = []
+    for a in answers:
+        if a.question not in scored:
+            continue
+        value = a.answer
+        coded = isinstance(value, str) and _LOINC_ANSWER.fullmatch(value) is not None
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if coded or number:
+            kept.append(Answer(question=a.question, answer=value))
+    return kept
+
+
+_LOINC_ANSWER = re.compile(r"LA[0-9]{1,8}-[0-9]")
+
+
+def _consent(
+    record: PatientRecord, command: SubmissionReceived, event: ConsentUpdated, topics: Topics
+) -> list[Outgoing]:
+    """Hand the new consent to every referral the patient has open at this clinic."""
+    outputs = []
+    for referral_id in record.open.values():
+        network_id = network_referral_id(command.clinic_id, referral_id)
+        update = UpdateConsent(
+            command_id=f"consent:{event.event_id}:{network_id}",
+            referral_id=network_id,
+            clinic_id=command.clinic_id,
+            consent=event.consent,
+            cause_event_id=event.event_id,
+            at=event.occurred_at,
+        )
+        outputs.append(Outgoing.command(topics.network_referrals, network_id, update))
     return outputs
 
 

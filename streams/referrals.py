@@ -11,7 +11,6 @@ command repeats the same ids and an applied command id is never applied twice.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -38,6 +37,7 @@ from schemas.events import (
     ReferralUpdated,
     ReferralWithdrawn,
     ServiceUpserted,
+    to_bytes,
 )
 from schemas.lifecycle import (
     Forbidden,
@@ -50,16 +50,27 @@ from schemas.privacy import offered_patient
 from schemas.topics import Topics
 from streams.commands import (
     CancelReferral,
+    ExpireReferral,
+    ForgetReferral,
     OfferTimeout,
     OpenReferral,
     OrganizationStatus,
+    PurgeReferral,
     ReferralClosed,
     ReferralCommand,
+    UpdateConsent,
     derived_id,
     patient_key,
 )
+from streams.config import Limits
 from streams.matching import MatchRequest, OrgRecord, age_on, rank, respond_by
 from streams.outputs import Outgoing, dead_letter_event
+
+#: How many applied command ids a referral keeps (its own commands only: a
+#: refused command from anyone is never remembered, so nobody can grow it).
+SEEN_LIMIT = 64
+#: Task statuses in which an organization works on the referral.
+ACTIVE_STATUSES = frozenset({TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS, TaskStatus.ON_HOLD})
 
 
 class Offer(BaseModel):
@@ -95,10 +106,35 @@ class ReferralRecord(BaseModel):
     step: int = 0
     seen: list[str] = Field(default_factory=list)
     partition: int = -1
+    #: when the network last changed or heard of the referral (idle expiry counts from it)
+    updated_at: datetime | None = None
+    #: when it reached a final status (retention counts from it)
+    closed_at: datetime | None = None
 
     @property
     def state(self) -> ReferralState:
         return ReferralState(self.status, self.business_status)
+
+    def remember(self, command_id: str) -> None:
+        self.seen.append(command_id)
+        if len(self.seen) > SEEN_LIMIT:
+            del self.seen[: len(self.seen) - SEEN_LIMIT]
+
+    def next_due(self, limits: Limits) -> datetime | None:
+        """When the timer must next look at this referral, if ever.
+
+        An unanswered offer: its respond_by. An active referral (accepted,
+        in-progress, on-hold): its last update plus ``limits.idle_expiry``. A
+        closed one: its closing plus ``limits.retention``, when it leaves the table.
+        """
+        if self.state.terminal:
+            return (self.closed_at or self.updated_at or self.requested_at) + limits.retention
+        pending = self.pending_deadline()
+        if pending is not None:
+            return pending
+        if self.status in ACTIVE_STATUSES:
+            return (self.updated_at or self.requested_at) + limits.idle_expiry
+        return None
 
     def pending_deadline(self) -> datetime | None:
         """respond_by of an offer still waiting for an answer."""
@@ -117,13 +153,17 @@ class Context:
     org_stats: Mapping[str, OrgRecord] = field(default_factory=dict)
     load: Mapping[str, int] = field(default_factory=dict)
     default_sla: timedelta = timedelta(hours=24)
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True)
 class ReferralDecision:
+    """``record`` None: nothing to write; ``delete``: the referral leaves the table."""
+
     record: ReferralRecord | None
     outputs: list[Outgoing]
     dead_letter: str | None = None  # the kind, for metrics
+    delete: bool = False
 
 
 def decide(
@@ -145,16 +185,84 @@ def decide(
         decision = _org_status(record, command, ctx)
     elif isinstance(command, CancelReferral):
         decision = _cancel(record, command, ctx)
+    elif isinstance(command, UpdateConsent):
+        decision = _consent(record, command, ctx)
+    elif isinstance(command, ExpireReferral):
+        decision = _expire(record, ctx)
+    elif isinstance(command, PurgeReferral):
+        decision = _purge(record, ctx)
     else:
         decision = _timeout(record, command, ctx)
     if decision.record is not None:
-        decision.record.seen.append(command.command_id)
+        decision.record.remember(command.command_id)
     return decision
+
+
+def fail(
+    record: ReferralRecord | None, command: ReferralCommand, ctx: Context, error: str
+) -> ReferralDecision:
+    """The network failed on ``command`` (``error``: the exception's type, never values).
+
+    The command is dead-lettered as ``internal``; a referral that was open, or
+    that the command was opening, ends ``failed`` / ``network-error`` (its
+    organization told to stop, the clinic told, the category freed), so that
+    nothing waits forever on a command the network could not apply.
+    """
+    referral_id = (
+        command.event.referral_id
+        if isinstance(command, OrganizationStatus)
+        else command.referral_id
+    )
+    source = getattr(command, "source", None) or DeadLetterSource(
+        topic=ctx.topics.network_referrals, partition=-1, offset=-1, key=referral_id
+    )
+    payload = to_bytes(command.event) if isinstance(command, OrganizationStatus) else b""
+    letter = dead_letter_event(
+        DeadLetterKind.INTERNAL,
+        f"the referral owner failed on a {command.kind} command: {error}",
+        source,
+        payload,
+        occurred_at=ctx.now,
+    )
+    outputs = [Outgoing.event(ctx.topics.deadletter, source.key or referral_id, letter)]
+    if record is None and isinstance(command, OpenReferral):
+        record = _new_record(command, -1, ctx)
+    elif record is not None:
+        record = record.model_copy(deep=True)
+    if record is None or record.state.terminal:
+        return ReferralDecision(None, outputs, dead_letter=DeadLetterKind.INTERNAL.value)
+    checked = transition(
+        record.state,
+        TaskStatus.FAILED,
+        Party.NETWORK,
+        business_status=BusinessStatus.NETWORK_ERROR,
+        reason=ReasonCode.INTERNAL_ERROR.value,
+    )
+    if isinstance(checked, Forbidden):  # pragma: no cover - the table allows it from open
+        return ReferralDecision(None, outputs, dead_letter=DeadLetterKind.INTERNAL.value)
+    if record.offer is not None and not _offer_over(record):
+        outputs.append(_withdraw(record, WithdrawReason.INTERNAL_ERROR, ctx))
+    outputs += _change(record, checked, ctx, cause=None, at=ctx.now, offer=record.offer)
+    outputs += _close_if_final(record, ctx)
+    record.remember(command.command_id)
+    return ReferralDecision(record, outputs, dead_letter=DeadLetterKind.INTERNAL.value)
+
+
+def _offer_over(record: ReferralRecord) -> bool:
+    """The organization no longer holds the referral (it said no, or it was withdrawn)."""
+    return record.offer is None or (record.offer.answered and record.status not in ACTIVE_STATUSES)
 
 
 # ---------------------------------------------------------------- commands
 def _open(command: OpenReferral, ctx: Context, partition: int) -> ReferralDecision:
-    record = ReferralRecord(
+    record = _new_record(command, partition, ctx)
+    outputs = _route(record, ctx, cause=command.cause_event_id, reason=None)
+    outputs += _close_if_final(record, ctx)  # unmatched at once: free the patient's category
+    return ReferralDecision(record, outputs)
+
+
+def _new_record(command: OpenReferral, partition: int, ctx: Context) -> ReferralRecord:
+    return ReferralRecord(
         referral_id=command.referral_id,
         clinic_referral_id=command.clinic_referral_id,
         clinic_id=command.clinic_id,
@@ -168,10 +276,8 @@ def _open(command: OpenReferral, ctx: Context, partition: int) -> ReferralDecisi
         requested_at=command.requested_at,
         seen=[command.command_id],
         partition=partition,
+        updated_at=ctx.now,
     )
-    outputs = _route(record, ctx, cause=command.cause_event_id, reason=None)
-    outputs += _close_if_final(record, ctx)  # unmatched at once: free the patient's category
-    return ReferralDecision(record, outputs)
 
 
 def _id_taken(command: OpenReferral, ctx: Context) -> ReferralDecision:
@@ -253,6 +359,66 @@ def _cancel(record: ReferralRecord, command: CancelReferral, ctx: Context) -> Re
     return ReferralDecision(record, outputs)
 
 
+def _consent(record: ReferralRecord, command: UpdateConsent, ctx: Context) -> ReferralDecision:
+    """The clinic replaced the patient's consent: keep it, and stop what it no longer covers."""
+    if command.clinic_id != record.clinic_id or record.state.terminal:
+        return ReferralDecision(None, [])
+    record.consent = command.consent
+    if command.consent.covers(record.category, ctx.now):
+        return ReferralDecision(record, [])  # later offers disclose under the new consent
+    outputs: list[Outgoing] = []
+    held = record.offer if not _offer_over(record) else None
+    if held is not None:
+        outputs.append(_withdraw(record, WithdrawReason.CONSENT_WITHDRAWN, ctx))
+    checked = transition(
+        record.state,
+        TaskStatus.FAILED,
+        Party.NETWORK,
+        business_status=BusinessStatus.CONSENT_REQUIRED,
+        reason=ReasonCode.CONSENT_WITHDRAWN.value,
+    )
+    if isinstance(checked, Forbidden):  # pragma: no cover - allowed from every open status
+        return ReferralDecision(record, outputs)
+    outputs += _change(record, checked, ctx, cause=command.cause_event_id, at=ctx.now, offer=held)
+    outputs += _close_if_final(record, ctx)
+    return ReferralDecision(record, outputs)
+
+
+def _expire(record: ReferralRecord, ctx: Context) -> ReferralDecision:
+    """An accepted, in-progress or on-hold referral heard nothing for ``idle_expiry``."""
+    last = record.updated_at or record.requested_at
+    if record.status not in ACTIVE_STATUSES or last + ctx.limits.idle_expiry > ctx.now:
+        return ReferralDecision(None, [])  # stale: it moved since the timer looked
+    checked = transition(
+        record.state,
+        TaskStatus.FAILED,
+        Party.NETWORK,
+        business_status=BusinessStatus.EXPIRED,
+        reason=ReasonCode.NO_RECENT_UPDATE.value,
+    )
+    if isinstance(checked, Forbidden):  # pragma: no cover - allowed from active statuses
+        return ReferralDecision(None, [])
+    offer = record.offer
+    outputs = [_withdraw(record, WithdrawReason.EXPIRED, ctx)] if offer is not None else []
+    outputs += _change(record, checked, ctx, cause=None, at=ctx.now, offer=offer)
+    outputs += _close_if_final(record, ctx)
+    return ReferralDecision(record, outputs)
+
+
+def _purge(record: ReferralRecord, ctx: Context) -> ReferralDecision:
+    """A closed referral past its retention leaves the table; its patient forgets it."""
+    closed = record.closed_at or record.updated_at or record.requested_at
+    if not record.state.terminal or closed + ctx.limits.retention > ctx.now:
+        return ReferralDecision(None, [])
+    forget = ForgetReferral(
+        command_id=f"forget:{record.referral_id}", referral_id=record.clinic_referral_id
+    )
+    key = patient_key(record.clinic_id, record.patient.id)
+    return ReferralDecision(
+        None, [Outgoing.command(ctx.topics.network_patients, key, forget)], delete=True
+    )
+
+
 def _timeout(record: ReferralRecord, command: OfferTimeout, ctx: Context) -> ReferralDecision:
     offer = record.offer
     due = record.pending_deadline()
@@ -279,7 +445,17 @@ def _timeout(record: ReferralRecord, command: OfferTimeout, ctx: Context) -> Ref
 def _route(
     record: ReferralRecord, ctx: Context, *, cause: UUID | None, reason: str | None
 ) -> list[Outgoing]:
-    """Offer the referral to the best service not tried yet, or end it unmatched."""
+    """Offer the referral to the best service not tried yet, or end it unmatched.
+
+    Consent is checked here, against the clock, before every disclosure: a
+    re-route after the patient's consent expired sends nothing and ends the
+    referral ``failed`` / ``consent-required``. After ``limits.max_attempts``
+    offers the referral ends ``failed`` / ``unmatched``.
+    """
+    if not record.consent.covers(record.category, ctx.now):
+        return _end(record, ctx, cause, BusinessStatus.CONSENT_REQUIRED, ReasonCode.CONSENT_EXPIRED)
+    if record.attempt >= ctx.limits.max_attempts:
+        return _end(record, ctx, cause, BusinessStatus.UNMATCHED, ReasonCode.ATTEMPTS_EXHAUSTED)
     request = MatchRequest(
         category=record.category,
         postal_code=record.patient.postal_code,
@@ -292,16 +468,7 @@ def _route(
     )
     cause_id = cause if cause is not None else None
     if not candidates:
-        checked = transition(
-            record.state,
-            TaskStatus.FAILED,
-            Party.NETWORK,
-            business_status=BusinessStatus.UNMATCHED,
-            reason=ReasonCode.NO_MATCHING_SERVICE.value,
-        )
-        if isinstance(checked, Forbidden):  # pragma: no cover - table allows it
-            raise AssertionError(checked.message)
-        return _change(record, checked, ctx, cause=cause_id, at=ctx.now)
+        return _end(record, ctx, cause, BusinessStatus.UNMATCHED, ReasonCode.NO_MATCHING_SERVICE)
     best = candidates[0].service
     checked = transition(
         record.state, TaskStatus.REQUESTED, Party.NETWORK, business_status=BusinessStatus.OFFERED
@@ -332,6 +499,22 @@ def _route(
     outputs = [Outgoing.event(ctx.topics.org_referrals(best.org_id), record.referral_id, offered)]
     outputs += _change(record, checked, ctx, cause=cause_id, at=ctx.now, offer=offer)
     return outputs
+
+
+def _end(
+    record: ReferralRecord,
+    ctx: Context,
+    cause: UUID | None,
+    business: BusinessStatus,
+    reason: ReasonCode,
+) -> list[Outgoing]:
+    """The network ends a referral it cannot offer (``failed`` with ``business``)."""
+    checked = transition(
+        record.state, TaskStatus.FAILED, Party.NETWORK, business_status=business, reason=reason
+    )
+    if isinstance(checked, Forbidden):  # pragma: no cover - table allows it
+        raise AssertionError(checked.message)
+    return _change(record, checked, ctx, cause=cause, at=ctx.now)
 
 
 def _withdraw(record: ReferralRecord, reason: WithdrawReason, ctx: Context) -> Outgoing:
@@ -374,6 +557,9 @@ def _change(
     record.status = change.after.status
     record.business_status = change.after.business_status
     record.step += 1
+    record.updated_at = ctx.now
+    if record.state.terminal:
+        record.closed_at = ctx.now
     org_id = offer.org_id if offer else None
     service_id = offer.service_id if offer else None
     attempt = offer.attempt if offer else record.attempt
@@ -427,24 +613,20 @@ def _reject(
     message: str,
     ctx: Context,
 ) -> ReferralDecision:
-    """Dead-letter a command; the referral does not change (but remembers the id)."""
-    if isinstance(command, OrganizationStatus):
-        payload = base64.b64decode(command.raw_base64)
-    else:
-        payload = command.model_dump_json().encode()
+    """Dead-letter a command; the referral does not change and does not remember it.
+
+    Remembering refused ids would let any party grow another party's record.
+    """
+    payload = to_bytes(command.event) if isinstance(command, OrganizationStatus) else b""
     letter = dead_letter_event(kind, message, command.source, payload, occurred_at=ctx.now)
     out = Outgoing.event(ctx.topics.deadletter, command.source.key or "", letter)
-    return ReferralDecision(record, [out], dead_letter=kind.value)
+    return ReferralDecision(None, [out], dead_letter=kind.value)
 
 
 def _reject_unknown(command: ReferralCommand, ctx: Context) -> ReferralDecision:
     if isinstance(command, OrganizationStatus | CancelReferral):
         source: DeadLetterSource = command.source
-        payload = (
-            base64.b64decode(command.raw_base64)
-            if isinstance(command, OrganizationStatus)
-            else command.model_dump_json().encode()
-        )
+        payload = to_bytes(command.event) if isinstance(command, OrganizationStatus) else b""
         letter = dead_letter_event(
             DeadLetterKind.UNKNOWN_REFERRAL,
             "no referral with this id is known to the network",
@@ -461,4 +643,4 @@ def _age(birth_date: date | None, now: datetime) -> int | None:
     return age_on(birth_date, now.date())
 
 
-__all__ = ["Context", "Offer", "ReferralDecision", "ReferralRecord", "decide"]
+__all__ = ["Context", "Offer", "ReferralDecision", "ReferralRecord", "decide", "fail"]

@@ -17,12 +17,11 @@ they were when the worker started.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -44,6 +43,10 @@ DeadLetterSink = Callable[
 ]
 
 
+#: Offers remembered for de-duplicating reservations (the owner's and the log's).
+MAX_COUNTED_OFFERS = 200_000
+
+
 @dataclass
 class _CapacityReport:
     available: int
@@ -59,6 +62,10 @@ class NetworkState:
     on_time: Counter[str] = field(default_factory=Counter)
     timed_out: Counter[str] = field(default_factory=Counter)
     offers: Counter[str] = field(default_factory=Counter)
+    #: offers made since the service's capacity figure in force (reservations)
+    reserved: Counter[str] = field(default_factory=Counter)
+    #: (referral_id, attempt) of offers already counted, oldest first, bounded
+    _counted: OrderedDict[tuple[str, int], None] = field(default_factory=OrderedDict, repr=False)
     #: organizations with a referrals topic (None: not known yet, nothing filtered)
     reachable: frozenset[str] | None = None
     _directory: list[ServiceUpserted] | None = field(default=None, repr=False)
@@ -71,6 +78,9 @@ class NetworkState:
 
     def upsert(self, service: ServiceUpserted) -> None:
         self.services[service.service_id] = service
+        report = self.capacity.get(service.service_id)
+        if service.capacity is not None and (report is None or report.at < service.occurred_at):
+            self.reserved.pop(service.service_id, None)  # a new figure in force
         self._directory = None
 
     def remove(self, service_id: str) -> None:
@@ -81,11 +91,36 @@ class NetworkState:
         current = self.capacity.get(event.service_id)
         if current is None or event.occurred_at >= current.at:
             self.capacity[event.service_id] = _CapacityReport(event.available, event.occurred_at)
+            self.reserved.pop(event.service_id, None)  # the organization's figure counts anew
+            self._directory = None
+
+    def reserve(self, referral_id: str, attempt: int, service_id: str, at: datetime) -> None:
+        """Count an offer against the service's capacity until its next figure.
+
+        Called by the referral owner as it offers, and again when the event log
+        brings the same offer back: each (referral, attempt) counts once. An
+        offer older than the figure in force is already in that figure.
+        """
+        key = (referral_id, attempt)
+        if key in self._counted:
+            return
+        self._counted[key] = None
+        if len(self._counted) > MAX_COUNTED_OFFERS:
+            self._counted.popitem(last=False)
+        service = self.services.get(service_id)
+        report = self.capacity.get(service_id)
+        since = max(
+            report.at if report is not None else datetime.min.replace(tzinfo=UTC),
+            service.occurred_at if service is not None else datetime.min.replace(tzinfo=UTC),
+        )
+        if at >= since:
+            self.reserved[service_id] += 1
             self._directory = None
 
     def record(self, event: ReferralStateChanged) -> None:
         if event.business_status is BusinessStatus.OFFERED and event.service_id:
             self.offers[event.service_id] += 1
+            self.reserve(event.referral_id, event.attempt, event.service_id, event.occurred_at)
         if event.org_id is None:
             return
         answered = event.actor is Party.ORGANIZATION and event.to_status in (
@@ -98,13 +133,19 @@ class NetworkState:
             self.timed_out[event.org_id] += 1
 
     def effective(self, service: ServiceUpserted) -> ServiceUpserted:
-        """The service with the newest capacity figure (directory or organization)."""
+        """The service with the newest capacity figure (directory or organization),
+        less the offers made since that figure (each open offer reserves a place)."""
         report = self.capacity.get(service.service_id)
+        reserved = self.reserved.get(service.service_id, 0)
         if report is None or report.at < service.occurred_at:
-            return service
+            if service.capacity is None or not reserved:
+                return service
+            available = service.capacity.available
+        else:
+            available = report.available
         unit = service.capacity.unit if service.capacity else None
         maximum = service.capacity.maximum if service.capacity else None
-        capacity = Capacity(available=report.available, unit=unit, maximum=maximum)
+        capacity = Capacity(available=max(0, available - reserved), unit=unit, maximum=maximum)
         return service.model_copy(update={"capacity": capacity})
 
     def directory(self) -> list[ServiceUpserted]:
@@ -134,7 +175,14 @@ class NetworkState:
 
 
 class NetworkView:
-    """Keeps a :class:`NetworkState` current from Kafka in a background task."""
+    """Keeps a :class:`NetworkState` current from Kafka.
+
+    :meth:`run` and :meth:`watch_orgs` are the long-running parts, meant to run
+    under a :class:`streams.supervise.Supervisor`: a restarted :meth:`run`
+    resumes where the last one stopped (positions are kept here), so nothing
+    is counted twice. A record that cannot be applied is logged (type only),
+    counted and skipped; it never stops the view.
+    """
 
     def __init__(
         self,
@@ -148,38 +196,13 @@ class NetworkView:
         self.topics = topics
         self.state = NetworkState()
         self.ready = asyncio.Event()
+        self.skipped = 0
         self._on_dead_letter = on_dead_letter
-        self._task: asyncio.Task[None] | None = None
-        self._orgs_task: asyncio.Task[None] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
         self._refresh = refresh_seconds
+        self._positions: dict[TopicPartition, int] = {}
+        self._ends: dict[TopicPartition, int] | None = None
 
-    async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-        )
-        await consumer.start()
-        self._consumer = consumer
-        names = [
-            self.topics.directory,
-            self.topics.network_capacity,
-            self.topics.referral_events,
-        ]
-        partitions: list[TopicPartition] = []
-        for name in names:
-            found = consumer.partitions_for_topic(name) or await self._partitions(name)
-            partitions.extend(TopicPartition(name, p) for p in sorted(found))
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        await self._list_orgs()
-        self._orgs_task = asyncio.create_task(self._watch_orgs(), name="network-view-orgs")
-        self._task = asyncio.create_task(self._run(consumer, dict(ends)), name="network-view")
-
-    async def _list_orgs(self) -> None:
+    async def list_orgs(self) -> None:
         from connectors.kafka_admin import list_topics
 
         names = await asyncio.to_thread(list_topics, self.bootstrap)
@@ -190,54 +213,76 @@ class NetworkView:
                 orgs.add(parsed[1])
         self.state.set_reachable(frozenset(orgs))
 
-    async def _watch_orgs(self) -> None:
+    async def watch_orgs(self) -> None:
+        """Look for newly provisioned organizations every ``refresh_seconds``."""
         while True:
+            await self.list_orgs()
             await asyncio.sleep(self._refresh)
-            try:
-                await self._list_orgs()
-            except Exception:  # noqa: BLE001 - keep the last known set; try again
-                log.warning("could not list topics; keeping the known organizations")
 
-    async def _partitions(self, name: str) -> set[int]:
-        assert self._consumer is not None
-        for _ in range(50):
-            await self._consumer._client.force_metadata_update()
-            found = self._consumer.partitions_for_topic(name)
-            if found:
-                return set(found)
-            await asyncio.sleep(0.2)
-        raise RuntimeError(f"topic {name} does not exist: run 'refnet topics apply'")
+    async def run(self) -> None:
+        """Read the three topics (from the last position, or the beginning) forever."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        try:
+            await self._follow(consumer)
+        finally:
+            await consumer.stop()
 
-    async def stop(self) -> None:
-        if self._orgs_task is not None:
-            self._orgs_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._orgs_task
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
-
-    async def _run(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
-        pending = {tp for tp, end in ends.items() if end > 0}
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        names = [
+            self.topics.directory,
+            self.topics.network_capacity,
+            self.topics.referral_events,
+        ]
+        partitions: list[TopicPartition] = []
+        for name in names:
+            found = consumer.partitions_for_topic(name) or await _partitions(consumer, name)
+            partitions.extend(TopicPartition(name, p) for p in sorted(found))
+        consumer.assign(partitions)
+        for tp in partitions:
+            if tp in self._positions:
+                consumer.seek(tp, self._positions[tp])
+            else:
+                await consumer.seek_to_beginning(tp)
+        if self._ends is None:
+            self._ends = dict(await consumer.end_offsets(partitions))
+        pending = {tp for tp, end in self._ends.items() if end > self._positions.get(tp, 0)}
         if not pending:
-            self.ready.set()
+            self._set_ready()
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=500)
-            for records in batches.values():
+            for tp, records in batches.items():
                 for record in records:
-                    await self._apply(
-                        record.topic, record.partition, record.offset, record.key, record.value
-                    )
+                    try:
+                        await self._apply(
+                            record.topic, record.partition, record.offset, record.key, record.value
+                        )
+                    except Exception as exc:  # noqa: BLE001 - one record never stops the view
+                        self.skipped += 1
+                        log.error(
+                            "network view: skipped %s[%d]@%d (%s)",
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                            type(exc).__name__,
+                        )
+                    self._positions[tp] = record.offset + 1
             if pending:
                 for tp in list(pending):
-                    if await consumer.position(tp) >= ends[tp]:
+                    if await consumer.position(tp) >= self._ends[tp]:
                         pending.discard(tp)
                 if not pending:
-                    log.info("network view ready: %d services", len(self.state.services))
-                    self.ready.set()
+                    self._set_ready()
+
+    def _set_ready(self) -> None:
+        if not self.ready.is_set():
+            log.info("network view ready: %d services", len(self.state.services))
+            self.ready.set()
 
     async def _apply(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
@@ -262,3 +307,13 @@ class NetworkView:
                 self.state.upsert(event)
             elif isinstance(event, ReferralStateChanged):
                 self.state.record(event)
+
+
+async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:
+    for _ in range(50):
+        await consumer._client.force_metadata_update()
+        found = consumer.partitions_for_topic(name)
+        if found:
+            return set(found)
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"topic {name} does not exist: run 'refnet topics apply'")

@@ -194,3 +194,20 @@ def service(
 
 def source(topic: str, key: str | None, *, offset: int = 7) -> DeadLetterSource:
     return DeadLetterSource(topic=topic, partition=0, offset=offset, key=key)
+
+
+def assert_refers_to(letter: Any, payload: bytes) -> None:
+    """A dead letter names its message by size and hash and shows a redacted excerpt only."""
+    import base64
+    import hashlib
+    import json
+
+    assert letter.payload_bytes == len(payload)
+    assert letter.payload_sha256 == hashlib.sha256(payload).hexdigest()
+    shown = base64.b64decode(letter.payload_base64)
+    assert len(shown) <= 1024
+    document = json.loads(payload)
+    excerpt = json.loads(shown)
+    assert excerpt.get("event_type") == document.get("event_type")
+    for secret in ("patient", "consent", "answers", "note", "reason", "outcome"):
+        assert secret not in excerpt, secret

@@ -40,6 +40,7 @@ from streams.patients import (
     screening_referral_id,
 )
 from tests.streams.fixtures import (
+    assert_refers_to,
     CLINIC,
     FOOD_ONLY,
     NO_NEED,
@@ -469,7 +470,7 @@ def test_requested_referral_reusing_a_referral_id_goes_to_the_dead_letter_topic(
         12,
         PATIENT_ID,
     )
-    assert base64.b64decode(letter.payload_base64) == to_bytes(event)
+    assert_refers_to(letter, to_bytes(event))
     assert letter.occurred_at == T0
     assert decision.record == PatientRecord(referrals={"ref-clinic-42": FOOD}, seen=[str(eid(4))])
 
@@ -481,7 +482,7 @@ def test_cancel_of_an_unknown_referral_goes_to_the_dead_letter_topic() -> None:
     assert where(decision) == [("deadletter", "sdoh.deadletter.v1", PATIENT_ID)]
     letter = event_of(decision.outputs[0])
     assert letter.error.kind == "unknown-referral"
-    assert base64.b64decode(letter.payload_base64) == to_bytes(event)
+    assert_refers_to(letter, to_bytes(event))
     assert decision.record == PatientRecord(seen=[str(eid(3))])
 
 
