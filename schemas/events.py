@@ -8,15 +8,32 @@ Wire rules carried by the field types, so that Python and the published JSON
 Schemas (``schemas.jsonschema``) say the same thing:
 
 - timestamps are RFC 3339 with a ``Z`` or ``+hh:mm`` offset; a naive timestamp,
-  a number, or an offset that is not a whole number of minutes is rejected;
+  a number, or an offset that is not a whole number of minutes is rejected, and
+  so is an instant before :data:`MIN_TIMESTAMP` or from :data:`MAX_TIMESTAMP` on
+  (every accepted timestamp converts to UTC and fits PostgreSQL);
 - ``event_id`` is a UUID in its canonical hyphenated form;
 - party ids (``clinic_id``, ``org_id``) match :data:`schemas.codes.PARTY_ID_PATTERN`;
-- durations are ISO 8601 (``PT24H``, ``P2D``) in and out.
+- durations are ISO 8601 (``PT24H``, ``P2D``) in and out; ``response_sla`` is at
+  most :data:`MAX_RESPONSE_SLA`;
+- text (names, phones, reasons, notes, free-text answers) holds no control
+  character but tab, line feed and carriage return (:data:`TEXT_PATTERN`): a NUL
+  would stop PostgreSQL, others corrupt logs and terminals;
+- every list a party fills is bounded (``MAX_ANSWERS``, ``MAX_CATEGORIES``,
+  ``MAX_POSTAL_CODES``, ``MAX_LANGUAGES``, ``MAX_NEEDS``, ``MAX_PROBLEMS``);
+- an optional list, object or defaulted field may be given as JSON ``null``,
+  meaning none (an optional list becomes ``[]``, ``priority`` becomes
+  ``routine``); ``consent.categories`` is the exception that the contract names:
+  null there means all categories.
+
+Validation messages describe the rule, never the rejected value: values may be
+patient data.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Final, Literal, Self
 from uuid import UUID, uuid4
@@ -28,12 +45,17 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StrictBool,
     StringConstraints,
     TypeAdapter,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from schemas.codes import (
     PARTY_ID_PATTERN,
@@ -48,10 +70,44 @@ from schemas.codes import (
     TaskStatus,
 )
 
+# ---------------------------------------------------------------- wire limits
+#: Earliest instant a timestamp may name (inclusive).
+MIN_TIMESTAMP: Final = datetime(1900, 1, 1, tzinfo=UTC)
+#: First instant a timestamp may no longer name (exclusive). Far enough from
+#: ``datetime.max`` that any offset converts to UTC without overflow, and inside
+#: PostgreSQL's ``timestamptz`` range. (Timestamps too far ahead of *now* are the
+#: ingress's business, not the wire format's.)
+MAX_TIMESTAMP: Final = datetime(9000, 1, 1, tzinfo=UTC)
+#: The longest ``response_sla`` of a service: an offer waits at most this long.
+MAX_RESPONSE_SLA: Final = timedelta(days=90)
+#: Answers of one screening. The longest instrument (PRAPARE) has under 30
+#: items; multi-select items repeat their question, so 200 is generous.
+MAX_ANSWERS: Final = 200
+#: Categories in a consent, a service or a scored screening. There are 23 Gravity
+#: categories; the margin allows for categories added in a v1 revision.
+MAX_CATEGORIES: Final = 30
+#: Postal codes one service covers (a large county or a whole state's ZIP codes).
+MAX_POSTAL_CODES: Final = 5000
+#: Languages one service offers.
+MAX_LANGUAGES: Final = 50
+#: Needs of a scored screening: at most one per category.
+MAX_NEEDS: Final = 100
+#: Problems of a scored screening: each of the :data:`MAX_ANSWERS` answers can
+#: cause a couple (unknown question, unusable value), plus one per scoring rule.
+MAX_PROBLEMS: Final = 1000
+
 # ---------------------------------------------------------------- wire patterns
 #: RFC 3339 date-time with a mandatory offset (JSON Schema ``format`` is not
 #: enforced by most validators, so the published schemas carry this pattern).
+#: Years are 1900 to 8999 in the timestamp's own offset; the models check the
+#: exact bounds (:data:`MIN_TIMESTAMP`, :data:`MAX_TIMESTAMP`) in UTC.
 TIMESTAMP_PATTERN: Final = (
+    r"^(19[0-9]{2}|[2-8][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+#: Any RFC 3339 date-time with an offset, whatever its year (the message for a
+#: year out of range names the range, not the format).
+_RFC3339_PATTERN: Final = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
@@ -73,8 +129,12 @@ LANGUAGE_PATTERN: Final = r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*$"
 #: for answers); questions are checked loosely so that new panels need no release.
 CODE_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
 BASE64_PATTERN: Final = r"^[A-Za-z0-9+/]*={0,2}$"
+#: Free text and names: no C0 control character but tab, line feed and carriage
+#: return, and no DEL. (A NUL cannot be stored in PostgreSQL text or jsonb.)
+TEXT_PATTERN: Final = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
-_TIMESTAMP_RE: Final = re.compile(TIMESTAMP_PATTERN)
+_TIMESTAMP_RE: Final = re.compile(_RFC3339_PATTERN)
+_CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _UUID_RE: Final = re.compile(UUID_PATTERN)
 _DURATION_RE: Final = re.compile(DURATION_PATTERN)
 
@@ -93,6 +153,20 @@ def _whole_minute_offset(value: datetime) -> datetime:
     offset = value.utcoffset()
     if offset is not None and offset.total_seconds() % 60:
         raise ValueError("a timestamp offset must be a whole number of minutes")
+    return value
+
+
+def _timestamp_in_range(value: datetime) -> datetime:
+    # 9999-12-31T23:59:59-01:00 is a valid RFC 3339 text whose UTC instant
+    # does not fit a datetime: converting it raises OverflowError.
+    try:
+        instant: datetime | None = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        instant = None
+    if instant is None or not MIN_TIMESTAMP <= instant < MAX_TIMESTAMP:
+        raise ValueError(
+            "a timestamp must be at or after 1900-01-01T00:00:00Z and before 9000-01-01T00:00:00Z"
+        )
     return value
 
 
@@ -116,11 +190,53 @@ def _positive_duration(value: timedelta) -> timedelta:
     return value
 
 
-#: An aware timestamp (RFC 3339 with offset on the wire).
+def _at_most_max_response_sla(value: timedelta) -> timedelta:
+    if value > MAX_RESPONSE_SLA:
+        raise ValueError("a response_sla must be at most 90 days (P90D)")
+    return value
+
+
+def _no_control_characters(value: object) -> object:
+    # Runs before the pattern check, for a message that says what is wrong.
+    if isinstance(value, str) and _CONTROL_RE.search(value):
+        raise ValueError(
+            "text must not contain control characters (U+0000 to U+001F other than tab, "
+            "line feed and carriage return, or U+007F)"
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class NullMeans:
+    """Annotation: JSON ``null`` stands for ``factory()`` (an empty list, a default).
+
+    Validation replaces ``None`` before the inner type sees it; the JSON Schema
+    says ``anyOf: [<the type>, {"type": "null"}]``. Python readers never see None.
+    """
+
+    factory: Callable[[], object]
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(self._replace, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"anyOf": [handler(schema), {"type": "null"}]}
+
+    def _replace(self, value: object) -> object:
+        return self.factory() if value is None else value
+
+
+#: An aware timestamp (RFC 3339 with offset on the wire), from
+#: :data:`MIN_TIMESTAMP` (inclusive) to :data:`MAX_TIMESTAMP` (exclusive).
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_timestamp_wire_form),
     AfterValidator(_whole_minute_offset),
+    AfterValidator(_timestamp_in_range),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
 ]
 #: A UUID, hyphenated on the wire.
@@ -136,6 +252,8 @@ Duration = Annotated[
     AfterValidator(_positive_duration),
     WithJsonSchema({"type": "string", "format": "duration", "pattern": DURATION_PATTERN}),
 ]
+#: A service's response time: a positive duration of at most :data:`MAX_RESPONSE_SLA`.
+ResponseSla = Annotated[Duration, AfterValidator(_at_most_max_response_sla)]
 PartyId = Annotated[str, StringConstraints(pattern=PARTY_ID_PATTERN)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=CODE_PATTERN)]
@@ -143,22 +261,56 @@ Language = Annotated[str, StringConstraints(max_length=35, pattern=LANGUAGE_PATT
 PostalCode = Annotated[
     str, StringConstraints(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$")
 ]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Phone = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+#: A name (of a person, a service, a unit): text without control characters.
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=TEXT_PATTERN),
+    BeforeValidator(_no_control_characters),
+]
+Phone = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=40, pattern=TEXT_PATTERN),
+    BeforeValidator(_no_control_characters),
+]
 #: Reason and outcome codes: DOMAIN.md's codes (:class:`schemas.codes.ReasonCode`)
 #: or another documented code; free text is tolerated up to 256 characters.
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-Note = Annotated[str, StringConstraints(max_length=4000)]
+Reason = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=256, pattern=TEXT_PATTERN),
+    BeforeValidator(_no_control_characters),
+]
+#: Free text up to 4000 characters (tab, line feed and carriage return allowed).
+Note = Annotated[
+    str,
+    StringConstraints(max_length=4000, pattern=TEXT_PATTERN),
+    BeforeValidator(_no_control_characters),
+]
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 #: A count, an attempt or an age: a JSON integer (``true`` or ``"3"`` is not one).
 Integer = Annotated[int, Field(strict=True)]
 #: A LOINC answer code, free text, or a number ("a numeric answer may be given
 #: as a number"). Booleans are not numbers here.
+#: (Answer checks free text for control characters before the union, so that the
+#: message is one clear error rather than one per member.)
 AnswerValue = (
-    Annotated[str, StringConstraints(max_length=1000)]
+    Annotated[str, StringConstraints(max_length=1000, pattern=TEXT_PATTERN)]
     | Annotated[int, Field(strict=True)]
     | FiniteFloat
 )
+
+
+def _empty_list() -> list[Any]:
+    return []
+
+
+def _routine() -> Priority:
+    return Priority.ROUTINE
+
+
+#: ``null`` for an optional list means none.
+NULL_IS_EMPTY: Final = NullMeans(_empty_list)
+#: ``null`` for a priority means the default, routine.
+_NULL_IS_ROUTINE: Final = NullMeans(_routine)
 
 
 # ---------------------------------------------------------------- nested models
@@ -184,7 +336,7 @@ class Consent(WireModel):
     """The patient's consent to disclose to community organizations."""
 
     granted: StrictBool = Field(description='true or false; "yes" or 1 is not consent')
-    categories: list[Category] | None = Field(
+    categories: Annotated[list[Category], Field(max_length=MAX_CATEGORIES)] | None = Field(
         default=None, description="categories consented to; null means all"
     )
     expires_at: Timestamp | None = None
@@ -204,7 +356,12 @@ class Answer(WireModel):
     """One answer to one screening item; a multi-select item repeats its question."""
 
     question: Code = Field(description="LOINC question code, e.g. 88122-7")
-    answer: AnswerValue = Field(description="LOINC answer code, or a number")
+    answer: AnswerValue = Field(description="LOINC answer code, free text, or a number")
+
+    @field_validator("answer", mode="before")
+    @classmethod
+    def _answer_text_has_no_control_characters(cls, value: object) -> object:
+        return _no_control_characters(value)
 
 
 class OfferedPatient(WireModel):
@@ -299,7 +456,7 @@ class ScreeningSubmitted(Event):
     patient: Patient
     consent: Consent
     instrument: Instrument
-    answers: list[Answer]
+    answers: Annotated[list[Answer], Field(max_length=MAX_ANSWERS)]
 
 
 class ReferralRequested(Event):
@@ -311,7 +468,9 @@ class ReferralRequested(Event):
     consent: Consent
     category: Category
     service_id: Id | None = Field(default=None, description="asks for one service")
-    priority: Priority = Priority.ROUTINE
+    priority: Annotated[Priority, _NULL_IS_ROUTINE] = Field(
+        default=Priority.ROUTINE, description="null means routine"
+    )
     note: Note | None = None
 
 
@@ -344,7 +503,9 @@ class ReferralOffered(Event):
     referral_id: Id
     service_id: Id
     category: Category
-    priority: Priority = Priority.ROUTINE
+    priority: Annotated[Priority, _NULL_IS_ROUTINE] = Field(
+        default=Priority.ROUTINE, description="null means routine"
+    )
     respond_by: Timestamp
     patient: OfferedPatient
     note: Note | None = None
@@ -430,15 +591,21 @@ class ServiceUpserted(Event):
     org_id: PartyId
     name: Name
     status: ServiceStatus
-    categories: list[Category]
-    postal_codes: list[PostalCode] = Field(default_factory=list)
+    categories: Annotated[list[Category], Field(max_length=MAX_CATEGORIES)]
+    postal_codes: Annotated[list[PostalCode], Field(max_length=MAX_POSTAL_CODES), NULL_IS_EMPTY] = (
+        Field(default_factory=list, description="null means none")
+    )
     location: Location | None = None
     radius_km: FiniteFloat | None = Field(default=None, ge=0)
-    languages: list[Language] = Field(default_factory=list)
+    languages: Annotated[list[Language], Field(max_length=MAX_LANGUAGES), NULL_IS_EMPTY] = Field(
+        default_factory=list, description="null means none"
+    )
     min_age: Integer | None = Field(default=None, ge=0)
     max_age: Integer | None = Field(default=None, ge=0)
     capacity: Capacity | None = None
-    response_sla: Duration | None = Field(default=None, description="ISO 8601, e.g. PT24H")
+    response_sla: ResponseSla | None = Field(
+        default=None, description="ISO 8601, e.g. PT24H; positive, at most P90D"
+    )
 
     @model_validator(mode="after")
     def _age_bounds_ordered(self) -> Self:
@@ -458,10 +625,18 @@ class ScreeningScored(Event):
     patient_id: Id
     clinic_id: PartyId
     instrument: Instrument
-    answers: list[Answer] = Field(default_factory=list)
-    needs: list[Need] = Field(default_factory=list)
-    problems: list[ScoringProblem] = Field(default_factory=list)
-    consented_categories: list[Category] = Field(
+    answers: Annotated[list[Answer], Field(max_length=MAX_ANSWERS), NULL_IS_EMPTY] = Field(
+        default_factory=list
+    )
+    needs: Annotated[list[Need], Field(max_length=MAX_NEEDS), NULL_IS_EMPTY] = Field(
+        default_factory=list
+    )
+    problems: Annotated[list[ScoringProblem], Field(max_length=MAX_PROBLEMS), NULL_IS_EMPTY] = (
+        Field(default_factory=list)
+    )
+    consented_categories: Annotated[
+        list[Category], Field(max_length=MAX_CATEGORIES), NULL_IS_EMPTY
+    ] = Field(
         default_factory=list,
         description="derived needs whose category the consent covered when scored",
     )
@@ -575,7 +750,18 @@ __all__ = [
     "EVENT_TYPES",
     "ID_PATTERN",
     "LANGUAGE_PATTERN",
+    "MAX_ANSWERS",
+    "MAX_CATEGORIES",
+    "MAX_LANGUAGES",
+    "MAX_NEEDS",
+    "MAX_POSTAL_CODES",
+    "MAX_PROBLEMS",
+    "MAX_RESPONSE_SLA",
+    "MAX_TIMESTAMP",
+    "MIN_TIMESTAMP",
+    "NULL_IS_EMPTY",
     "STATUSES_NEEDING_REASON",
+    "TEXT_PATTERN",
     "TIMESTAMP_PATTERN",
     "UUID_PATTERN",
     "Answer",
@@ -595,11 +781,15 @@ __all__ = [
     "Integer",
     "Language",
     "Location",
+    "Name",
     "Need",
+    "Note",
+    "NullMeans",
     "OfferedPatient",
     "PartyId",
     "Patient",
     "PostalCode",
+    "Reason",
     "ReferralCancelled",
     "ReferralOffered",
     "ReferralRequested",
@@ -607,6 +797,7 @@ __all__ = [
     "ReferralStatusChanged",
     "ReferralUpdated",
     "ReferralWithdrawn",
+    "ResponseSla",
     "ScoringProblem",
     "ScreeningScored",
     "ScreeningSubmitted",

@@ -1,6 +1,6 @@
 """The JSON examples of CONTRACT.md, with its "..." placeholders filled in.
 
-Kept as JSON text, as a clinic or organization would send them. The last two
+Kept as JSON text, as a clinic or organization would send them. The last three
 events have no example in CONTRACT.md; theirs follow the models.
 """
 
@@ -84,7 +84,9 @@ CONTRACT_EXAMPLES_JSON: dict[str, str] = {
  "source": {"topic": "sdoh.org.bronx-pantry.updates.v1", "partition": 3, "offset": 1187,
             "key": "ref-clinic-42"},
  "error": {"kind": "transition", "message": "completed is not allowed from requested"},
- "payload_base64": "eyJldmVudF90eXBlIjogInJlZmVycmFsLnN0YXR1cy1jaGFuZ2VkIn0="}
+ "payload_base64": "eyJldmVudF90eXBlIjogInJlZmVycmFsLnN0YXR1cy1jaGFuZ2VkIn0=",
+ "payload_bytes": 41,
+ "payload_sha256": "a164cab4eb8a92ccd7da7c2adfe107191d0180d0d0e0bf7d44475da9f6f7cde9"}
 """,
     "screening.scored": """
 {"event_id": "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f", "event_type": "screening.scored",
@@ -106,6 +108,12 @@ CONTRACT_EXAMPLES_JSON: dict[str, str] = {
  "business_status": null, "org_id": "bronx-pantry", "service_id": "svc-pantry-1",
  "reason": null, "outcome": null, "attempt": 1, "actor": "organization",
  "cause_event_id": "3f2e1d0c-9b8a-4796-a5b4-c3d2e1f0a9b8"}
+""",
+    "consent.updated": """
+{"event_id": "e5f4a3b2-c1d0-4e9f-8a7b-6c5d4e3f2a1b", "event_type": "consent.updated",
+ "occurred_at": "2026-11-26T11:20:00-05:00", "patient_id": "pt-8c21",
+ "consent": {"granted": true, "categories": ["food-insecurity"],
+             "expires_at": "2027-11-26T11:20:00-05:00"}}
 """,
 }
 

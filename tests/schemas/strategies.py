@@ -23,10 +23,12 @@ from schemas.codes import (
 )
 from schemas.events import (
     EVENT_TYPES,
+    MAX_RESPONSE_SLA,
     STATUSES_NEEDING_REASON,
     Answer,
     Capacity,
     Consent,
+    ConsentUpdated,
     DeadLetter,
     DeadLetterError,
     DeadLetterSource,
@@ -54,12 +56,17 @@ from schemas.topics import TopicKind, Topics
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 THOROUGH = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
+#: The C0 control characters and DEL that text on the wire may not hold.
+CONTROL_CHARACTERS = "".join(chr(c) for c in [*range(0x20), 0x7F] if chr(c) not in "\t\n\r")
+#: Any character text on the wire may hold (tab, line feed, carriage return included).
+text_characters = st.characters(codec="utf-8", exclude_characters=CONTROL_CHARACTERS)
+
 ids = st.text(string.ascii_letters + string.digits + "-_.:/", min_size=1, max_size=40)
 party_ids = st.from_regex(r"[a-z0-9][a-z0-9-]{1,30}", fullmatch=True)
-names = st.text(min_size=1, max_size=60)
-texts = st.text(max_size=120)
+names = st.text(text_characters, min_size=1, max_size=60)
+texts = st.text(text_characters, max_size=120)
 reasons = st.sampled_from(["no-capacity", "not-eligible", "timeout", "other"]) | st.text(
-    min_size=1, max_size=80
+    text_characters, min_size=1, max_size=80
 )
 phones = st.from_regex(r"\+1[2-9][0-9]{9}", fullmatch=True)
 languages = st.from_regex(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?", fullmatch=True)
@@ -71,10 +78,14 @@ finite_floats = st.floats(allow_nan=False, allow_infinity=False)
 offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
     lambda minutes: UTC if minutes == 0 else timezone(timedelta(minutes=minutes))
 )
+#: Mostly recent times, and now and then any the wire accepts (1900 to 8999 in UTC;
+#: a day of margin for the offset).
 timestamps = st.datetimes(
     min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1), timezones=offsets
+) | st.datetimes(
+    min_value=datetime(1900, 1, 2), max_value=datetime(8999, 12, 30), timezones=offsets
 )
-durations = st.timedeltas(min_value=timedelta(microseconds=1), max_value=timedelta(days=800))
+durations = st.timedeltas(min_value=timedelta(microseconds=1), max_value=MAX_RESPONSE_SLA)
 
 
 T = TypeVar("T")
@@ -103,7 +114,7 @@ consents = st.builds(
 answers = st.builds(
     Answer,
     question=loinc_codes,
-    answer=loinc_codes | st.integers() | finite_floats | st.text(max_size=30),
+    answer=loinc_codes | st.integers() | finite_floats | st.text(text_characters, max_size=30),
 )
 offered_patients = st.builds(
     OfferedPatient,
@@ -149,6 +160,7 @@ referral_requested = st.builds(
 referral_cancelled = st.builds(
     ReferralCancelled, **_common, referral_id=ids, reason=optional(reasons)
 )
+consent_updated = st.builds(ConsentUpdated, **_common, patient_id=ids, consent=consents)
 referral_offered = st.builds(
     ReferralOffered,
     **_common,
@@ -276,9 +288,13 @@ dead_letters = st.builds(
         key=optional(st.text(max_size=40)),
     ),
     error=st.builds(
-        DeadLetterError, kind=st.sampled_from(DeadLetterKind), message=st.text(max_size=200)
+        DeadLetterError,
+        kind=st.sampled_from(DeadLetterKind),
+        message=st.text(text_characters, max_size=200),
     ),
     payload_base64=st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()),
+    payload_bytes=optional(st.integers(min_value=0, max_value=2**31)),
+    payload_sha256=optional(st.binary(min_size=32, max_size=32).map(bytes.hex)),
 )
 
 #: event_type -> strategy of that event.
@@ -286,6 +302,7 @@ EVENT_STRATEGIES: dict[str, st.SearchStrategy[Event]] = {
     "screening.submitted": screening_submitted,
     "referral.requested": referral_requested,
     "referral.cancelled": referral_cancelled,
+    "consent.updated": consent_updated,
     "referral.offered": referral_offered,
     "referral.withdrawn": referral_withdrawn,
     "referral.status-changed": referral_status_changed(),
@@ -305,6 +322,7 @@ HOME_KIND: dict[str, TopicKind] = {
     "screening.submitted": TopicKind.CLINIC_SUBMISSIONS,
     "referral.requested": TopicKind.CLINIC_SUBMISSIONS,
     "referral.cancelled": TopicKind.CLINIC_SUBMISSIONS,
+    "consent.updated": TopicKind.CLINIC_SUBMISSIONS,
     "referral.updated": TopicKind.CLINIC_UPDATES,
     "referral.offered": TopicKind.ORG_REFERRALS,
     "referral.withdrawn": TopicKind.ORG_REFERRALS,
