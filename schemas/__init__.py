@@ -25,7 +25,6 @@ from schemas.decode import (
     DecodeFailure,
     DecodeResult,
     ServiceRemoved,
-    dead_letter,
     decode,
 )
 from schemas.events import (
@@ -108,7 +107,6 @@ __all__ = [
     "TopicKind",
     "Topics",
     "WithdrawReason",
-    "dead_letter",
     "decode",
     "from_bytes",
     "new_event_id",

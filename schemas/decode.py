@@ -13,8 +13,11 @@ Failure kinds, in the order they are checked:
 
 =====================  ===========================================================
 unknown-topic          the topic is not in the catalog (:meth:`Topics.parse`)
+limit                  the value is over ``max_bytes`` (:data:`MAX_MESSAGE_BYTES`),
+                       checked before anything is parsed
 decode                 key or value not UTF-8, value not JSON or not an object,
                        a null value outside the directory, a keyless tombstone
+limit                  the JSON is nested deeper than :data:`MAX_JSON_DEPTH`
 validation             ``event_type`` missing or not a string (it is a required
                        field like any other), an event type not allowed on that
                        kind of topic, or a pydantic validation error
@@ -28,7 +31,7 @@ it is returned in :class:`Decoded` for agents that want to.
 
 from __future__ import annotations
 
-import base64
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -36,17 +39,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
 from schemas.codes import DeadLetterKind
-from schemas.events import (
-    ANY_EVENT_ADAPTER,
-    EVENT_TYPES,
-    AnyEvent,
-    DeadLetter,
-    DeadLetterError,
-    DeadLetterSource,
-    Id,
-    new_event_id,
-    utcnow,
-)
+from schemas.events import ANY_EVENT_ADAPTER, EVENT_TYPES, AnyEvent, Id
 from schemas.topics import TopicKind, Topics
 
 #: Which event types each kind of topic carries (CONTRACT.md, Topics table). Kinds
@@ -66,8 +59,16 @@ ALLOWED_EVENT_TYPES: Final[dict[TopicKind, frozenset[str]]] = {
 
 #: At most this many validation errors are described in a reason.
 MAX_ERRORS_IN_REASON: Final = 5
-#: Dead-letter messages are cut to this length (DeadLetterError.message limit).
-MAX_MESSAGE_LENGTH: Final = 4000
+#: The largest message value :func:`decode` reads (the default of ``max_bytes``).
+#: A screening with every answer at its longest is well under it; anything
+#: larger is refused before it is parsed.
+MAX_MESSAGE_BYTES: Final = 256 * 1024
+#: How deeply a JSON value may nest (the top-level object is level 1). The
+#: deepest event of v1 nests 3 levels (an answer in a screening); unknown fields
+#: are ignored but parsed, so they are bounded too.
+MAX_JSON_DEPTH: Final = 32
+
+_DEPTH_REASON: Final = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
 
 _ID_ADAPTER: Final[TypeAdapter[str]] = TypeAdapter(Id)
 
@@ -102,22 +103,43 @@ DecodeResult = Decoded | ServiceRemoved | DecodeFailure
 
 
 def decode(
-    topic: str, key: bytes | str | None, value: bytes | None, topics: Topics
+    topic: str,
+    key: bytes | str | None,
+    value: bytes | None,
+    topics: Topics,
+    *,
+    max_bytes: int = MAX_MESSAGE_BYTES,
 ) -> DecodeResult:
-    """Decode one Kafka message read from ``topic``. Never raises."""
+    """Decode one Kafka message read from ``topic``. Never raises.
+
+    Args:
+        topic: the topic the message was read from.
+        key: the message key (bytes as read, or already text).
+        value: the message value; None is a tombstone.
+        topics: the catalog that names the topics.
+        max_bytes: a larger value is a ``limit`` failure, refused unparsed.
+    """
     try:
-        return _decode(topic, key, value, topics)
+        return _decode(topic, key, value, topics, max_bytes)
     except Exception as exc:  # noqa: BLE001 - the contract: a bad message never stops the network
         return DecodeFailure(DeadLetterKind.DECODE, f"unexpected {type(exc).__name__}")
 
 
 def _decode(
-    topic: str, key: bytes | str | None, value: bytes | None, topics: Topics
+    topic: str, key: bytes | str | None, value: bytes | None, topics: Topics, max_bytes: int
 ) -> DecodeResult:
     parsed = topics.parse(topic)
     if parsed is None:
         return DecodeFailure(DeadLetterKind.UNKNOWN_TOPIC, "topic is not in the catalog")
     kind, party_id = parsed
+
+    if value is not None:
+        size = memoryview(value).nbytes
+        if size > max_bytes:
+            return DecodeFailure(
+                DeadLetterKind.LIMIT,
+                f"message of {size} bytes is over the limit of {max_bytes} bytes",
+            )
 
     if isinstance(key, bytes | bytearray | memoryview):
         try:
@@ -134,14 +156,19 @@ def _decode(
         return DecodeFailure(DeadLetterKind.DECODE, "value is not UTF-8")
     try:
         # pydantic-core's parser, not json.loads: it rejects NaN and lone surrogates
-        # (which could not be written back out) and bounds nesting depth.
+        # (which could not be written back out) and stops at a fixed nesting depth
+        # (about 200) at once, where json.loads would recurse until RecursionError.
         document = from_json(text, allow_inf_nan=False, cache_strings=False)
-    except ValueError:
+    except ValueError as exc:
+        if "recursion limit" in str(exc):
+            return DecodeFailure(DeadLetterKind.LIMIT, _DEPTH_REASON)
         return DecodeFailure(DeadLetterKind.DECODE, "value is not JSON")
     if not isinstance(document, dict):
         return DecodeFailure(
             DeadLetterKind.DECODE, f"value is a JSON {_json_type(document)}, not an object"
         )
+    if json_depth_exceeds(document, MAX_JSON_DEPTH):
+        return DecodeFailure(DeadLetterKind.LIMIT, _DEPTH_REASON)
 
     event_type = document.get("event_type")
     if event_type is None:
@@ -175,6 +202,28 @@ def _tombstone(kind: TopicKind, key: str | None) -> DecodeResult:
     return ServiceRemoved(service_id=service_id)
 
 
+def json_depth_exceeds(document: object, limit: int) -> bool:
+    """Whether ``document`` (parsed JSON) nests more than ``limit`` arrays and objects.
+
+    A scalar has depth 0, ``[]`` and ``{}`` depth 1, ``[[1]]`` depth 2. Iterative:
+    no recursion, whatever the depth.
+    """
+    stack: list[tuple[object, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children: Iterable[object]
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def _json_type(document: object) -> str:
     if isinstance(document, list):
         return "array"
@@ -206,39 +255,15 @@ def describe_validation_error(exc: ValidationError, event_type: str | None = Non
     return "; ".join(parts)
 
 
-def dead_letter(
-    kind: DeadLetterKind,
-    message: str,
-    *,
-    topic: str,
-    partition: int,
-    offset: int,
-    key: bytes | str | None,
-    value: bytes | None,
-) -> DeadLetter:
-    """The dead letter for a message: its source, the reason, and its bytes in base64.
-
-    A key that is not UTF-8 is kept readable with backslash escapes.
-    """
-    if isinstance(key, bytes | bytearray | memoryview):
-        key = bytes(key).decode("utf-8", errors="backslashreplace")
-    payload = base64.b64encode(bytes(value)).decode("ascii") if value is not None else ""
-    return DeadLetter(
-        event_id=new_event_id(),
-        occurred_at=utcnow(),
-        source=DeadLetterSource(topic=topic, partition=partition, offset=offset, key=key),
-        error=DeadLetterError(kind=kind, message=message[:MAX_MESSAGE_LENGTH]),
-        payload_base64=payload,
-    )
-
-
 __all__ = [
     "ALLOWED_EVENT_TYPES",
+    "MAX_JSON_DEPTH",
+    "MAX_MESSAGE_BYTES",
     "DecodeFailure",
     "DecodeResult",
     "Decoded",
     "ServiceRemoved",
-    "dead_letter",
     "decode",
     "describe_validation_error",
+    "json_depth_exceeds",
 ]

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import base64
 import json
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 from schemas.codes import DeadLetterKind
 from schemas.decode import (
     ALLOWED_EVENT_TYPES,
+    MAX_JSON_DEPTH,
+    MAX_MESSAGE_BYTES,
     Decoded,
     DecodeFailure,
     ServiceRemoved,
-    dead_letter,
     decode,
+    json_depth_exceeds,
 )
 from schemas.events import EVENT_TYPES, Event, to_bytes
 from schemas.topics import TopicKind, Topics, TopicSpec
@@ -36,6 +38,7 @@ FAILURE_KINDS_OF_A_BAD_VALUE = {
     DeadLetterKind.DECODE,
     DeadLetterKind.VALIDATION,
     DeadLetterKind.UNKNOWN_EVENT_TYPE,
+    DeadLetterKind.LIMIT,
 }
 
 
@@ -174,7 +177,6 @@ def test_key_that_is_not_utf8_is_a_decode_failure() -> None:
         (b"{", "value is not JSON"),
         (b'{"event_type": NaN}', "value is not JSON"),
         (b'{"a": "\\ud800"}', "value is not JSON"),
-        (b"[" * 10_000 + b"]" * 10_000, "value is not JSON"),
         (b"[]", "value is a JSON array, not an object"),
         (b'"screening.submitted"', "value is a JSON string, not an object"),
         (b"42", "value is a JSON number, not an object"),
@@ -188,6 +190,127 @@ def test_value_that_is_not_a_utf8_json_object_is_a_decode_failure(
     result = failure(decode(TOPICS.screenings, None, value, TOPICS))
 
     assert (result.kind, result.reason) == (DeadLetterKind.DECODE, reason)
+
+
+# ---------------------------------------------------------------- limits
+DEPTH_REASON = "JSON nested deeper than 32 levels"
+
+
+def nested(levels: int) -> object:
+    """``levels`` arrays, one inside the other (``[[...]]``)."""
+    value: object = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def test_limit_constants_are_the_documented_ones() -> None:
+    assert MAX_MESSAGE_BYTES == 256 * 1024
+    assert MAX_JSON_DEPTH == 32
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"[" * 100_000, b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000, b'{"a":[' * 50_000],
+    ids=["open-arrays", "closed-arrays", "objects", "objects-and-arrays"],
+)
+def test_json_nested_100000_deep_is_a_quick_limit_failure(value: bytes) -> None:
+    started = time.perf_counter()
+
+    result = failure(decode(TOPICS.screenings, None, value, TOPICS, max_bytes=len(value)))
+
+    assert time.perf_counter() - started < 0.5
+    assert (result.kind, result.reason) == (DeadLetterKind.LIMIT, DEPTH_REASON)
+
+
+def test_json_nested_exactly_32_levels_decodes() -> None:
+    # the event object is level 1, so an unknown field may nest 31 more
+    document = contract_example("referral.cancelled") | {"extension": nested(MAX_JSON_DEPTH - 1)}
+
+    result = decode(home_topic("referral.cancelled"), None, encode(document), TOPICS)
+
+    assert isinstance(result, Decoded), result
+
+
+@pytest.mark.parametrize("extra_levels", [1, 2, 100, 190])
+def test_json_nested_deeper_than_32_levels_is_a_limit_failure(extra_levels: int) -> None:
+    document = contract_example("referral.cancelled") | {
+        "extension": {"a": nested(MAX_JSON_DEPTH - 2 + extra_levels)}
+    }
+
+    result = failure(decode(home_topic("referral.cancelled"), None, encode(document), TOPICS))
+
+    assert (result.kind, result.reason) == (DeadLetterKind.LIMIT, DEPTH_REASON)
+
+
+@pytest.mark.parametrize(
+    ("document", "depth"),
+    [
+        (1, 0),
+        ("x", 0),
+        ([], 1),
+        ({}, 1),
+        ({"a": [1, {"b": None}]}, 3),
+        ([[], [[[]]], {}], 4),
+        ({"a": 1, "b": {"c": {"d": {}}}, "e": []}, 4),
+    ],
+)
+def test_json_depth_counts_nested_arrays_and_objects(document: object, depth: int) -> None:
+    assert not json_depth_exceeds(document, depth)
+    assert json_depth_exceeds(document, depth - 1) is (depth > 0)
+
+
+def test_json_depth_check_does_not_recurse() -> None:
+    assert json_depth_exceeds(nested(100_000), MAX_JSON_DEPTH)
+    assert not json_depth_exceeds(nested(100_000), 100_000)
+
+
+def test_value_over_max_bytes_is_a_limit_failure_that_names_both_sizes() -> None:
+    value = CONTRACT_EXAMPLES_JSON["referral.cancelled"].encode()
+
+    result = failure(
+        decode(home_topic("referral.cancelled"), None, value, TOPICS, max_bytes=len(value) - 1)
+    )
+
+    assert result.kind is DeadLetterKind.LIMIT
+    assert result.reason == (
+        f"message of {len(value)} bytes is over the limit of {len(value) - 1} bytes"
+    )
+
+
+def test_value_of_exactly_max_bytes_is_decoded() -> None:
+    value = CONTRACT_EXAMPLES_JSON["referral.cancelled"].encode()
+
+    result = decode(home_topic("referral.cancelled"), None, value, TOPICS, max_bytes=len(value))
+
+    assert isinstance(result, Decoded), result
+
+
+def test_default_limit_is_max_message_bytes() -> None:
+    document = contract_example("referral.cancelled")
+    value = encode(document)
+    at_limit = value[:-1] + b" " * (MAX_MESSAGE_BYTES - len(value)) + b"}"
+    over = value[:-1] + b" " * (MAX_MESSAGE_BYTES - len(value) + 1) + b"}"
+
+    assert isinstance(decode(home_topic("referral.cancelled"), None, at_limit, TOPICS), Decoded)
+    result = failure(decode(home_topic("referral.cancelled"), None, over, TOPICS))
+    assert result.reason == (
+        f"message of {MAX_MESSAGE_BYTES + 1} bytes is over the limit of {MAX_MESSAGE_BYTES} bytes"
+    )
+
+
+@pytest.mark.parametrize("value", [b"\xff" * 2000, b"[" * 2000, b"not json at all " * 200])
+def test_size_is_checked_before_the_value_is_parsed(value: bytes) -> None:
+    result = failure(decode(TOPICS.screenings, None, value, TOPICS, max_bytes=1000))
+
+    assert result.kind is DeadLetterKind.LIMIT
+    assert result.reason.startswith(f"message of {len(value)} bytes")
+
+
+def test_a_tombstone_has_no_size() -> None:
+    result = decode(TOPICS.directory, b"svc-pantry-1", None, TOPICS, max_bytes=0)
+
+    assert result == ServiceRemoved(service_id="svc-pantry-1")
 
 
 def test_missing_event_type_fails_validation() -> None:
@@ -261,6 +384,7 @@ def test_allowed_event_types_follow_the_contract_topic_table() -> None:
             "screening.submitted",
             "referral.requested",
             "referral.cancelled",
+            "consent.updated",
         },
         TopicKind.ORG_UPDATES: {"referral.status-changed", "service.capacity-changed"},
         TopicKind.DIRECTORY: {"service.upserted"},
@@ -470,42 +594,3 @@ def test_valid_event_on_a_wrong_topic_fails_validation(
     result = failure(decode(topic_of(kind, TOPICS), b"k", value, TOPICS))
 
     assert result.kind is DeadLetterKind.VALIDATION
-
-
-# ---------------------------------------------------------------- dead letters
-def test_dead_letter_keeps_the_source_and_the_bytes() -> None:
-    value = b'{"event_type": 1}'
-
-    letter = dead_letter(
-        DeadLetterKind.VALIDATION,
-        "event_type: not a string",
-        topic="sdoh.org.bronx-pantry.updates.v1",
-        partition=3,
-        offset=1187,
-        key=b"ref-1",
-        value=value,
-    )
-
-    assert base64.b64decode(letter.payload_base64) == value
-    assert (letter.source.key, letter.source.partition, letter.source.offset) == ("ref-1", 3, 1187)
-    assert letter.error.kind is DeadLetterKind.VALIDATION
-    result = decode(TOPICS.deadletter, letter.source.key, to_bytes(letter), TOPICS)
-    assert isinstance(result, Decoded)
-    assert result.event == letter
-
-
-def test_dead_letter_of_a_tombstone_with_a_binary_key_is_still_writable() -> None:
-    letter = dead_letter(
-        DeadLetterKind.DECODE,
-        "x" * 10_000,
-        topic="sdoh.screenings.v1",
-        partition=0,
-        offset=0,
-        key=b"\xff\x00",
-        value=None,
-    )
-
-    assert letter.payload_base64 == ""
-    assert letter.source.key == "\\xff\x00"
-    assert len(letter.error.message) == 4000
-    assert isinstance(decode(TOPICS.deadletter, None, to_bytes(letter), TOPICS), Decoded)
