@@ -2,6 +2,14 @@
 
 Fed from ``sdoh.referrals.events.v1``. Writes are upserts on the event's unique
 id, so replaying the topic from the beginning adds nothing twice.
+
+A row never stops the ledger. What PostgreSQL cannot store is made storable
+first (a NUL, which neither ``text`` nor ``jsonb`` accepts, and a lone surrogate
+become U+FFFD; timestamps are converted to UTC in Python, where an overflow is
+caught); a row PostgreSQL still refuses is skipped, logged by event id and
+exception type only (values may be patient data) and counted. A database that
+is down is waited for: the sink retries the same batch, with backoff, and
+commits its Kafka offsets only once the batch is written.
 """
 
 from __future__ import annotations
@@ -10,21 +18,49 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, Final, TypeVar
 from uuid import UUID
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import CommitFailedError
 
 from schemas.events import ReferralStateChanged
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEMA_VERSION = 2
+
+#: Errors that belong to one row's values: the row is skipped, the others are written.
+ROW_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    asyncpg.DataError,  # invalid input, untranslatable character, out of range ...
+    asyncpg.IntegrityConstraintViolationError,  # a NOT NULL column left empty
+    asyncpg.ProgramLimitExceededError,  # a value too large to index
+    ValueError,
+    TypeError,
+    KeyError,
+    OverflowError,
+    RecursionError,
+)
+#: Errors that mean PostgreSQL is unreachable or unwell rather than a row being
+#: wrong (connection refused or lost, the server starting or shutting down, too
+#: many connections, ...): the batch is retried until it is written.
+UNAVAILABLE_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    OSError,  # refused, reset, timed out
+    asyncpg.PostgresError,  # PostgresConnectionError, CannotConnectNowError, AdminShutdown ...
+    asyncpg.InterfaceError,  # the connection was closed under us
+)
+#: First wait before retrying a batch (seconds); it doubles up to RETRY_MAX_DELAY.
+RETRY_FIRST_DELAY: Final = 0.5
+RETRY_MAX_DELAY: Final = 30.0
+#: What replaces characters PostgreSQL cannot store.
+REPLACEMENT: Final = "\ufffd"
 
 MIGRATIONS: Sequence[str] = (
     """
@@ -76,6 +112,25 @@ class LedgerRow:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What one :meth:`Ledger.write` did: rows new to the ledger, rows skipped."""
+
+    inserted: int
+    skipped: int
+
+
+_INSERT: Final = """
+    INSERT INTO referral_events (event_id, referral_id, event_type, occurred_at,
+        clinic_id, org_id, status, business_status, payload)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+        $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+"""
+_Prepared = tuple[Any, Any, Any, Any, Any, Any, Any, Any, str]
+
+
 class Ledger:
     """A connection pool to the ledger database."""
 
@@ -86,7 +141,11 @@ class Ledger:
     async def connect(cls, url: str, *, min_size: int = 1, max_size: int = 4) -> Ledger:
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
         ledger = cls(pool)
-        await ledger.migrate()
+        try:
+            await ledger.migrate()
+        except BaseException:
+            await pool.close()
+            raise
         return ledger
 
     async def close(self) -> None:
@@ -104,30 +163,44 @@ class Ledger:
                 )
 
     async def record(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Upsert ledger rows (dicts with LedgerRow's fields); return how many were new."""
-        if not rows:
-            return 0
+        """Upsert ledger rows (dicts with LedgerRow's fields); return how many were new.
+
+        Rows PostgreSQL cannot take are skipped (see :meth:`write`); an unreachable
+        database raises one of :data:`UNAVAILABLE_ERRORS`.
+        """
+        return (await self.write(rows)).inserted
+
+    async def write(self, rows: Sequence[Mapping[str, Any]]) -> Written:
+        """Upsert ledger rows, skipping (and logging) only those that cannot be stored.
+
+        The rows go in one statement. When it fails because of a row's values
+        (:data:`ROW_ERRORS`), they go again one at a time and only the failing
+        ones are skipped. Errors of the database itself (:data:`UNAVAILABLE_ERRORS`)
+        are raised with nothing skipped: the caller retries the same rows, which
+        the upsert makes harmless.
+        """
+        prepared: list[tuple[object, _Prepared]] = []
+        skipped = 0
+        for row in rows:
+            try:
+                prepared.append((row.get("event_id"), _prepare(row)))
+            except ROW_ERRORS as exc:
+                _log_skipped(row.get("event_id"), exc)
+                skipped += 1
+        if not prepared:
+            return Written(0, skipped)
         async with self._pool.acquire() as conn:
-            inserted = await conn.fetch(
-                """
-                INSERT INTO referral_events (event_id, referral_id, event_type, occurred_at,
-                    clinic_id, org_id, status, business_status, payload)
-                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
-                    $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])
-                ON CONFLICT (event_id) DO NOTHING
-                RETURNING event_id
-                """,
-                [r["event_id"] for r in rows],
-                [r["referral_id"] for r in rows],
-                [r["event_type"] for r in rows],
-                [r["occurred_at"] for r in rows],
-                [r.get("clinic_id") for r in rows],
-                [r.get("org_id") for r in rows],
-                [r.get("status") for r in rows],
-                [r.get("business_status") for r in rows],
-                [json.dumps(r["payload"]) for r in rows],
-            )
-        return len(inserted)
+            try:
+                inserted = await _insert(conn, [values for _, values in prepared])
+            except ROW_ERRORS:
+                inserted = 0
+                for event_id, values in prepared:
+                    try:
+                        inserted += await _insert(conn, [values])
+                    except ROW_ERRORS as exc:
+                        _log_skipped(event_id, exc)
+                        skipped += 1
+        return Written(inserted, skipped)
 
     async def history(self, referral_id: str) -> list[LedgerRow]:
         async with self._pool.acquire() as conn:
@@ -157,6 +230,72 @@ class Ledger:
             return int(await conn.fetchval("SELECT count(*) FROM referral_events"))
 
 
+async def _insert(conn: Any, rows: Sequence[_Prepared]) -> int:
+    columns = list(zip(*rows, strict=True))
+    inserted = await conn.fetch(_INSERT, *(list(column) for column in columns))
+    return len(inserted)
+
+
+def _prepare(row: Mapping[str, Any]) -> _Prepared:
+    """The nine column values of a row, made storable (may raise one of ROW_ERRORS)."""
+    occurred_at = row["occurred_at"]
+    if isinstance(occurred_at, datetime) and occurred_at.utcoffset() is not None:
+        # asyncpg converts to UTC itself, and overflows on 9999-12-31T23:59-01:00
+        occurred_at = occurred_at.astimezone(UTC)
+    return (
+        row["event_id"],
+        _storable(row["referral_id"]),
+        _storable(row["event_type"]),
+        occurred_at,
+        _storable(row.get("clinic_id")),
+        _storable(row.get("org_id")),
+        _storable(row.get("status")),
+        _storable(row.get("business_status")),
+        json.dumps(_storable_json(row["payload"]), allow_nan=False),
+    )
+
+
+def storable_text(text: str) -> str:
+    """``text`` without what PostgreSQL refuses: NUL and lone surrogates become U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", REPLACEMENT)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join(REPLACEMENT if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+    return text
+
+
+def _storable(value: object) -> object:
+    return storable_text(value) if isinstance(value, str) else value
+
+
+def _storable_json(value: object) -> object:
+    """A JSON value with every string (keys included) made storable; NaN stays an error."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, Mapping):
+        return {
+            storable_text(k) if isinstance(k, str) else k: _storable_json(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_storable_json(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("a non-finite number is not JSON")
+    return value
+
+
+def _log_skipped(event_id: object, exc: BaseException) -> None:
+    # The event id only if it is one: a malformed id could be any value at all.
+    shown = str(event_id) if isinstance(event_id, UUID) else "an event with an invalid id"
+    log.error("ledger: skipped the row of %s (%s)", shown, type(exc).__name__)
+
+
+def _code(value: object) -> object:
+    return value.value if isinstance(value, Enum) else value
+
+
 def row_of(event: ReferralStateChanged) -> dict[str, Any]:
     """The ledger row of one referral.state-changed event."""
     return {
@@ -166,8 +305,8 @@ def row_of(event: ReferralStateChanged) -> dict[str, Any]:
         "occurred_at": event.occurred_at,
         "clinic_id": event.clinic_id,
         "org_id": event.org_id,
-        "status": event.to_status.value,
-        "business_status": event.business_status.value if event.business_status else None,
+        "status": _code(event.to_status),
+        "business_status": _code(event.business_status),
         "payload": event.model_dump(mode="json"),
     }
 
@@ -177,62 +316,118 @@ class LedgerSink:
 
     Offsets are committed after the rows are in PostgreSQL; rows are upserts on
     the event id, so a batch written twice (crash before commit) adds nothing.
+
+    Counters (no values, for metrics): ``skipped`` counts records that did not
+    reach the ledger (``unreadable`` ones that are no referral.state-changed
+    event, and rows PostgreSQL refused); ``retries`` counts waits for an
+    unavailable database.
     """
 
-    def __init__(self, bootstrap: str, topic: str, url: str, *, group_id: str) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        url: str,
+        *,
+        group_id: str,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.url = url
         self.group_id = group_id
+        self.skipped = 0
+        self.unreadable = 0
+        self.retries = 0
+        self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-        self._ledger: Ledger | None = None
+
+    async def run(self) -> None:
+        """Copy the topic into the ledger until cancelled (the supervisor's entry point).
+
+        An unreachable database is waited for, at start as later on, so that an
+        outage of PostgreSQL never ends it; Kafka errors (and bugs) do, for the
+        supervisor to restart it from the last committed offsets.
+        """
+        ledger = await self._until_available("connecting", lambda: Ledger.connect(self.url))
+        try:
+            consumer = AIOKafkaConsumer(
+                self.topic,
+                bootstrap_servers=self.bootstrap,
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                isolation_level="read_committed",
+            )
+            await consumer.start()
+            try:
+                while True:
+                    await self.step(consumer, ledger)
+            finally:
+                await consumer.stop()
+        finally:
+            with contextlib.suppress(Exception):  # stopping anyway; the pool may be broken
+                await ledger.close()
 
     async def start(self) -> None:
-        self._ledger = await Ledger.connect(self.url)
-        consumer = AIOKafkaConsumer(
-            self.topic,
-            bootstrap_servers=self.bootstrap,
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-        )
-        await consumer.start()
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._run(consumer, self._ledger), name="ledger")
+        """Run :meth:`run` in a task of its own (without a supervisor)."""
+        self._task = asyncio.create_task(self.run(), name="ledger")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._ledger is not None:
-            await self._ledger.close()
+            self._task = None
 
-    async def _run(self, consumer: AIOKafkaConsumer, ledger: Ledger) -> None:
+    async def step(self, consumer: Any, ledger: Ledger) -> None:
+        """One poll: read a batch, write it (waiting for the database), commit it."""
+        batches: Mapping[Any, Sequence[ConsumerRecord[Any, Any]]] = await consumer.getmany(
+            timeout_ms=500, max_records=500
+        )
+        if not batches:
+            return
+        rows = self._rows(record for records in batches.values() for record in records)
+        if rows:
+            written = await self._until_available(
+                f"writing {len(rows)} rows", lambda: ledger.write(rows)
+            )
+            self.skipped += written.skipped
+        try:
+            await consumer.commit()
+        except CommitFailedError:
+            log.warning("ledger commit failed after a rebalance; batch will be re-read")
+
+    def _rows(self, records: Iterable[ConsumerRecord[Any, Any]]) -> list[dict[str, Any]]:
+        rows = []
+        for record in records:
+            try:
+                event = ReferralStateChanged.model_validate_json(record.value or b"")
+                rows.append(row_of(event))
+            except ROW_ERRORS:
+                log.warning(
+                    "ledger: skipping an unreadable event at %s[%d]@%d",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                )
+                self.unreadable += 1
+                self.skipped += 1
+        return rows
+
+    async def _until_available(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt()``, retried while PostgreSQL is unavailable (0.5 s doubling to 30 s)."""
+        delay = RETRY_FIRST_DELAY
         while True:
-            batches = await consumer.getmany(timeout_ms=500, max_records=500)
-            rows = []
-            for records in batches.values():
-                for record in records:
-                    try:
-                        event = ReferralStateChanged.model_validate_json(record.value or b"")
-                    except ValueError:
-                        log.warning(
-                            "ledger: skipping an unreadable event at %s[%d]@%d",
-                            record.topic,
-                            record.partition,
-                            record.offset,
-                        )
-                        continue
-                    rows.append(row_of(event))
-            if rows:
-                await ledger.record(rows)
-            if batches:
-                try:
-                    await consumer.commit()
-                except CommitFailedError:
-                    log.warning("ledger commit failed after a rebalance; batch will be re-read")
+            try:
+                return await attempt()
+            except UNAVAILABLE_ERRORS as exc:
+                self.retries += 1
+                log.warning(
+                    "ledger: PostgreSQL unavailable while %s (%s); retrying in %.1f s",
+                    what,
+                    type(exc).__name__,
+                    delay,
+                )
+            await self._sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_DELAY)
