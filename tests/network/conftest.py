@@ -38,6 +38,8 @@ class Network:
         self.log_path = data_dir / "worker.log"
         self.database_url: str | None = None
         self.metrics_port: int | None = None
+        #: more REFNET_* settings for the worker (e.g. a short idle expiry)
+        self.extra_env: dict[str, str] = {}
 
     # ------------------------------------------------------------ setup
     async def provision(self, clinics: list[str], orgs: list[str]) -> None:
@@ -65,6 +67,7 @@ class Network:
             env["REFNET_DATABASE_URL"] = self.database_url
         if self.metrics_port:
             env["REFNET_METRICS_PORT"] = str(self.metrics_port)
+        env.update(self.extra_env)
         return env
 
     def start_worker(self) -> None:
@@ -100,6 +103,11 @@ class Network:
             return self.log_path.read_text(errors="replace")[-6000:]
         except OSError:
             return ""
+
+    def assert_alive(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, (
+            f"the worker exited:\n{self.worker_log()}"
+        )
 
     # ------------------------------------------------------------ io
     async def publish(self, topic: str, key: str | None, event: Event | bytes | None) -> None:
