@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -34,6 +34,9 @@ POM = HERE / "pom.xml"
 PROPERTIES_TEMPLATE = HERE / "server.properties.template"
 LOG4J_CONFIG = HERE / "log4j2.properties"
 STATE_FILE = "broker.json"
+#: How long a broker that was ready, still runs and no longer answers is given
+#: before it counts as hung (and ``start`` replaces it).
+HUNG_GRACE_SECONDS = 3.0
 
 
 class BrokerError(RuntimeError):
@@ -47,6 +50,9 @@ class BrokerState:
     port: int
     controller_port: int
     started_at: float
+    #: when it first answered (None while starting): one that answered once and no
+    #: longer does is hung, not slow to start
+    ready_at: float | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -122,7 +128,11 @@ def ensure_jars(cache_dir: Path, version: str, *, progress: bool = True) -> Path
 
 
 def _kafka_uuid() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A cluster id as Kafka makes them: never starting with '-' (read as an option)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -132,23 +142,52 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _alive(pid: int) -> bool:
+def process_cmdline(pid: int) -> list[str] | None:
+    """The command line of a running process, or None (no such process, or a zombie)."""
+    proc = Path("/proc") / str(pid)
     try:
+        stat = (proc / "stat").read_text()
+        cmdline = (proc / "cmdline").read_bytes()
+    except OSError:
+        return None
+    # "pid (comm) S ...": the state follows the last ')' (comm may hold one)
+    state = stat[stat.rfind(")") + 1 :].split()[:1]
+    if not state or state[0] in {"Z", "X", "x"}:
+        return None
+    return [arg.decode(errors="replace") for arg in cmdline.split(b"\0") if arg]
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of a child of ours that has exited (else it stays a zombie)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (exited, not yet reaped) does not count."""
+    _reap(pid)
+    if Path("/proc").is_dir():
+        return process_cmdline(pid) is not None
+    try:  # pragma: no cover - without /proc
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except ProcessLookupError:  # pragma: no cover
         return False
-    except PermissionError:
+    except PermissionError:  # pragma: no cover
         return True
-    # a zombie child still "exists": reap it if it is ours
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    return True
+    return True  # pragma: no cover
 
 
-def metadata_ready(bootstrap: str, timeout: float = 1.0) -> bool:
-    """True when the broker answers a metadata request and lists itself."""
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when something accepts a TCP connection at ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def cluster_id(bootstrap: str, timeout: float = 1.5) -> str | None:
+    """The cluster id of the Kafka that answers a metadata request at ``bootstrap``, or None."""
     from confluent_kafka.admin import AdminClient
 
     quiet = logging.getLogger("refnet.broker.librdkafka")
@@ -158,9 +197,16 @@ def metadata_ready(bootstrap: str, timeout: float = 1.0) -> bool:
     admin = AdminClient(config)
     try:
         meta = admin.list_topics(timeout=timeout)
-    except Exception:  # noqa: BLE001 - any failure means "not yet"
-        return False
-    return bool(meta.brokers)
+    except Exception:  # noqa: BLE001 - any failure means "does not answer"
+        return None
+    if not meta.brokers:
+        return None
+    return str(meta.cluster_id or "")
+
+
+def metadata_ready(bootstrap: str, timeout: float = 1.0) -> bool:
+    """True when the broker answers a metadata request and lists itself."""
+    return cluster_id(bootstrap, timeout=timeout) is not None
 
 
 class LocalBroker:
@@ -176,7 +222,7 @@ class LocalBroker:
         port: int = 9092,
         heap: str = "512m",
     ) -> None:
-        self.data_dir = data_dir
+        self.data_dir = data_dir.absolute()  # the broker's command line names it: see _is_ours
         self.cache_dir = cache_dir
         self.version = version
         self.host = host
@@ -197,29 +243,119 @@ class LocalBroker:
     def console_path(self) -> Path:
         return self.data_dir / "logs" / "console.log"
 
+    @property
+    def properties_path(self) -> Path:
+        return self.data_dir / "server.properties"
+
     # ------------------------------------------------------------------ state
-    def state(self) -> BrokerState | None:
-        """The running broker recorded in ``data_dir``, if its process is alive."""
+    def recorded(self) -> BrokerState | None:
+        """The broker recorded in ``data_dir`` by the last start, whether or not it still runs."""
         try:
-            state = BrokerState(**json.loads(self.state_path.read_text()))
+            return BrokerState(**json.loads(self.state_path.read_text()))
         except (OSError, ValueError, TypeError):
             return None
-        return state if _alive(state.pid) else None
+
+    def state(self) -> BrokerState | None:
+        """The recorded broker, if it answers at its address (within about 2 s); else None.
+
+        A recorded pid proves nothing: the process may have died (a zombie keeps its
+        pid until reaped) or the pid may belong to another program by now.
+        """
+        recorded = self.recorded()
+        if recorded is None or not self.answers(recorded):
+            return None
+        return recorded
+
+    def cluster_id(self) -> str | None:
+        """The cluster id this data dir was formatted with (kraft/meta.properties)."""
+        with contextlib.suppress(OSError):
+            for line in (self.data_dir / "kraft" / "meta.properties").read_text().splitlines():
+                key, _, value = line.partition("=")
+                if key.strip() == "cluster.id":
+                    return value.strip()
+        return None
+
+    def answers(self, state: BrokerState, *, timeout: float = 1.5) -> bool:
+        """True when a Kafka broker of this data dir's cluster answers at ``state.bootstrap``."""
+        if not port_open(state.host, state.port, timeout=0.5):
+            return False
+        found = cluster_id(state.bootstrap, timeout=timeout)
+        if found is None:
+            return False
+        expected = self.cluster_id()
+        # another cluster on the recorded port (ours died, its port was reused) is not ours
+        return expected is None or not found or found == expected
+
+    def _is_ours(self, pid: int) -> bool:
+        """True when ``pid`` runs this data dir's ``java ... kafka.Kafka server.properties``."""
+        cmdline = process_cmdline(pid)
+        return (
+            cmdline is not None
+            and "kafka.Kafka" in cmdline
+            and str(self.properties_path) in cmdline
+        )
+
+    def _kill(self, pid: int, *, timeout: float) -> None:
+        """SIGTERM ``pid``, SIGKILL after ``timeout``; return once it is gone."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGCONT)  # a stopped process acts on SIGTERM only once continued
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+
+    def _discard_stale(self, recorded: BrokerState, *, timeout: float) -> BrokerState | None:
+        """Deal with a recorded broker that does not answer (yet).
+
+        One still starting (ours, never ready, started less than ``timeout`` ago) is
+        waited for, and returned once it answers; one that was ready gets a short
+        grace. Otherwise: if the recorded pid still runs our broker (hung), it is
+        stopped; the state file is removed; None is returned.
+        """
+        if recorded.ready_at is None:
+            grace = recorded.started_at + timeout - time.time()
+        else:
+            grace = HUNG_GRACE_SECONDS
+        wait_until = time.monotonic() + min(timeout, grace)
+        while self._is_ours(recorded.pid) and time.monotonic() < wait_until:
+            if self.answers(recorded):
+                return recorded
+            time.sleep(0.2)
+        if self._is_ours(recorded.pid):
+            log.warning(
+                "the recorded Kafka broker (pid %d) runs but does not answer on %s: stopping it",
+                recorded.pid,
+                recorded.bootstrap,
+            )
+            self._kill(recorded.pid, timeout=10.0)
+        else:
+            log.warning(
+                "the recorded Kafka broker (pid %d, %s) is gone: starting a new one",
+                recorded.pid,
+                recorded.bootstrap,
+            )
+        self.state_path.unlink(missing_ok=True)
+        return None
 
     def start(self, *, timeout: float = 90.0, tie_to_parent: bool = False) -> BrokerState:
         """Start the broker (or return the one already running) and wait until ready.
 
-        ``tie_to_parent`` makes the JVM exit when this Python process dies (tests);
-        ``refnet dev up`` leaves it running on its own.
+        A recorded broker that does not answer is replaced: stopped first if its
+        process still runs. ``tie_to_parent`` makes the JVM exit when this Python
+        process dies (tests); ``refnet dev up`` leaves it running on its own.
         """
-        running = self.state()
-        if running is not None:
-            if metadata_ready(running.bootstrap, timeout=5.0):
+        recorded = self.recorded()
+        if recorded is not None:
+            if self.answers(recorded):
+                return recorded
+            running = self._discard_stale(recorded, timeout=timeout)
+            if running is not None:
                 return running
-            raise BrokerError(
-                f"a broker process (pid {running.pid}) is recorded in {self.state_path} but "
-                f"does not answer on {running.bootstrap}; run 'refnet dev down' first"
-            )
         java = require_tool("java", "to run the Kafka broker")
         libs = ensure_jars(self.cache_dir, self.version)
         port = self.port or free_port(self.host)
@@ -232,7 +368,7 @@ class LocalBroker:
         controller_port = free_port(self.host)
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         kraft_dir = self.data_dir / "kraft"
-        properties = self.data_dir / "server.properties"
+        properties = self.properties_path
         properties.write_text(
             Template(PROPERTIES_TEMPLATE.read_text()).substitute(
                 host=self.host,
@@ -302,32 +438,30 @@ class LocalBroker:
                 log.info(
                     "kafka broker ready on %s in %.1fs", state.bootstrap, time.monotonic() - started
                 )
+                state = replace(state, ready_at=time.time())
+                self.state_path.write_text(json.dumps(asdict(state)))
                 return state
             time.sleep(0.1)
         self.stop()
         raise BrokerError(f"the Kafka broker was not ready after {timeout:.0f}s:\n{self._tail()}")
 
     def stop(self, *, timeout: float = 30.0) -> bool:
-        """Stop the recorded broker; SIGKILL after ``timeout``. True if one was running."""
-        state = self.state()
+        """Stop the recorded broker; SIGKILL after ``timeout``. True if one was running.
+
+        Only a process that runs this data dir's broker is signalled: a recorded pid
+        that is gone, a zombie or another program's is left alone.
+        """
+        recorded = self.recorded()
         self.state_path.unlink(missing_ok=True)
-        if state is None:
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(state.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(state.pid):
-            time.sleep(0.1)
-        if _alive(state.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(state.pid, signal.SIGKILL)
-            while _alive(state.pid):
-                time.sleep(0.05)
+        stopped = False
+        if recorded is not None and self._is_ours(recorded.pid):
+            self._kill(recorded.pid, timeout=timeout)
+            stopped = True
         if self._proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=1)
             self._proc = None
-        return True
+        return stopped
 
     def _tail(self, lines: int = 30) -> str:
         texts = []
