@@ -32,6 +32,28 @@ class AdminError(RuntimeError):
     """The broker refused or did not answer an admin request."""
 
 
+class PartitionChangeRefused(AdminError):
+    """Applying the catalog would change the partition count of a fixed-partition topic.
+
+    Nothing was changed. ``problems`` are the lines of :func:`check_partitions`.
+    """
+
+    def __init__(
+        self,
+        problems: list[str],
+        specs: Iterable[TopicSpec],
+        bootstrap: str,
+        current: int | None = None,
+    ) -> None:
+        self.problems = problems
+        super().__init__(
+            "refusing to change the partition count of the network's state topics:\n"
+            + "\n".join(f"  {line}" for line in problems)
+            + "\n"
+            + partition_advice(specs, bootstrap, current)
+        )
+
+
 class Outcome(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
@@ -66,16 +88,96 @@ def _wait(futures: Mapping[str, Any], what: str, timeout: float) -> dict[str, Ex
     return results
 
 
+def partition_problems(specs: Iterable[TopicSpec], counts: Mapping[str, int]) -> list[str]:
+    """What is wrong with the fixed-partition topics among ``specs``, given ``counts``.
+
+    ``counts`` maps the existing topics to their partition counts; a topic not in it
+    does not exist yet, and is no problem (it is created with its spec's count).
+    """
+    fixed = [s for s in specs if s.fixed_partitions]
+    problems = [
+        f"{s.name} has {counts[s.name]} partitions; the catalog asks for {s.partitions} "
+        "(REFNET_PARTITIONS)"
+        for s in fixed
+        if s.name in counts and counts[s.name] != s.partitions
+    ]
+    existing = {s.name: counts[s.name] for s in fixed if s.name in counts}
+    if len(set(existing.values())) > 1:
+        listed = ", ".join(f"{name}={n}" for name, n in existing.items())
+        problems.append(f"the state topics' partition counts differ: {listed}")
+    if len({s.partitions for s in fixed}) > 1:
+        listed = ", ".join(f"{s.name}={s.partitions}" for s in fixed)
+        problems.append(f"the catalog asks for different partition counts: {listed}")
+    return problems
+
+
+def partition_advice(
+    specs: Iterable[TopicSpec], bootstrap: str = "HOST:PORT", current: int | None = None
+) -> str:
+    """How to get out of a partition mismatch of the fixed-partition topics among ``specs``.
+
+    ``current``: the count the existing state topics share, if they share one.
+    """
+    names = [s.name for s in specs if s.fixed_partitions]
+    keep = (
+        f"keep REFNET_PARTITIONS={current} (their current count)"
+        if current is not None
+        else "keep REFNET_PARTITIONS at their current count"
+    )
+    return (
+        "Nothing was changed. A patient's or referral's state lives in the partition its key "
+        "hashes to, so these topics keep their partition count for life, and all of them must "
+        f"have the same one. Either {keep}, or "
+        "migrate: stop every worker, let open referrals drain (or accept losing the network's "
+        f"in-flight state), delete the {len(names)} state topics ({', '.join(names)}; e.g. "
+        f"kafka-topics.sh --bootstrap-server {bootstrap} --delete --topic NAME), then run "
+        "'refnet topics apply' again."
+    )
+
+
+def check_partitions(
+    bootstrap: str, specs: Iterable[TopicSpec], *, timeout: float = 15.0
+) -> list[str]:
+    """Problems of the existing fixed-partition topics among ``specs``; empty when all is well.
+
+    Each problem is one human-readable line: a topic whose partition count differs
+    from its spec, existing state topics whose counts differ from each other, or
+    specs that ask for different counts. Topics that do not exist yet are no
+    problem. A worker checks ``Topics.state_catalog(app_id)`` before it starts.
+    """
+    specs = list(specs)
+    admin = admin_client(bootstrap)
+    try:
+        topics = admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise AdminError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    return partition_problems(specs, {name: len(t.partitions) for name, t in topics.items()})
+
+
 def apply_topics(
     bootstrap: str, specs: Iterable[TopicSpec], *, timeout: float = 30.0
 ) -> list[TopicResult]:
-    """Make every topic exist with at least its partitions and exactly its config."""
+    """Make every topic exist with at least its partitions and exactly its config.
+
+    A topic with ``fixed_partitions`` must keep its count: when one exists with
+    another count than its spec's (or the state topics disagree), nothing at all
+    is changed and :class:`PartitionChangeRefused` says how to migrate.
+    """
     specs = list(specs)
     admin = admin_client(bootstrap)
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
         raise AdminError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    problems = partition_problems(specs, {name: len(t.partitions) for name, t in existing.items()})
+    if problems:
+        shared = {
+            len(existing[s.name].partitions)
+            for s in specs
+            if s.fixed_partitions and s.name in existing
+        }
+        current = shared.pop() if len(shared) == 1 else None
+        raise PartitionChangeRefused(problems, specs, bootstrap, current)
 
     results: dict[str, TopicResult] = {}
     missing = [s for s in specs if s.name not in existing]

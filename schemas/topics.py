@@ -16,6 +16,8 @@ from schemas.codes import PARTY_ID_RE
 
 DEFAULT_PREFIX: Final = "sdoh"
 PREFIX_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+#: What Kafka allows in a topic name (an app id becomes part of the changelogs' names).
+APP_ID_RE: Final = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 #: Partitions of a per-party topic and of the network's own topics. Referral-keyed
 #: topics share the same count so that a referral's events co-partition.
@@ -35,6 +37,9 @@ class TopicKind(StrEnum):
     NETWORK_PATIENTS = "network-patients"
     NETWORK_REFERRALS = "network-referrals"
     NETWORK_CAPACITY = "network-capacity"
+    # internal: Faust's changelog topics of the worker's two tables
+    PATIENTS_CHANGELOG = "patients-changelog"
+    REFERRALS_CHANGELOG = "referrals-changelog"
 
 
 class InvalidPartyId(ValueError):
@@ -61,15 +66,31 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
+def check_app_id(app_id: str) -> str:
+    if not APP_ID_RE.fullmatch(app_id):
+        raise ValueError(
+            f"invalid app id {app_id!r}: it names topics, so use letters, digits and '._-' "
+            "(1 to 200 characters)"
+        )
+    return app_id
+
+
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
-    """A topic and how it is kept."""
+    """A topic and how it is kept.
+
+    ``fixed_partitions`` marks a topic whose partition count may never change in
+    place: the network's keyed state (its two command topics and the changelogs of
+    the tables they feed) is co-partitioned, and a key moved to another partition
+    would lose its state.
+    """
 
     name: str
     kind: TopicKind
     partitions: int = DEFAULT_PARTITIONS
     replication_factor: int = 1
     config: dict[str, str] = field(default_factory=dict)
+    fixed_partitions: bool = False
 
 
 # Retention: per-party traffic is kept 30 days (a receiving organization checks at
@@ -89,7 +110,19 @@ _CONFIG: Final[dict[TopicKind, dict[str, str]]] = {
     TopicKind.NETWORK_PATIENTS: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
     TopicKind.NETWORK_REFERRALS: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
     TopicKind.NETWORK_CAPACITY: {"cleanup.policy": "compact", "retention.ms": "-1"},
+    TopicKind.PATIENTS_CHANGELOG: {"cleanup.policy": "compact"},
+    TopicKind.REFERRALS_CHANGELOG: {"cleanup.policy": "compact"},
 }
+
+#: Kinds whose topics keep their partition count for life (see TopicSpec).
+FIXED_PARTITION_KINDS: Final = frozenset(
+    {
+        TopicKind.NETWORK_PATIENTS,
+        TopicKind.NETWORK_REFERRALS,
+        TopicKind.PATIENTS_CHANGELOG,
+        TopicKind.REFERRALS_CHANGELOG,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +168,17 @@ class Topics:
     def network_capacity(self) -> str:
         """Capacity reported by organizations, keyed by service_id (compacted)."""
         return f"{self.prefix}.network.capacity.v1"
+
+    # ------------------------------------------------------------ changelog topics
+    @staticmethod
+    def patients_changelog(app_id: str) -> str:
+        """Faust's changelog of the worker's ``patients`` table (named by the app id)."""
+        return f"{check_app_id(app_id)}-patients-changelog"
+
+    @staticmethod
+    def referrals_changelog(app_id: str) -> str:
+        """Faust's changelog of the worker's ``referrals`` table (named by the app id)."""
+        return f"{check_app_id(app_id)}-referrals-changelog"
 
     # ------------------------------------------------------------ party topics
     def clinic_submissions(self, clinic_id: str) -> str:
@@ -197,6 +241,7 @@ class Topics:
             partitions=self.partitions,
             replication_factor=self.replication_factor,
             config=dict(_CONFIG[kind]),
+            fixed_partitions=kind in FIXED_PARTITION_KINDS,
         )
 
     def network_catalog(self) -> list[TopicSpec]:
@@ -210,6 +255,32 @@ class Topics:
             self.spec(self.network_referrals, TopicKind.NETWORK_REFERRALS),
             self.spec(self.network_capacity, TopicKind.NETWORK_CAPACITY),
         ]
+
+    def changelog_catalog(self, app_id: str) -> list[TopicSpec]:
+        """Faust's changelog topics of the worker's tables, for app id ``app_id``.
+
+        Created by ``refnet topics apply`` before any worker runs, so that Faust
+        finds them with the catalog's partition count (compacted, like Faust's own).
+        """
+        return [
+            self.spec(self.patients_changelog(app_id), TopicKind.PATIENTS_CHANGELOG),
+            self.spec(self.referrals_changelog(app_id), TopicKind.REFERRALS_CHANGELOG),
+        ]
+
+    def state_catalog(self, app_id: str) -> list[TopicSpec]:
+        """The network's keyed state topics: they must always have equal partition counts.
+
+        The two command topics and the two changelogs, every one ``fixed_partitions``.
+        """
+        return [
+            self.spec(self.network_patients, TopicKind.NETWORK_PATIENTS),
+            self.spec(self.network_referrals, TopicKind.NETWORK_REFERRALS),
+            *self.changelog_catalog(app_id),
+        ]
+
+    def apply_catalog(self, app_id: str) -> list[TopicSpec]:
+        """Everything ``refnet topics apply`` declares: the network catalog and the changelogs."""
+        return [*self.network_catalog(), *self.changelog_catalog(app_id)]
 
     def clinic_catalog(self, clinic_id: str) -> list[TopicSpec]:
         return [
@@ -227,10 +298,12 @@ class Topics:
 __all__ = [
     "DEFAULT_PARTITIONS",
     "DEFAULT_PREFIX",
+    "FIXED_PARTITION_KINDS",
     "InvalidPartyId",
     "TopicKind",
     "TopicSpec",
     "Topics",
+    "check_app_id",
     "check_party_id",
     "check_prefix",
 ]

@@ -50,3 +50,50 @@ def test_catalog_directory_is_compacted_and_others_delete() -> None:
     specs = {s.kind: s for s in Topics().network_catalog()}
     assert specs[TopicKind.DIRECTORY].config["cleanup.policy"] == "compact"
     assert specs[TopicKind.DEADLETTER].config["cleanup.policy"] == "delete"
+
+
+def test_state_catalog_holds_the_command_topics_and_the_changelogs_all_fixed() -> None:
+    t = Topics(prefix="sdoh", partitions=4, replication_factor=3)
+    specs = {s.name: s for s in t.state_catalog("refnet")}
+    assert set(specs) == {
+        "sdoh.network.patients.v1",
+        "sdoh.network.referrals.v1",
+        "refnet-patients-changelog",
+        "refnet-referrals-changelog",
+    }
+    assert all(s.fixed_partitions for s in specs.values())
+    assert {(s.partitions, s.replication_factor) for s in specs.values()} == {(4, 3)}
+
+
+def test_changelogs_are_compacted_and_named_by_the_app_id() -> None:
+    specs = Topics(prefix="x1", partitions=3).changelog_catalog("my-app")
+    assert [s.name for s in specs] == ["my-app-patients-changelog", "my-app-referrals-changelog"]
+    assert [s.kind for s in specs] == [
+        TopicKind.PATIENTS_CHANGELOG,
+        TopicKind.REFERRALS_CHANGELOG,
+    ]
+    for spec in specs:
+        assert spec.config["cleanup.policy"] == "compact"
+        assert spec.partitions == 3
+        assert spec.fixed_partitions
+
+
+def test_only_the_state_topics_have_fixed_partitions() -> None:
+    t = Topics()
+    fixed = {s.name for s in t.apply_catalog("refnet") if s.fixed_partitions}
+    assert fixed == {s.name for s in t.state_catalog("refnet")}
+    assert {s.name for s in t.clinic_catalog("c1") + t.org_catalog("o1") if s.fixed_partitions} == (
+        set()
+    )
+
+
+def test_apply_catalog_is_the_network_catalog_and_the_changelogs() -> None:
+    t = Topics()
+    assert t.apply_catalog("a1") == t.network_catalog() + t.changelog_catalog("a1")
+    assert len(t.network_catalog()) == 7  # unchanged by the changelogs
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "a/b", "x" * 201])
+def test_an_app_id_that_cannot_name_a_topic_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="invalid app id"):
+        Topics().changelog_catalog(bad)
