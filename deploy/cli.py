@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from deploy.local.broker import BrokerError, LocalBroker
 from deploy.local.database import DatabaseError, LocalDatabase
 from deploy.settings import Settings, SettingsError, describe
-from schemas.topics import InvalidPartyId, Topics
+from schemas.topics import InvalidPartyId, Topics, TopicSpec
 
 
 class CliError(RuntimeError):
@@ -39,6 +40,19 @@ def topics_for(settings: Settings) -> Topics:
         partitions=settings.partitions,
         replication_factor=settings.replication_factor,
     )
+
+
+def catalog_for(settings: Settings) -> list[TopicSpec]:
+    """What ``refnet topics apply`` declares: the network's topics and the tables' changelogs."""
+    try:
+        return topics_for(settings).apply_catalog(settings.app_id)
+    except ValueError as exc:
+        raise CliError(f"REFNET_APP_ID: {exc}") from None
+
+
+def env_line(name: str, value: str) -> str:
+    """``NAME=value`` with the value quoted for a POSIX shell (``eval "$(refnet dev up)"``)."""
+    return f"{name}={shlex.quote(value)}"
 
 
 def resolve_bootstrap(settings: Settings) -> str:
@@ -70,7 +84,7 @@ def resolve_database(settings: Settings) -> str:
 def cmd_dev_up(settings: Settings, args: argparse.Namespace) -> int:
     lines = []
     if settings.kafka_bootstrap:
-        lines.append(f"REFNET_KAFKA_BOOTSTRAP={settings.kafka_bootstrap}")
+        lines.append(env_line("REFNET_KAFKA_BOOTSTRAP", settings.kafka_bootstrap))
         print(
             f"# using the Kafka at {settings.kafka_bootstrap} (REFNET_KAFKA_BOOTSTRAP)",
             file=sys.stderr,
@@ -78,12 +92,12 @@ def cmd_dev_up(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print("# starting the embedded Kafka broker...", file=sys.stderr, flush=True)
         state = broker_for(settings).start(timeout=args.timeout)
-        lines.append(f"REFNET_KAFKA_BOOTSTRAP={state.bootstrap}")
+        lines.append(env_line("REFNET_KAFKA_BOOTSTRAP", state.bootstrap))
     if settings.database_url:
-        lines.append(f"REFNET_DATABASE_URL={settings.database_url}")
+        lines.append(env_line("REFNET_DATABASE_URL", settings.database_url))
     elif not args.no_database:
         print("# starting the embedded PostgreSQL...", file=sys.stderr, flush=True)
-        lines.append(f"REFNET_DATABASE_URL={database_for(settings).start()}")
+        lines.append(env_line("REFNET_DATABASE_URL", database_for(settings).start()))
     print("\n".join(lines))
     print(f"# state in {settings.data_dir}; stop with 'refnet dev down'", file=sys.stderr)
     return 0
@@ -98,14 +112,22 @@ def cmd_dev_down(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_dev_status(settings: Settings, args: argparse.Namespace) -> int:
-    state = broker_for(settings).state()
-    url = database_for(settings).url()
+    broker = broker_for(settings)
+    database = database_for(settings)
+    state = broker.state()
+    url = database.url()
     if state is not None:
-        print(f"REFNET_KAFKA_BOOTSTRAP={state.bootstrap}")
+        print(env_line("REFNET_KAFKA_BOOTSTRAP", state.bootstrap))
     else:
-        print("# kafka: not running", file=sys.stderr)
+        recorded = broker.recorded()
+        why = (
+            f" (pid {recorded.pid} recorded, nothing answers on {recorded.bootstrap})"
+            if recorded is not None
+            else ""
+        )
+        print(f"# kafka: not running{why}", file=sys.stderr)
     if url is not None:
-        print(f"REFNET_DATABASE_URL={url}")
+        print(env_line("REFNET_DATABASE_URL", url))
     else:
         print("# postgresql: not running", file=sys.stderr)
     return 0 if state is not None and url is not None else 3
@@ -115,8 +137,7 @@ def cmd_dev_status(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_topics_apply(settings: Settings, args: argparse.Namespace) -> int:
     from connectors.kafka_admin import apply_topics
 
-    topics = topics_for(settings)
-    for result in apply_topics(resolve_bootstrap(settings), topics.network_catalog()):
+    for result in apply_topics(resolve_bootstrap(settings), catalog_for(settings)):
         detail = f" ({result.detail})" if result.detail else ""
         print(f"{result.outcome:<9} {result.name}{detail}")
     return 0
@@ -144,7 +165,7 @@ def cmd_provision(settings: Settings, args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- network
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.worker import run_worker
+    from deploy.worker import run_worker
 
     if not settings.database_url:
         url = database_for(settings).url()  # the embedded one, if it runs
@@ -158,7 +179,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     """Everything on one machine: embedded services (unless external), topics, a worker."""
     from connectors.kafka_admin import apply_topics
-    from streams.worker import run_worker
+    from deploy.worker import run_worker
 
     if not settings.kafka_bootstrap:
         print("# starting the embedded Kafka broker...", file=sys.stderr, flush=True)
@@ -168,9 +189,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         print("# starting the embedded PostgreSQL...", file=sys.stderr, flush=True)
         settings = settings.with_overrides(database_url=database_for(settings).start())
     bootstrap = resolve_bootstrap(settings)
-    print(f"REFNET_KAFKA_BOOTSTRAP={bootstrap}")
-    print(f"REFNET_DATABASE_URL={settings.database_url}", flush=True)
-    for result in apply_topics(bootstrap, topics_for(settings).network_catalog()):
+    print(env_line("REFNET_KAFKA_BOOTSTRAP", bootstrap))
+    print(env_line("REFNET_DATABASE_URL", resolve_database(settings)), flush=True)
+    for result in apply_topics(bootstrap, catalog_for(settings)):
         print(f"# topic {result.outcome}: {result.name}", file=sys.stderr)
     for party, ids in (("clinic", args.clinic), ("org", args.org)):
         for party_id in ids or []:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -47,7 +48,7 @@ async def test_refnet_run_starts_everything_and_a_screening_reaches_the_pantry()
         while len(lines) < 2:
             line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)
             assert line, "refnet run exited before printing its addresses"
-            key, _, value = line.strip().partition("=")
+            key, _, value = shlex.split(line)[0].partition("=")  # NAME=value, shell-quoted
             lines[key] = value
         assert lines["REFNET_DATABASE_URL"].startswith("postgresql://")
         bootstrap = lines["REFNET_KAFKA_BOOTSTRAP"]
