@@ -51,8 +51,9 @@ def catalog_for(settings: Settings) -> list[TopicSpec]:
 
 
 def env_line(name: str, value: str) -> str:
-    """``NAME=value`` with the value quoted for a POSIX shell (``eval "$(refnet dev up)"``)."""
-    return f"{name}={shlex.quote(value)}"
+    """``export NAME=value``, quoted for a POSIX shell: ``eval "$(refnet dev up)"`` then
+    hands the variables to every later command (``refnet topics apply``, ``refnet worker``)."""
+    return f"export {name}={shlex.quote(value)}"
 
 
 def resolve_bootstrap(settings: Settings) -> str:

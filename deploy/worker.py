@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import faust
 from prometheus_client import start_http_server
@@ -22,6 +23,12 @@ def run_worker(settings: Settings, bootstrap: str) -> int:
     a worker that cannot do its job stops instead of running deaf.
     """
     config = settings.network()
+    problems = _partition_problems(settings, bootstrap)
+    if problems:
+        print("refnet worker: the state topics' partitions do not match:", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        return 2
     if settings.metrics_port is not None:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
         log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)
@@ -36,3 +43,24 @@ def run_worker(settings: Settings, bootstrap: str) -> int:
     install_log_redaction()
     worker.execute_from_commandline()
     return 0
+
+
+def _partition_problems(settings: Settings, bootstrap: str) -> list[str]:
+    """Refuse to start when the keyed state topics and the changelogs disagree.
+
+    Faust would otherwise fail every table write (the changelog must have as
+    many partitions as the topic whose keys it holds).
+    """
+    from connectors.kafka_admin import check_partitions, partition_advice
+    from schemas.topics import Topics
+
+    topics = Topics(
+        prefix=settings.topic_prefix,
+        partitions=settings.partitions,
+        replication_factor=settings.replication_factor,
+    )
+    specs = topics.state_catalog(settings.app_id)
+    problems = check_partitions(bootstrap, specs)
+    if problems:
+        problems.append(partition_advice(specs, bootstrap))
+    return problems

@@ -176,7 +176,10 @@ ALLOWED: Final[tuple[Move, ...]] = (
     *_moves([_S.DRAFT], Party.NETWORK, [_S.REQUESTED], [None, _B.OFFERED]),
     *_moves([_S.REQUESTED], Party.NETWORK, [_S.REQUESTED], [_B.OFFERED, _B.RE_ROUTED]),
     *_moves(
-        [_S.DRAFT], Party.NETWORK, [_S.FAILED], [_B.CONSENT_REQUIRED, _B.UNMATCHED, _B.NETWORK_ERROR]
+        [_S.DRAFT],
+        Party.NETWORK,
+        [_S.FAILED],
+        [_B.CONSENT_REQUIRED, _B.UNMATCHED, _B.NETWORK_ERROR],
     ),
     *_moves(
         [_S.REQUESTED],

@@ -39,8 +39,10 @@ def _refnet(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _env_lines(stdout: str) -> dict[str, str]:
-    """``NAME=value`` lines as a POSIX shell reads them."""
-    return dict(shlex.split(line)[0].split("=", 1) for line in stdout.strip().splitlines())
+    """``export NAME=value`` lines as a POSIX shell reads them."""
+    words = [shlex.split(line) for line in stdout.strip().splitlines()]
+    assert all(w[0] == "export" and len(w) == 2 for w in words), stdout
+    return dict(w[1].split("=", 1) for w in words)
 
 
 def _processes_mentioning(text: str) -> list[str]:
@@ -107,7 +109,9 @@ def test_eval_of_dev_up_sets_the_variables_exactly(data_dir: Path) -> None:
     script = (
         'lines="$("$PYTHON" -m deploy.cli dev up)" || exit 9\n'
         'eval "$lines"\n'
-        'printf \'%s\\n\' "$REFNET_DATABASE_URL" "$REFNET_KAFKA_BOOTSTRAP"\n'
+        # exported: a child process (any later refnet command) sees them
+        '"$PYTHON" -c \'import os; print(os.environ["REFNET_DATABASE_URL"]);'
+        ' print(os.environ["REFNET_KAFKA_BOOTSTRAP"])\'\n'
     )
     done = subprocess.run(
         ["bash", "-c", script],

@@ -48,7 +48,9 @@ async def test_refnet_run_starts_everything_and_a_screening_reaches_the_pantry()
         while len(lines) < 2:
             line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)
             assert line, "refnet run exited before printing its addresses"
-            key, _, value = shlex.split(line)[0].partition("=")  # NAME=value, shell-quoted
+            export, assignment = shlex.split(line)  # export NAME=value, shell-quoted
+            assert export == "export"
+            key, _, value = assignment.partition("=")
             lines[key] = value
         assert lines["REFNET_DATABASE_URL"].startswith("postgresql://")
         bootstrap = lines["REFNET_KAFKA_BOOTSTRAP"]

@@ -43,7 +43,7 @@ class Network:
 
     # ------------------------------------------------------------ setup
     async def provision(self, clinics: list[str], orgs: list[str]) -> None:
-        specs = self.topics.network_catalog()
+        specs = self.topics.apply_catalog(self.app_id)
         for clinic in clinics:
             specs += self.topics.clinic_catalog(clinic)
         for org in orgs:

@@ -19,10 +19,10 @@ from streams.ingress import ingress_pattern, is_party_topic, route
 from streams.outputs import Outgoing
 from streams.view import NetworkState
 from tests.streams.fixtures import (
-    assert_refers_to,
     CLINIC,
     PATIENT_ID,
     TOPICS,
+    assert_refers_to,
     cancelled,
     capacity,
     requested,

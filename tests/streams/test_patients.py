@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import timedelta
 from typing import Any
@@ -40,7 +39,6 @@ from streams.patients import (
     screening_referral_id,
 )
 from tests.streams.fixtures import (
-    assert_refers_to,
     CLINIC,
     FOOD_ONLY,
     NO_NEED,
@@ -48,6 +46,7 @@ from tests.streams.fixtures import (
     PATIENT_ID,
     T0,
     TOPICS,
+    assert_refers_to,
     cancelled,
     consent,
     eid,

@@ -36,12 +36,12 @@ from streams.matching import OrgRecord
 from streams.outputs import Outgoing
 from streams.referrals import Context, Offer, ReferralDecision, ReferralRecord, decide
 from tests.streams.fixtures import (
-    assert_refers_to,
     CLINIC,
     OTHER_CLINIC,
     PATIENT_ID,
     T0,
     TOPICS,
+    assert_refers_to,
     consent,
     eid,
     patient,
