@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from schemas.decode import MAX_MESSAGE_BYTES
+
 #: Defaults, shared with ``deploy.settings`` (which documents them per variable).
-DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
+DEFAULT_MAX_MESSAGE_BYTES = MAX_MESSAGE_BYTES
 DEFAULT_MAX_CLOCK_SKEW = timedelta(minutes=5)
 #: NCQA HEDIS SNS-E counts an intervention within 30 days of a positive screen.
 DEFAULT_IDLE_EXPIRY = timedelta(days=30)

@@ -89,7 +89,9 @@ def route(
             " (REFNET_MAX_MESSAGE_BYTES)"
         )
         return _dead(DeadLetterKind.LIMIT, reason, source, record.value, record, topics)
-    result = decode(record.topic, record.key, record.value, topics)
+    result = decode(
+        record.topic, record.key, record.value, topics, max_bytes=limits.max_message_bytes
+    )
     if isinstance(result, DecodeFailure):
         return _dead(result.kind, result.reason, source, record.value, record, topics)
     if isinstance(result, ServiceRemoved):  # pragma: no cover - only on the directory

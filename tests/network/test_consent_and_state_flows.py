@@ -172,3 +172,58 @@ async def test_a_full_flow_logs_no_patient_data(network: Network) -> None:
     for value in (patient["given_name"], patient["family_name"], patient["phone"], secret):
         assert value not in log, value
     assert "1961-07-13" not in log
+
+
+async def _tombstones(network: Network, table: str) -> set[str]:
+    """Keys the worker deleted from a table (null values on its changelog)."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        f"{network.app_id}-{table}-changelog",
+        bootstrap_servers=network.bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
+    await consumer.start()
+    deleted: set[str] = set()
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=1500)
+            if not batch:
+                return deleted
+            for records in batch.values():
+                for r in records:
+                    if r.value is None and r.key is not None:
+                        deleted.add(str(json.loads(r.key)))
+    finally:
+        await consumer.stop()
+
+
+async def test_closed_referrals_and_their_patients_leave_the_tables_after_retention(
+    network: Network,
+) -> None:
+    import asyncio
+
+    t = network.topics
+    network.extra_env["REFNET_RETENTION"] = "PT2S"
+    await network.provision([CLINIC], ["bronx-pantry"])
+    await network.publish(t.directory, "svc-p", b.service("svc-p", "bronx-pantry"))
+    network.start_worker()
+    await network.publish(t.clinic_submissions(CLINIC), "pt-8c21", b.requested("ref-1"))
+    rid = (await network.read(t.org_referrals("bronx-pantry"), count=1, timeout=30))[0][
+        "referral_id"
+    ]
+    await network.publish(t.org_updates("bronx-pantry"), rid, b.status(rid, "accepted"))
+    await network.publish(
+        t.org_updates("bronx-pantry"), rid, b.status(rid, "completed", outcome="enrolled")
+    )
+    await network.read(t.clinic_updates(CLINIC), count=3)
+    for _ in range(30):
+        referrals = await _tombstones(network, "referrals")
+        patients = await _tombstones(network, "patients")
+        if rid in referrals and f"{CLINIC}:pt-8c21" in patients:
+            break
+        await asyncio.sleep(1)
+    assert rid in referrals
+    assert f"{CLINIC}:pt-8c21" in patients
+    network.assert_alive()
