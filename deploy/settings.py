@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -114,6 +115,13 @@ class Settings(BaseModel):
         ge=6,
         description="Seconds before a silent worker's partitions move to the others.",
     )
+    failpoint: Literal["crash-after-state"] | None = Field(
+        default=None,
+        description=(
+            "Testing only: crash-after-state ends the worker right after a referral "
+            "command's state is durable, before its outputs are produced."
+        ),
+    )
     metrics_port: int | None = Field(
         default=None, description="Port of the Prometheus /metrics endpoint (unset: off)."
     )
@@ -158,6 +166,7 @@ class Settings(BaseModel):
             timer_interval=self.timer_interval,
             pattern_refresh=self.pattern_refresh,
             session_timeout=self.session_timeout,
+            failpoint=self.failpoint,
             limits=Limits(
                 max_message_bytes=self.max_message_bytes,
                 max_clock_skew=self.max_clock_skew,

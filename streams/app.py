@@ -228,14 +228,25 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
             await deliver(outputs, command, agent)
             await write(table, key, None)
             return
-        if record is not None:
-            stored = record.model_dump(mode="json")
-            stored["outbox"] = {
-                "command_id": command.command_id,
-                "messages": [out.stored() for out in outputs],
-            }
-            await write(table, key, stored)
+        if record is None:
+            await deliver(outputs, command, agent)
+            return
+        stored = record.model_dump(mode="json")
+        stored["outbox"] = {
+            "command_id": command.command_id,
+            "messages": [out.stored() for out in outputs],
+        }
+        await write(table, key, stored)
+        if config.failpoint == "crash-after-state" and agent == "referrals" and outputs:
+            fatal("failpoint crash-after-state: state is durable, outputs not produced")
         await deliver(outputs, command, agent)
+        if outputs:
+            # Delivered: empty the outbox, so that the same event sent again by its
+            # party (not a crash replay) has no second effect. Not awaited: if this
+            # write is lost in a crash, a replay repeats identical messages once.
+            stored["outbox"] = {"command_id": command.command_id, "messages": []}
+            table.data[key] = stored
+            table.send_changelog(table.partition_for_key(key), key, stored)
 
     async def deliver(outputs: list[Outgoing], command: Command, agent: str) -> None:
         try:
@@ -266,7 +277,8 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
         return Outgoing.event(topics.deadletter, source.key or "", letter)
 
     def replayed(raw: Any, command: Command) -> list[Outgoing] | None:
-        """The recorded outputs of ``command``, if it is the last one this row applied."""
+        """The recorded, undelivered outputs of ``command``, if it is the last one this
+        row applied (``[]`` once they were delivered)."""
         box = raw.get("outbox") if isinstance(raw, dict) else None
         if isinstance(box, dict) and box.get("command_id") == command.command_id:
             return [Outgoing.from_stored(m) for m in box.get("messages", [])]

@@ -53,6 +53,9 @@ class NetworkConfig:
     pattern_refresh: float = 5.0
     session_timeout: float = 30.0
     limits: Limits = field(default_factory=Limits)
+    #: Testing only: ``"crash-after-state"`` ends the process right after a
+    #: referral command's state (and outbox) is durable, before its outputs.
+    failpoint: str | None = None
 
 
 __all__ = ["Limits", "NetworkConfig"]

@@ -110,26 +110,40 @@ async def test_an_accepted_referral_left_silent_expires_and_frees_its_category(
     assert offers[2]["referral_id"] == f"{CLINIC}:ref-2"
 
 
-async def test_a_replayed_command_re_sends_identical_outputs(network: Network) -> None:
-    """The same open command, delivered again after the directory changed, repeats the
-    first decision byte for byte (the outbox), instead of choosing again."""
+async def test_a_command_replayed_after_a_crash_re_sends_its_recorded_outputs(
+    network: Network,
+) -> None:
+    """The worker dies right after the offer's state is durable and before the offer
+    is produced; the directory then changes so that another service would win. The
+    restarted worker re-sends the recorded decision (the outbox), byte for byte,
+    instead of choosing again."""
+    import asyncio
+
     t = network.topics
     await network.provision([CLINIC], ["first-org", "better-org"])
     await network.publish(t.directory, "svc-a", b.service("svc-a", "first-org", available=5))
+    network.extra_env["REFNET_FAILPOINT"] = "crash-after-state"
     network.start_worker()
     await network.publish(t.clinic_submissions(CLINIC), "pt-8c21", b.requested("ref-1"))
-    first = await network.read(t.org_referrals("first-org"), count=1, timeout=30)
+    assert network.proc is not None
+    for _ in range(600):
+        if network.proc.poll() is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert network.proc.returncode == 70, network.worker_log()
+    network.proc = None
+    assert await network.read(t.org_referrals("first-org"), timeout=2) == []
     # the directory changes: a service with far more room would now win
     await network.publish(t.directory, "svc-b", b.service("svc-b", "better-org", available=999))
-    commands = await network.read(t.network_referrals, count=1)
-    assert commands[0]["kind"] == "open"
-    raw = json.dumps({k: v for k, v in commands[0].items() if k != "_key"}).encode()
-    await network.publish(t.network_referrals, commands[0]["_key"], raw)
-    again = await network.read(t.org_referrals("first-org"), count=2)
-    assert again[1] == again[0] == first[0]
-    assert await network.read(t.org_referrals("better-org"), timeout=3) == []
-    updates = await network.read(t.clinic_updates(CLINIC), count=2)
-    assert updates[0] == updates[1]  # the clinic's update repeats too, same event_id
+    del network.extra_env["REFNET_FAILPOINT"]
+    network.start_worker()
+    offers = await network.read(t.org_referrals("first-org"), count=1, timeout=60)
+    assert offers[0]["service_id"] == "svc-a"
+    updates = await network.read(t.clinic_updates(CLINIC), count=1)
+    assert (updates[0]["status"], updates[0]["service_id"]) == ("requested", "svc-a")
+    await asyncio.sleep(2)
+    assert len(await network.read(t.org_referrals("first-org"), timeout=1)) == 1
+    assert await network.read(t.org_referrals("better-org"), timeout=2) == []
 
 
 async def test_a_full_flow_logs_no_patient_data(network: Network) -> None:
