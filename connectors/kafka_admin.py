@@ -23,6 +23,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     NewTopic,
 )
 
+from connectors.kafka_auth import PLAINTEXT, KafkaAuth
 from schemas.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,12 @@ class TopicResult:
     detail: str = ""
 
 
-def admin_client(bootstrap: str) -> AdminClient:
+def admin_client(bootstrap: str, auth: KafkaAuth = PLAINTEXT) -> AdminClient:
     quiet = logging.getLogger("refnet.admin.librdkafka")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
     config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": quiet}
+    config.update(auth.librdkafka())
     return AdminClient(config)
 
 
@@ -136,7 +138,11 @@ def partition_advice(
 
 
 def check_partitions(
-    bootstrap: str, specs: Iterable[TopicSpec], *, timeout: float = 15.0
+    bootstrap: str,
+    specs: Iterable[TopicSpec],
+    *,
+    timeout: float = 15.0,
+    auth: KafkaAuth = PLAINTEXT,
 ) -> list[str]:
     """Problems of the existing fixed-partition topics among ``specs``; empty when all is well.
 
@@ -146,7 +152,7 @@ def check_partitions(
     problem. A worker checks ``Topics.state_catalog(app_id)`` before it starts.
     """
     specs = list(specs)
-    admin = admin_client(bootstrap)
+    admin = admin_client(bootstrap, auth)
     try:
         topics = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
@@ -155,7 +161,11 @@ def check_partitions(
 
 
 def apply_topics(
-    bootstrap: str, specs: Iterable[TopicSpec], *, timeout: float = 30.0
+    bootstrap: str,
+    specs: Iterable[TopicSpec],
+    *,
+    timeout: float = 30.0,
+    auth: KafkaAuth = PLAINTEXT,
 ) -> list[TopicResult]:
     """Make every topic exist with at least its partitions and exactly its config.
 
@@ -164,7 +174,7 @@ def apply_topics(
     is changed and :class:`PartitionChangeRefused` says how to migrate.
     """
     specs = list(specs)
-    admin = admin_client(bootstrap)
+    admin = admin_client(bootstrap, auth)
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
@@ -277,9 +287,11 @@ def _wait_visible(admin: AdminClient, wanted: Mapping[str, int], timeout: float)
         time.sleep(0.05)
 
 
-def list_topics(bootstrap: str, *, timeout: float = 15.0) -> dict[str, int]:
+def list_topics(
+    bootstrap: str, *, timeout: float = 15.0, auth: KafkaAuth = PLAINTEXT
+) -> dict[str, int]:
     """Topic name -> partition count, internal topics excluded."""
-    admin = admin_client(bootstrap)
+    admin = admin_client(bootstrap, auth)
     try:
         meta = admin.list_topics(timeout=timeout)
     except KafkaException as exc:

@@ -30,6 +30,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import CommitFailedError
 
+from connectors.kafka_auth import PLAINTEXT, KafkaAuth
 from schemas.events import ReferralStateChanged
 
 log = logging.getLogger(__name__)
@@ -331,8 +332,10 @@ class LedgerSink:
         *,
         group_id: str,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        auth: KafkaAuth = PLAINTEXT,
     ) -> None:
         self.bootstrap = bootstrap
+        self.auth = auth
         self.topic = topic
         self.url = url
         self.group_id = group_id
@@ -358,6 +361,7 @@ class LedgerSink:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 isolation_level="read_committed",
+                **self.auth.aiokafka(),
             )
             await consumer.start()
             try:

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from connectors.kafka_auth import KafkaAuth, KafkaAuthError
 from streams.config import (
     DEFAULT_IDLE_EXPIRY,
     DEFAULT_MAX_ATTEMPTS,
@@ -51,6 +52,21 @@ class Settings(BaseModel):
     kafka_bootstrap: str | None = Field(
         default=None,
         description="Kafka bootstrap servers (host:port,...). Unset: the embedded broker.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How to reach Kafka: PLAINTEXT or SASL_SSL (SCRAM)."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL (SCRAM) username.")
+    kafka_sasl_password: str | None = Field(default=None, description="SASL (SCRAM) password.")
+    kafka_ssl_ca: Path | None = Field(
+        default=None, description="PEM file of the CA that signed the brokers' certificates."
+    )
+    kafka_credentials: Path | None = Field(
+        default=None,
+        description=(
+            "A credentials file written by 'refnet provision' (its 'kafka' member); "
+            "overrides the four settings above and, if unset, REFNET_KAFKA_BOOTSTRAP."
+        ),
     )
     database_url: str | None = Field(
         default=None,
@@ -154,6 +170,20 @@ class Settings(BaseModel):
             )
             raise SettingsError(problems) from None
 
+    def kafka_auth(self) -> KafkaAuth:
+        """How refnet's Kafka clients authenticate (a credentials file wins)."""
+        try:
+            if self.kafka_credentials is not None:
+                return KafkaAuth.from_file(self.kafka_credentials)[1]
+            return KafkaAuth(
+                security_protocol=self.kafka_security_protocol,
+                username=self.kafka_sasl_username,
+                password=self.kafka_sasl_password,
+                ca_location=str(self.kafka_ssl_ca) if self.kafka_ssl_ca else None,
+            )
+        except KafkaAuthError as exc:
+            raise SettingsError(f"REFNET_KAFKA_*: {exc}") from None
+
     def network(self) -> NetworkConfig:
         """The worker's part of the settings, as plain values (streams/ never reads these)."""
         return NetworkConfig(
@@ -167,6 +197,7 @@ class Settings(BaseModel):
             pattern_refresh=self.pattern_refresh,
             session_timeout=self.session_timeout,
             failpoint=self.failpoint,
+            kafka_auth=self.kafka_auth(),
             limits=Limits(
                 max_message_bytes=self.max_message_bytes,
                 max_clock_skew=self.max_clock_skew,

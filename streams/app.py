@@ -112,6 +112,7 @@ class SendFailed(RuntimeError):
 def build(config: NetworkConfig, bootstrap: str) -> Network:
     install_log_redaction()
     limits = config.limits
+    auth = config.kafka_auth
     topics = Topics(
         prefix=config.topic_prefix,
         partitions=config.partitions,
@@ -133,8 +134,9 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
         table_standby_replicas=0,
         broker_session_timeout=config.session_timeout,
         broker_heartbeat_interval=max(1.0, config.session_timeout / 10),
+        broker_credentials=auth.faust(),
     )
-    view = NetworkView(bootstrap, topics, refresh_seconds=config.pattern_refresh)
+    view = NetworkView(bootstrap, topics, refresh_seconds=config.pattern_refresh, auth=auth)
     net = Network(app=app, config=config, topics=topics, bootstrap=bootstrap, view=view)
 
     # values are JSON documents (the app's default value serializer)
@@ -491,7 +493,7 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
 
         async def on_start(self) -> None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+                bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **auth.aiokafka()
             )
             await producer.start()
             net.producer = producer
@@ -532,6 +534,7 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
                 limits=limits,
                 ready=view.ready.wait,
                 observe=lambda label: metrics.INGRESS.labels(label).inc(),
+                auth=auth,
             )
             supervisor.start("ingress", net.ingress.run)
             if config.database_url:
@@ -542,6 +545,7 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
                     topics.referral_events,
                     config.database_url,
                     group_id=f"{config.app_id}-ledger",
+                    auth=auth,
                 )
                 supervisor.start("ledger", net.ledger.run)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from connectors.kafka_auth import PLAINTEXT, KafkaAuth
 from schemas.decode import MAX_MESSAGE_BYTES
 
 #: Defaults, shared with ``deploy.settings`` (which documents them per variable).
@@ -53,6 +54,8 @@ class NetworkConfig:
     pattern_refresh: float = 5.0
     session_timeout: float = 30.0
     limits: Limits = field(default_factory=Limits)
+    #: how every Kafka client of the worker authenticates
+    kafka_auth: KafkaAuth = PLAINTEXT
     #: Testing only: ``"crash-after-state"`` ends the process right after a
     #: referral command's state (and outbox) is durable, before its outputs.
     failpoint: str | None = None

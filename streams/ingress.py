@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 
+from connectors.kafka_auth import PLAINTEXT, KafkaAuth
 from schemas.codes import DeadLetterKind
 from schemas.decode import Decoded, DecodeFailure, ServiceRemoved, decode
 from schemas.events import (
@@ -191,8 +192,10 @@ class Ingress:
         limits: Limits | None = None,
         ready: Callable[[], Awaitable[object]] | None = None,
         observe: Observer | None = None,
+        auth: KafkaAuth = PLAINTEXT,
     ) -> None:
         self.bootstrap = bootstrap
+        self.auth = auth
         self.topics = topics
         self.producer = producer
         self.state = state
@@ -214,6 +217,7 @@ class Ingress:
             metadata_max_age_ms=self.refresh_ms,
             # a batch of at most 200 records of at most ~1 MB each stays bounded
             max_partition_fetch_bytes=1024 * 1024,
+            **self.auth.aiokafka(),
         )
         await consumer.start()
         try:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from connectors.kafka_auth import PLAINTEXT, KafkaAuth
 from schemas.codes import BusinessStatus, Party, TaskStatus
 from schemas.decode import Decoded, DecodeFailure, ServiceRemoved, decode
 from schemas.events import (
@@ -191,8 +192,10 @@ class NetworkView:
         *,
         on_dead_letter: DeadLetterSink | None = None,
         refresh_seconds: float = 5.0,
+        auth: KafkaAuth = PLAINTEXT,
     ) -> None:
         self.bootstrap = bootstrap
+        self.auth = auth
         self.topics = topics
         self.state = NetworkState()
         self.ready = asyncio.Event()
@@ -205,7 +208,7 @@ class NetworkView:
     async def list_orgs(self) -> None:
         from connectors.kafka_admin import list_topics
 
-        names = await asyncio.to_thread(list_topics, self.bootstrap)
+        names = await asyncio.to_thread(list_topics, self.bootstrap, auth=self.auth)
         orgs = set()
         for name in names:
             parsed = self.topics.parse(name)
@@ -226,6 +229,7 @@ class NetworkView:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            **self.auth.aiokafka(),
         )
         await consumer.start()
         try:
