@@ -666,6 +666,14 @@ class ReferralStateChanged(Event):
     cause_event_id: EventId | None = Field(
         default=None, description="the event that caused this change"
     )
+    preferred_language: Language | None = Field(
+        default=None,
+        description="the patient's preferred language (added in v1: equity reports stratify by it)",
+    )
+    postal_code: PostalCode | None = Field(
+        default=None,
+        description="the patient's postal code (added in v1: service gaps and equity reports)",
+    )
 
 
 class DeadLetter(Event):

@@ -392,6 +392,8 @@ def _clinic_only(
         attempt=0,
         actor=Party.NETWORK,
         cause_event_id=command.event.event_id,
+        preferred_language=patient.preferred_language,
+        postal_code=patient.postal_code,
     )
     return [
         Outgoing.event(topics.clinic_updates(command.clinic_id), referral_id, update),

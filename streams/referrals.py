@@ -597,6 +597,8 @@ def _change(
         attempt=attempt,
         actor=change.by,
         cause_event_id=cause,
+        preferred_language=record.patient.preferred_language,
+        postal_code=record.patient.postal_code,
     )
     return [
         Outgoing.event(

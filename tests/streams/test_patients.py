@@ -252,6 +252,8 @@ def _consent_required(decision: PatientDecision, category: Category) -> None:
         attempt=0,
         actor="network",
         cause_event_id=eid(1),
+        preferred_language="es",
+        postal_code="10451",
     )
 
 

@@ -202,6 +202,8 @@ def test_open_offers_the_best_service_and_tells_the_clinic() -> None:
         attempt=1,
         actor="network",
         cause_event_id=eid(1),
+        preferred_language="es",
+        postal_code="10451",
     )
     assert decision.dead_letter is None
     record = decision.record
