@@ -383,7 +383,7 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
         ctx = Context(
             topics=topics,
             now=datetime.now(UTC),
-            directory=state.directory(),
+            directory=state,
             org_stats=state.org_stats(),
             load=state.load(),
             default_sla=limits.default_response_sla,

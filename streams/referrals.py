@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -143,13 +144,22 @@ class ReferralRecord(BaseModel):
         return None
 
 
+@runtime_checkable
+class Directory(Protocol):
+    """A directory that can narrow itself to the services that may serve a request."""
+
+    def candidates(self, request: MatchRequest) -> list[ServiceUpserted]: ...
+
+
 @dataclass(frozen=True)
 class Context:
     """What the referral owner may consult besides the record."""
 
     topics: Topics
     now: datetime
-    directory: Sequence[ServiceUpserted] = ()
+    #: the services, or anything with ``candidates(request)`` that narrows them
+    #: (:meth:`streams.view.NetworkState.candidates`)
+    directory: Sequence[ServiceUpserted] | Directory = ()
     org_stats: Mapping[str, OrgRecord] = field(default_factory=dict)
     load: Mapping[str, int] = field(default_factory=dict)
     default_sla: timedelta = timedelta(hours=24)
@@ -463,8 +473,11 @@ def _route(
         age=_age(record.patient.birth_date, ctx.now),
         requested_service_id=record.requested_service_id,
     )
+    services = (
+        ctx.directory.candidates(request) if isinstance(ctx.directory, Directory) else ctx.directory
+    )
     candidates = rank(
-        ctx.directory, request, excluded=record.tried, org_stats=ctx.org_stats, load=ctx.load
+        services, request, excluded=record.tried, org_stats=ctx.org_stats, load=ctx.load
     )
     cause_id = cause if cause is not None else None
     if not candidates:

@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -35,7 +36,8 @@ from schemas.events import (
     ServiceUpserted,
 )
 from schemas.topics import TopicKind, Topics
-from streams.matching import OrgRecord
+from streams.directory_index import DirectoryIndex
+from streams.matching import MatchRequest, OrgRecord
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +72,15 @@ class NetworkState:
     #: organizations with a referrals topic (None: not known yet, nothing filtered)
     reachable: frozenset[str] | None = None
     _directory: list[ServiceUpserted] | None = field(default=None, repr=False)
+    _index: DirectoryIndex | None = field(default=None, repr=False)
+    _stats: dict[str, OrgRecord] | None = field(default=None, repr=False)
 
     def set_reachable(self, org_ids: frozenset[str]) -> None:
         """Only these organizations can be offered referrals: their topics exist."""
         if org_ids != self.reachable:
             self.reachable = org_ids
             self._directory = None
+            self._index = None
 
     def upsert(self, service: ServiceUpserted) -> None:
         self.services[service.service_id] = service
@@ -83,10 +88,12 @@ class NetworkState:
         if service.capacity is not None and (report is None or report.at < service.occurred_at):
             self.reserved.pop(service.service_id, None)  # a new figure in force
         self._directory = None
+        self._index = None
 
     def remove(self, service_id: str) -> None:
         self.services.pop(service_id, None)
         self._directory = None
+        self._index = None
 
     def report_capacity(self, event: ServiceCapacityChanged) -> None:
         current = self.capacity.get(event.service_id)
@@ -130,8 +137,10 @@ class NetworkState:
         )
         if answered:
             self.on_time[event.org_id] += 1
+            self._stats = None
         elif event.reason == "timeout" and event.actor is Party.NETWORK:
             self.timed_out[event.org_id] += 1
+            self._stats = None
 
     def effective(self, service: ServiceUpserted) -> ServiceUpserted:
         """The service with the newest capacity figure (directory or organization),
@@ -164,15 +173,36 @@ class NetworkState:
             ]
         return self._directory
 
-    def org_stats(self) -> dict[str, OrgRecord]:
-        orgs = set(self.on_time) | set(self.timed_out)
-        return {
-            org: OrgRecord(answered_in_time=self.on_time[org], timed_out=self.timed_out[org])
-            for org in orgs
-        }
+    def org_stats(self) -> Mapping[str, OrgRecord]:
+        """Each organization's answering record (rebuilt only after it changed)."""
+        if self._stats is None:
+            orgs = set(self.on_time) | set(self.timed_out)
+            self._stats = {
+                org: OrgRecord(answered_in_time=self.on_time[org], timed_out=self.timed_out[org])
+                for org in orgs
+            }
+        return MappingProxyType(self._stats)
 
-    def load(self) -> dict[str, int]:
-        return dict(self.offers)
+    def load(self) -> Mapping[str, int]:
+        """Offers per service (a read-only view: no copy per command)."""
+        return MappingProxyType(self.offers)
+
+    def candidates(self, request: MatchRequest) -> list[ServiceUpserted]:
+        """The offerable services that may serve ``request`` (category and area), with
+        their current capacity: what ranking needs to look at, whatever the
+        directory's size (see :mod:`streams.directory_index`)."""
+        if self._index is None:
+            self._index = DirectoryIndex(
+                s
+                for s in self.services.values()
+                if self.reachable is None or s.org_id in self.reachable
+            )
+        found = []
+        for service_id in self._index.candidates(request.category, request.postal_code):
+            service = self.services.get(service_id)
+            if service is not None:
+                found.append(self.effective(service))
+        return found
 
 
 class NetworkView:

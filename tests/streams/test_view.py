@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from schemas.events import Capacity, ReferralStateChanged
 from streams.matching import OrgRecord
 from streams.view import NetworkState
@@ -208,16 +210,22 @@ def test_offers_are_counted_per_service_as_load() -> None:
     assert state.load() == {"svc-a": 2, "svc-b": 1}
 
 
-def test_stats_and_load_are_copies() -> None:
+def test_stats_and_load_are_read_only_views() -> None:
+    """No copy per command (the referral owner reads them for every offer), and no
+    caller can change the view through them."""
     state = NetworkState()
     state.record(offered())
     state.record(changed(to_status="accepted", actor="organization"))
     load = state.load()
-    load["svc-a"] = 99
+    with pytest.raises(TypeError):
+        load["svc-a"] = 99  # type: ignore[index]
     assert state.load() == {"svc-a": 1}
     stats = state.org_stats()
-    stats.clear()
+    with pytest.raises(TypeError):
+        stats["org-a"] = OrgRecord()  # type: ignore[index]
     assert state.org_stats() == {"org-a": OrgRecord(answered_in_time=1, timed_out=0)}
+    state.record(changed(to_status="accepted", actor="organization", n=2))
+    assert state.org_stats()["org-a"].answered_in_time == 2  # rebuilt after a change
 
 
 def test_a_fresh_view_knows_nothing() -> None:
