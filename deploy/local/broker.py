@@ -1,50 +1,75 @@
-"""The embedded Apache Kafka broker: a real single-node KRaft broker on this machine.
+"""The embedded Apache Kafka: real KRaft brokers on this machine (one, or a cluster).
 
 The pinned Kafka jars are resolved from Maven Central by ``deploy/local/pom.xml``
-into a cache outside the repository (once); the broker runs as
+into a cache outside the repository (once); each node runs as
 ``java -cp <jars> kafka.Kafka server.properties`` with its storage formatted by
 ``kafka.tools.StorageTool``. Shared by ``refnet dev`` and the test fixtures.
+
+A data dir holds one cluster: one node (the default) or several
+(``refnet dev up --brokers 3``), plain or secure (``--secure``: SASL_SSL with
+SCRAM, a local CA, the StandardAuthorizer; see :mod:`deploy.local.kraft`).
+What it was formatted as is kept in ``layout.json``; asking a data dir for
+another layout is refused (its topics and credentials would not fit).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import ctypes
-import hashlib
 import json
 import logging
 import os
-import shutil
+import secrets
 import signal
-import socket
 import subprocess
-import sys
 import time
-import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from string import Template
 from typing import Any
+
+from connectors.kafka_auth import PLAINTEXT, KafkaAuth
+from deploy.local.ca import CaError, ensure_tls
+from deploy.local.kraft import OPERATOR, SCRAM_MECHANISM, NodePorts, render
+from deploy.local.runtime import (
+    BrokerError,
+    _alive,
+    _die_with_parent,
+    _kafka_uuid,
+    ensure_jars,
+    free_port,
+    port_in_use,
+    port_open,
+    process_cmdline,
+    require_tool,
+)
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-POM = HERE / "pom.xml"
-PROPERTIES_TEMPLATE = HERE / "server.properties.template"
 LOG4J_CONFIG = HERE / "log4j2.properties"
 STATE_FILE = "broker.json"
+LAYOUT_FILE = "layout.json"
+#: The operator's (super user's) credentials file of a secure cluster, in its data dir.
+OPERATOR_FILE = "operator.json"
 #: How long a broker that was ready, still runs and no longer answers is given
 #: before it counts as hung (and ``start`` replaces it).
 HUNG_GRACE_SECONDS = 3.0
 
 
-class BrokerError(RuntimeError):
-    """The embedded broker could not be prepared, started or stopped."""
+@dataclass(frozen=True)
+class NodeState:
+    """One running node of the cluster."""
+
+    node_id: int
+    pid: int
+    port: int
+    controller_port: int
+    internal_port: int | None = None
 
 
 @dataclass(frozen=True)
 class BrokerState:
+    """The cluster recorded in ``broker.json``; ``pid``/``port`` are its first node's."""
+
     pid: int
     host: str
     port: int
@@ -53,164 +78,69 @@ class BrokerState:
     #: when it first answered (None while starting): one that answered once and no
     #: longer does is hung, not slow to start
     ready_at: float | None = None
+    secure: bool = False
+    #: every node (empty in a record of a single node written by an older refnet)
+    nodes: tuple[NodeState, ...] = field(default=())
+
+    @property
+    def all_nodes(self) -> tuple[NodeState, ...]:
+        return self.nodes or (NodeState(1, self.pid, self.port, self.controller_port),)
 
     @property
     def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
+        return ",".join(f"{self.host}:{node.port}" for node in self.all_nodes)
+
+    @classmethod
+    def from_json(cls, text: str) -> BrokerState:
+        data = json.loads(text)
+        data["nodes"] = tuple(NodeState(**node) for node in data.get("nodes", ()))
+        return cls(**data)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+@dataclass(frozen=True)
+class Layout:
+    """What a data dir's cluster was formatted as."""
+
+    brokers: int = 1
+    secure: bool = False
+
+    def describe(self) -> str:
+        nodes = "a single node" if self.brokers == 1 else f"{self.brokers} nodes"
+        return f"{nodes}, {'secure (SASL_SSL)' if self.secure else 'plain'}"
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def require_tool(name: str, why: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise BrokerError(
-            f"'{name}' was not found on PATH: it is needed {why}. "
-            "Install Java 17+ and Apache Maven "
-            "(Debian: apt-get install openjdk-17-jdk-headless maven), "
-            "or point REFNET_KAFKA_BOOTSTRAP at a running Kafka cluster."
-        )
-    return path
-
-
-def ensure_jars(cache_dir: Path, version: str, *, progress: bool = True) -> Path:
-    """Resolve the Kafka jars into ``cache_dir/kafka-<version>/libs`` once; return that dir.
-
-    A marker file holds a digest of the pom and version, so editing the pom
-    resolves again; a half-finished download is never used.
-    """
-    home = cache_dir / f"kafka-{version}"
-    libs = home / "libs"
-    digest = hashlib.sha256(POM.read_bytes() + version.encode()).hexdigest()[:16]
-    marker = home / ".resolved"
-    if marker.exists() and marker.read_text().strip() == digest and any(libs.glob("kafka_*.jar")):
-        return libs
-    mvn = require_tool("mvn", "to resolve the Kafka jars from Maven Central (first run only)")
-    require_tool("java", "to run the Kafka broker")
-    home.mkdir(parents=True, exist_ok=True)
-    staging = home / "libs.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    if progress:
-        print(  # noqa: T201 - progress of a long first-run download
-            f"refnet: resolving Apache Kafka {version} jars from Maven Central into {libs} "
-            "(first run only, about a minute)...",
-            file=sys.stderr,
-            flush=True,
-        )
-    cmd = [
-        mvn,
-        "-B",
-        "-q",
-        "-f",
-        str(POM),
-        f"-Dkafka.version={version}",
-        "dependency:copy-dependencies",
-        f"-DoutputDirectory={staging}",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
-    if proc.returncode != 0 or not any(staging.glob("kafka_*.jar")):
-        tail = (proc.stdout + proc.stderr)[-3000:]
-        raise BrokerError(f"Maven could not resolve Kafka {version}:\n{tail}")
-    shutil.rmtree(libs, ignore_errors=True)
-    staging.rename(libs)
-    marker.write_text(digest + "\n")
-    return libs
-
-
-def _kafka_uuid() -> str:
-    """A cluster id as Kafka makes them: never starting with '-' (read as an option)."""
-    while True:
-        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not text.startswith("-"):
-            return text
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Ask Linux to SIGTERM this child when the process that started it dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def process_cmdline(pid: int) -> list[str] | None:
-    """The command line of a running process, or None (no such process, or a zombie)."""
-    proc = Path("/proc") / str(pid)
-    try:
-        stat = (proc / "stat").read_text()
-        cmdline = (proc / "cmdline").read_bytes()
-    except OSError:
-        return None
-    # "pid (comm) S ...": the state follows the last ')' (comm may hold one)
-    state = stat[stat.rfind(")") + 1 :].split()[:1]
-    if not state or state[0] in {"Z", "X", "x"}:
-        return None
-    return [arg.decode(errors="replace") for arg in cmdline.split(b"\0") if arg]
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status of a child of ours that has exited (else it stays a zombie)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie (exited, not yet reaped) does not count."""
-    _reap(pid)
-    if Path("/proc").is_dir():
-        return process_cmdline(pid) is not None
-    try:  # pragma: no cover - without /proc
-        os.kill(pid, 0)
-    except ProcessLookupError:  # pragma: no cover
-        return False
-    except PermissionError:  # pragma: no cover
-        return True
-    return True  # pragma: no cover
-
-
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    """True when something accepts a TCP connection at ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def cluster_id(bootstrap: str, timeout: float = 1.5) -> str | None:
-    """The cluster id of the Kafka that answers a metadata request at ``bootstrap``, or None."""
+def _metadata(bootstrap: str, timeout: float, auth: KafkaAuth) -> Any:
     from confluent_kafka.admin import AdminClient
 
     quiet = logging.getLogger("refnet.broker.librdkafka")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
     config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": quiet, "log_level": 0}
+    config.update(auth.librdkafka())
     admin = AdminClient(config)
     try:
         meta = admin.list_topics(timeout=timeout)
     except Exception:  # noqa: BLE001 - any failure means "does not answer"
         return None
-    if not meta.brokers:
-        return None
-    return str(meta.cluster_id or "")
+    return meta if meta.brokers else None
 
 
-def metadata_ready(bootstrap: str, timeout: float = 1.0) -> bool:
-    """True when the broker answers a metadata request and lists itself."""
-    return cluster_id(bootstrap, timeout=timeout) is not None
+def cluster_id(bootstrap: str, timeout: float = 1.5, auth: KafkaAuth = PLAINTEXT) -> str | None:
+    """The cluster id of the Kafka that answers a metadata request at ``bootstrap``, or None."""
+    meta = _metadata(bootstrap, timeout, auth)
+    return None if meta is None else str(meta.cluster_id or "")
+
+
+def metadata_ready(
+    bootstrap: str, timeout: float = 1.0, auth: KafkaAuth = PLAINTEXT, brokers: int = 1
+) -> bool:
+    """True when the cluster answers a metadata request and lists ``brokers`` brokers."""
+    meta = _metadata(bootstrap, timeout, auth)
+    return meta is not None and len(meta.brokers) >= brokers
 
 
 class LocalBroker:
-    """A single-node KRaft broker whose state lives in ``data_dir``."""
+    """A KRaft cluster of ``brokers`` nodes whose state lives in ``data_dir``."""
 
     def __init__(
         self,
@@ -221,19 +151,29 @@ class LocalBroker:
         host: str = "127.0.0.1",
         port: int = 9092,
         heap: str = "512m",
+        brokers: int = 1,
+        secure: bool = False,
     ) -> None:
+        if brokers < 1:
+            raise BrokerError(f"a cluster needs at least one broker, not {brokers}")
         self.data_dir = data_dir.absolute()  # the broker's command line names it: see _is_ours
         self.cache_dir = cache_dir
         self.version = version
         self.host = host
         self.port = port
         self.heap = heap
-        self._proc: subprocess.Popen[bytes] | None = None
+        self.brokers = brokers
+        self.secure = secure
+        self._procs: list[subprocess.Popen[bytes]] = []
 
     # ------------------------------------------------------------------ paths
     @property
     def state_path(self) -> Path:
         return self.data_dir / STATE_FILE
+
+    def node_dir(self, node_id: int = 1) -> Path:
+        """Node 1 lives in the data dir itself, node N in ``node-N/``."""
+        return self.data_dir if node_id == 1 else self.data_dir / f"node-{node_id}"
 
     @property
     def log_path(self) -> Path:
@@ -245,18 +185,35 @@ class LocalBroker:
 
     @property
     def properties_path(self) -> Path:
-        return self.data_dir / "server.properties"
+        return self.node_properties(1)
+
+    def node_properties(self, node_id: int) -> Path:
+        return self.node_dir(node_id) / "server.properties"
+
+    @property
+    def layout_path(self) -> Path:
+        return self.data_dir / LAYOUT_FILE
+
+    @property
+    def operator_path(self) -> Path:
+        """The operator's credentials file (secure mode), librdkafka keys in ``kafka``."""
+        return self.data_dir / OPERATOR_FILE
+
+    @property
+    def ca_path(self) -> Path:
+        """The local CA's certificate (secure mode): what clients trust."""
+        return self.data_dir / "tls" / "ca.pem"
 
     # ------------------------------------------------------------------ state
     def recorded(self) -> BrokerState | None:
-        """The broker recorded in ``data_dir`` by the last start, whether or not it still runs."""
+        """The cluster recorded in ``data_dir`` by the last start, whether or not it still runs."""
         try:
-            return BrokerState(**json.loads(self.state_path.read_text()))
-        except (OSError, ValueError, TypeError):
+            return BrokerState.from_json(self.state_path.read_text())
+        except (OSError, ValueError, TypeError, KeyError):
             return None
 
     def state(self) -> BrokerState | None:
-        """The recorded broker, if it answers at its address (within about 2 s); else None.
+        """The recorded cluster, if it answers at its address (within about 2 s); else None.
 
         A recorded pid proves nothing: the process may have died (a zombie keeps its
         pid until reaped) or the pid may belong to another program by now.
@@ -265,6 +222,14 @@ class LocalBroker:
         if recorded is None or not self.answers(recorded):
             return None
         return recorded
+
+    def layout(self) -> Layout | None:
+        """What this data dir was formatted as (None: never formatted)."""
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            return Layout(**json.loads(self.layout_path.read_text()))
+        if (self.data_dir / "kraft" / "meta.properties").exists():
+            return Layout()  # formatted by a refnet that knew only one plain node
+        return None
 
     def cluster_id(self) -> str | None:
         """The cluster id this data dir was formatted with (kraft/meta.properties)."""
@@ -275,24 +240,38 @@ class LocalBroker:
                     return value.strip()
         return None
 
+    def auth(self, state: BrokerState | None = None) -> KafkaAuth:
+        """How the operator connects: PLAINTEXT, or (secure) SCRAM as ``refnet-operator``."""
+        secure = state.secure if state is not None else self.secure
+        if not secure:
+            return PLAINTEXT
+        try:
+            return KafkaAuth.from_file(self.operator_path)[1]
+        except ValueError as exc:
+            raise BrokerError(f"the operator's credentials cannot be read: {exc}") from None
+
     def answers(self, state: BrokerState, *, timeout: float = 1.5) -> bool:
         """True when a Kafka broker of this data dir's cluster answers at ``state.bootstrap``."""
-        if not port_open(state.host, state.port, timeout=0.5):
+        if not any(port_open(state.host, n.port, timeout=0.5) for n in state.all_nodes):
             return False
-        found = cluster_id(state.bootstrap, timeout=timeout)
+        try:
+            auth = self.auth(state)
+        except BrokerError:
+            return False
+        found = cluster_id(state.bootstrap, timeout=timeout, auth=auth)
         if found is None:
             return False
         expected = self.cluster_id()
         # another cluster on the recorded port (ours died, its port was reused) is not ours
         return expected is None or not found or found == expected
 
-    def _is_ours(self, pid: int) -> bool:
+    def _is_ours(self, pid: int, node_id: int = 1) -> bool:
         """True when ``pid`` runs this data dir's ``java ... kafka.Kafka server.properties``."""
         cmdline = process_cmdline(pid)
         return (
             cmdline is not None
             and "kafka.Kafka" in cmdline
-            and str(self.properties_path) in cmdline
+            and str(self.node_properties(node_id)) in cmdline
         )
 
     def _kill(self, pid: int, *, timeout: float) -> None:
@@ -309,30 +288,35 @@ class LocalBroker:
             while _alive(pid):
                 time.sleep(0.05)
 
+    def _ours_running(self, recorded: BrokerState) -> list[NodeState]:
+        return [n for n in recorded.all_nodes if self._is_ours(n.pid, n.node_id)]
+
     def _discard_stale(self, recorded: BrokerState, *, timeout: float) -> BrokerState | None:
-        """Deal with a recorded broker that does not answer (yet).
+        """Deal with a recorded cluster that does not answer (yet).
 
         One still starting (ours, never ready, started less than ``timeout`` ago) is
         waited for, and returned once it answers; one that was ready gets a short
-        grace. Otherwise: if the recorded pid still runs our broker (hung), it is
-        stopped; the state file is removed; None is returned.
+        grace. Otherwise: nodes that still run our broker (hung) are stopped; the
+        state file is removed; None is returned.
         """
         if recorded.ready_at is None:
             grace = recorded.started_at + timeout - time.time()
         else:
             grace = HUNG_GRACE_SECONDS
         wait_until = time.monotonic() + min(timeout, grace)
-        while self._is_ours(recorded.pid) and time.monotonic() < wait_until:
+        while self._ours_running(recorded) and time.monotonic() < wait_until:
             if self.answers(recorded):
                 return recorded
             time.sleep(0.2)
-        if self._is_ours(recorded.pid):
+        hung = self._ours_running(recorded)
+        if hung:
             log.warning(
-                "the recorded Kafka broker (pid %d) runs but does not answer on %s: stopping it",
-                recorded.pid,
+                "the recorded Kafka broker (pid %s) runs but does not answer on %s: stopping it",
+                ", ".join(str(n.pid) for n in hung),
                 recorded.bootstrap,
             )
-            self._kill(recorded.pid, timeout=10.0)
+            for node in hung:
+                self._kill(node.pid, timeout=10.0)
         else:
             log.warning(
                 "the recorded Kafka broker (pid %d, %s) is gone: starting a new one",
@@ -342,102 +326,93 @@ class LocalBroker:
         self.state_path.unlink(missing_ok=True)
         return None
 
-    def start(self, *, timeout: float = 90.0, tie_to_parent: bool = False) -> BrokerState:
-        """Start the broker (or return the one already running) and wait until ready.
+    def _check_layout(self, running: BrokerState | None = None) -> None:
+        wanted = Layout(self.brokers, self.secure)
+        if running is not None:
+            have = Layout(len(running.all_nodes), running.secure)
+            if have != wanted:
+                raise BrokerError(
+                    f"the embedded Kafka in {self.data_dir} runs as {have.describe()}, not "
+                    f"{wanted.describe()}: stop it first ('refnet dev down')"
+                )
+            return
+        formatted = self.layout()
+        if formatted is not None and formatted != wanted:
+            raise BrokerError(
+                f"the embedded Kafka in {self.data_dir} was made as {formatted.describe()}, not "
+                f"{wanted.describe()}; start it as it was, or remove {self.data_dir} to make a "
+                "new one (its topics, offsets and credentials are lost)"
+            )
 
-        A recorded broker that does not answer is replaced: stopped first if its
-        process still runs. ``tie_to_parent`` makes the JVM exit when this Python
-        process dies (tests); ``refnet dev up`` leaves it running on its own.
+    def start(self, *, timeout: float = 90.0, tie_to_parent: bool = False) -> BrokerState:
+        """Start the cluster (or return the one already running) and wait until ready.
+
+        A recorded cluster that does not answer is replaced: its nodes are stopped
+        first if their processes still run. ``tie_to_parent`` makes the JVMs exit when
+        this Python process dies (tests); ``refnet dev up`` leaves them running.
         """
         recorded = self.recorded()
         if recorded is not None:
             if self.answers(recorded):
+                self._check_layout(recorded)
                 return recorded
             running = self._discard_stale(recorded, timeout=timeout)
             if running is not None:
+                self._check_layout(running)
                 return running
+        self._check_layout()
         java = require_tool("java", "to run the Kafka broker")
         libs = ensure_jars(self.cache_dir, self.version)
-        port = self.port or free_port(self.host)
-        if port_in_use(self.host, port):
-            raise BrokerError(
-                f"port {self.host}:{port} is already in use by another program; set "
-                "REFNET_KAFKA_PORT to a free port (0 picks one), or REFNET_KAFKA_BOOTSTRAP "
-                "to use that Kafka"
+        nodes = self._ports()
+        tls = None
+        if self.secure:
+            try:
+                tls = ensure_tls(self.data_dir / "tls", self.host)
+            except CaError as exc:
+                raise BrokerError(str(exc)) from None
+        for node in nodes:
+            directory = self.node_dir(node.node_id)
+            (directory / "logs").mkdir(parents=True, exist_ok=True)
+            self.node_properties(node.node_id).write_text(
+                render(
+                    host=self.host,
+                    node=node,
+                    nodes=nodes,
+                    log_dirs=directory / "kraft",
+                    tls=tls,
+                )
             )
-        controller_port = free_port(self.host)
-        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-        kraft_dir = self.data_dir / "kraft"
-        properties = self.properties_path
-        properties.write_text(
-            Template(PROPERTIES_TEMPLATE.read_text()).substitute(
-                host=self.host,
-                port=port,
-                controller_port=controller_port,
-                log_dirs=str(kraft_dir),
-            )
-        )
-        classpath = f"{libs}/*"
-        jvm = [
-            java,
-            f"-Xmx{self.heap}",
-            "-Xms128m",
-            "-XX:+UseG1GC",
-            "-XX:TieredStopAtLevel=1",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-            f"-Dkafka.logs.dir={self.data_dir / 'logs'}",
-            "-cp",
-            classpath,
-        ]
-        if not (kraft_dir / "meta.properties").exists():
-            fmt = subprocess.run(  # noqa: S603
-                [
-                    *jvm,
-                    "kafka.tools.StorageTool",
-                    "format",
-                    "--ignore-formatted",
-                    "-t",
-                    _kafka_uuid(),
-                    "-c",
-                    str(properties),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if fmt.returncode != 0:
-                raise BrokerError(f"formatting Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
+        self._format(java, libs, nodes)
         started = time.monotonic()
-        with self.console_path.open("ab") as console:
-            self._proc = subprocess.Popen(  # noqa: S603
-                [*jvm, "kafka.Kafka", str(properties)],
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if tie_to_parent else None,
-            )
+        self._procs = [self._launch(java, libs, node, tie_to_parent) for node in nodes]
+        first = nodes[0]
         state = BrokerState(
-            pid=self._proc.pid,
+            pid=self._procs[0].pid,
             host=self.host,
-            port=port,
-            controller_port=controller_port,
+            port=first.port,
+            controller_port=first.controller_port,
             started_at=time.time(),
+            secure=self.secure,
+            nodes=tuple(
+                NodeState(n.node_id, proc.pid, n.port, n.controller_port, n.internal_port)
+                for n, proc in zip(nodes, self._procs, strict=True)
+            ),
         )
         self.state_path.write_text(json.dumps(asdict(state)))
+        if self.secure:
+            self._write_operator(state.bootstrap)
+        auth = self.auth(state)
         deadline = started + timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                self.state_path.unlink(missing_ok=True)
-                raise BrokerError(
-                    f"the Kafka broker exited with code {self._proc.returncode} while starting; "
-                    f"last lines of {self.log_path}:\n{self._tail()}"
-                )
-            if metadata_ready(state.bootstrap, timeout=0.5):
-                log.info(
-                    "kafka broker ready on %s in %.1fs", state.bootstrap, time.monotonic() - started
-                )
+            for node, proc in zip(nodes, self._procs, strict=True):
+                if proc.poll() is not None:
+                    self.stop()
+                    raise BrokerError(
+                        f"Kafka node {node.node_id} exited with code {proc.returncode} while "
+                        f"starting; last lines of its log:\n{self._tail(node.node_id)}"
+                    )
+            if metadata_ready(state.bootstrap, timeout=0.5, auth=auth, brokers=len(nodes)):
+                log.info("kafka ready on %s in %.1fs", state.bootstrap, time.monotonic() - started)
                 state = replace(state, ready_at=time.time())
                 self.state_path.write_text(json.dumps(asdict(state)))
                 return state
@@ -445,8 +420,151 @@ class LocalBroker:
         self.stop()
         raise BrokerError(f"the Kafka broker was not ready after {timeout:.0f}s:\n{self._tail()}")
 
+    def _ports(self) -> list[NodePorts]:
+        """Client ports ``port``, ``port+1``, ... (or free ones for port 0); others free."""
+        nodes = []
+        taken: set[int] = set()
+
+        def fresh() -> int:
+            while True:
+                port = free_port(self.host)
+                if port not in taken:
+                    taken.add(port)
+                    return port
+
+        for node_id in range(1, self.brokers + 1):
+            port = self.port + node_id - 1 if self.port else fresh()
+            taken.add(port)
+            if self.port and port_in_use(self.host, port):
+                raise BrokerError(
+                    f"port {self.host}:{port} is already in use by another program; set "
+                    "REFNET_KAFKA_PORT to a free port (0 picks one), or REFNET_KAFKA_BOOTSTRAP "
+                    "to use that Kafka"
+                )
+            internal = fresh() if self.secure else None
+            nodes.append(NodePorts(node_id, port, fresh(), internal))
+        return nodes
+
+    def _jvm(self, java: str, libs: Path, node_id: int) -> list[str]:
+        return [
+            java,
+            f"-Xmx{self.heap}",
+            "-Xms64m",
+            "-XX:+UseG1GC",
+            "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            f"-Dkafka.logs.dir={self.node_dir(node_id) / 'logs'}",
+            "-cp",
+            f"{libs}/*",
+        ]
+
+    def _format(self, java: str, libs: Path, nodes: list[NodePorts]) -> None:
+        """Format the storage of every node not formatted yet, with one cluster id.
+
+        A secure cluster's operator gets its SCRAM credentials here, in the
+        cluster's first metadata (no unauthenticated door is ever opened).
+        """
+        pending = [
+            n
+            for n in nodes
+            if not (self.node_dir(n.node_id) / "kraft" / "meta.properties").exists()
+        ]
+        if not pending:
+            return
+        cluster = self.cluster_id() or _kafka_uuid()
+        extra: list[str] = []
+        if self.secure:
+            password = self._operator_password()
+            extra = ["--add-scram", f"{SCRAM_MECHANISM}=[name={OPERATOR},password={password}]"]
+        procs = [
+            (
+                node,
+                subprocess.Popen(  # noqa: S603
+                    [
+                        *self._jvm(java, libs, node.node_id),
+                        "kafka.tools.StorageTool",
+                        "format",
+                        "--ignore-formatted",
+                        "-t",
+                        cluster,
+                        "-c",
+                        str(self.node_properties(node.node_id)),
+                        *extra,
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                ),
+            )
+            for node in pending
+        ]
+        failures = []
+        for node, proc in procs:
+            out, _ = proc.communicate()
+            if proc.returncode != 0:
+                text = out.decode(errors="replace")
+                if self.secure:
+                    text = text.replace(self._operator_password(), "***")
+                failures.append(f"node {node.node_id}:\n{text}")
+        if failures:
+            raise BrokerError("formatting Kafka storage failed:\n" + "\n".join(failures))
+        self.layout_path.write_text(json.dumps(asdict(Layout(self.brokers, self.secure))))
+
+    def _launch(
+        self, java: str, libs: Path, node: NodePorts, tie_to_parent: bool
+    ) -> subprocess.Popen[bytes]:
+        console_path = self.node_dir(node.node_id) / "logs" / "console.log"
+        with console_path.open("ab") as console:
+            return subprocess.Popen(  # noqa: S603
+                [
+                    *self._jvm(java, libs, node.node_id),
+                    "kafka.Kafka",
+                    str(self.node_properties(node.node_id)),
+                ],
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if tie_to_parent else None,
+            )
+
+    # ------------------------------------------------------------------ operator
+    def _operator_password(self) -> str:
+        """The operator's password: the one on file, or a new one (kept from now on)."""
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            password = json.loads(self.operator_path.read_text())["kafka"]["sasl.password"]
+            if isinstance(password, str) and password:
+                return password
+        password = secrets.token_urlsafe(24)
+        self._write_operator("", password)
+        return password
+
+    def _write_operator(self, bootstrap: str, password: str | None = None) -> None:
+        """(Re)write ``operator.json`` (mode 0600) with the cluster's current address."""
+        auth = KafkaAuth(
+            security_protocol="SASL_SSL",
+            sasl_mechanism=SCRAM_MECHANISM,
+            username=OPERATOR,
+            password=password if password is not None else self._operator_password(),
+            ca_location=str(self.ca_path),
+        )
+        document = {
+            "principal": f"User:{OPERATOR}",
+            "role": "operator: a super user of this embedded cluster",
+            "kafka": {"bootstrap.servers": bootstrap, **auth.librdkafka()},
+        }
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        partial = self.operator_path.with_name(OPERATOR_FILE + ".partial")
+        partial.unlink(missing_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
+        partial.replace(self.operator_path)
+
+    # ------------------------------------------------------------------ stop
     def stop(self, *, timeout: float = 30.0) -> bool:
-        """Stop the recorded broker; SIGKILL after ``timeout``. True if one was running.
+        """Stop the recorded cluster; SIGKILL after ``timeout``. True if a node was running.
 
         Only a process that runs this data dir's broker is signalled: a recorded pid
         that is gone, a zombie or another program's is left alone.
@@ -454,18 +572,41 @@ class LocalBroker:
         recorded = self.recorded()
         self.state_path.unlink(missing_ok=True)
         stopped = False
-        if recorded is not None and self._is_ours(recorded.pid):
-            self._kill(recorded.pid, timeout=timeout)
-            stopped = True
-        if self._proc is not None:
+        if recorded is not None:
+            running = self._ours_running(recorded)
+            for node in running:  # SIGTERM to all first: they shut down side by side
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(node.pid, signal.SIGTERM)
+            for node in running:
+                self._kill(node.pid, timeout=timeout)
+            stopped = bool(running)
+        for proc in self._procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=1)
-            self._proc = None
+                proc.wait(timeout=1)
+        self._procs = []
         return stopped
 
-    def _tail(self, lines: int = 30) -> str:
+    def _tail(self, node_id: int = 1, lines: int = 30) -> str:
         texts = []
-        for path in (self.log_path, self.console_path):
+        logs = self.node_dir(node_id) / "logs"
+        for path in (logs / "server.log", logs / "console.log"):
             with contextlib.suppress(OSError):
                 texts.append("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
         return "\n".join(texts)
+
+
+__all__ = [
+    "BrokerError",
+    "BrokerState",
+    "Layout",
+    "LocalBroker",
+    "NodeState",
+    "_kafka_uuid",
+    "cluster_id",
+    "ensure_jars",
+    "free_port",
+    "metadata_ready",
+    "port_in_use",
+    "port_open",
+    "process_cmdline",
+]
