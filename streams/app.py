@@ -61,7 +61,7 @@ from streams.ingress import Ingress
 from streams.outputs import Outgoing, dead_letter_event
 from streams.patients import PatientRecord
 from streams.patients import decide as decide_patient
-from streams.referrals import Context, ReferralRecord
+from streams.referrals import Context, ReferralRecord, next_due_of_stored
 from streams.referrals import decide as decide_referral
 from streams.referrals import fail as fail_referral
 from streams.supervise import Supervisor, fatal, install_log_redaction
@@ -131,7 +131,7 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
         producer_acks=-1,
         broker_commit_every=100,
         broker_commit_interval=1.0,
-        table_standby_replicas=0,
+        table_standby_replicas=config.standby_replicas,
         broker_session_timeout=config.session_timeout,
         broker_heartbeat_interval=max(1.0, config.session_timeout / 10),
         broker_credentials=auth.faust(),
@@ -546,6 +546,8 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
                     config.database_url,
                     group_id=f"{config.app_id}-ledger",
                     auth=auth,
+                    screenings=topics.screenings,
+                    dead_letters=topics.deadletter,
                 )
                 supervisor.start("ledger", net.ledger.run)
 
@@ -576,12 +578,11 @@ async def _reload_deadlines(net: Network, table: Any, owned: frozenset[int]) -> 
         if n % 500 == 499:
             await asyncio.sleep(0)
         try:
-            record = ReferralRecord.model_validate(raw)
-        except ValidationError:
+            partition, referral_id, due = next_due_of_stored(raw, limits)
+        except (KeyError, TypeError, ValueError, AttributeError):
             log.error("deadline index: an unreadable referral record was skipped")
             continue
-        due = record.next_due(limits)
-        if due is not None and record.partition in owned:
-            net.deadlines.set(record.partition, record.referral_id, due)
+        if due is not None and partition in owned:
+            net.deadlines.set(partition, referral_id, due)
     log.info("deadline index: %d pending on partitions %s", len(net.deadlines), sorted(owned))
     net.owned = owned

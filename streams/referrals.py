@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.codes import (
+    TERMINAL_STATUSES,
     BusinessStatus,
     Category,
     DeadLetterKind,
@@ -128,14 +129,15 @@ class ReferralRecord(BaseModel):
         in-progress, on-hold): its last update plus ``limits.idle_expiry``. A
         closed one: its closing plus ``limits.retention``, when it leaves the table.
         """
-        if self.state.terminal:
-            return (self.closed_at or self.updated_at or self.requested_at) + limits.retention
-        pending = self.pending_deadline()
-        if pending is not None:
-            return pending
-        if self.status in ACTIVE_STATUSES:
-            return (self.updated_at or self.requested_at) + limits.idle_expiry
-        return None
+        offer = self.offer
+        return due_at(
+            terminal=self.state.terminal,
+            active=self.status in ACTIVE_STATUSES,
+            respond_by=offer.respond_by if offer is not None and not offer.answered else None,
+            last=self.updated_at or self.requested_at,
+            closed=self.closed_at or self.updated_at or self.requested_at,
+            limits=limits,
+        )
 
     def pending_deadline(self) -> datetime | None:
         """respond_by of an offer still waiting for an answer."""
@@ -149,6 +151,56 @@ class Directory(Protocol):
     """A directory that can narrow itself to the services that may serve a request."""
 
     def candidates(self, request: MatchRequest) -> list[ServiceUpserted]: ...
+
+
+def due_at(
+    *,
+    terminal: bool,
+    active: bool,
+    respond_by: datetime | None,
+    last: datetime,
+    closed: datetime,
+    limits: Limits,
+) -> datetime | None:
+    """The rule of :meth:`ReferralRecord.next_due`, on plain values."""
+    if terminal:
+        return closed + limits.retention
+    if respond_by is not None:
+        return respond_by
+    if active:
+        return last + limits.idle_expiry
+    return None
+
+
+def next_due_of_stored(raw: Mapping[str, Any], limits: Limits) -> tuple[int, str, datetime | None]:
+    """``(partition, referral_id, next_due)`` of a stored record, without validating it.
+
+    Rebuilding the deadline index after a rebalance reads every record of the
+    table: this reads only the fields the rule needs (a record the network wrote
+    itself), several times faster than building the model.
+    """
+    status = TaskStatus(raw["status"])
+    offer = raw.get("offer")
+    requested = datetime.fromisoformat(raw["requested_at"])
+    updated = _time(raw.get("updated_at")) or requested
+    respond_by = (
+        datetime.fromisoformat(offer["respond_by"])
+        if offer is not None and not offer.get("answered")
+        else None
+    )
+    due = due_at(
+        terminal=status in TERMINAL_STATUSES,
+        active=status in ACTIVE_STATUSES,
+        respond_by=respond_by,
+        last=updated,
+        closed=_time(raw.get("closed_at")) or updated,
+        limits=limits,
+    )
+    return int(raw.get("partition", -1)), str(raw["referral_id"]), due
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)

@@ -198,3 +198,19 @@ def test_a_failed_command_on_a_closed_referral_is_only_dead_lettered() -> None:
     decision = fail(closed, org_says(ES_ORG, "accepted", event=13), lctx(), "KeyError")
     assert [o.label for o in decision.outputs] == ["deadletter"]
     assert decision.record is None
+
+
+def test_the_stored_record_gives_the_same_deadline_as_the_model() -> None:
+    from streams.referrals import next_due_of_stored
+
+    offered = opened(lctx())
+    active = accepted()
+    closed = step(active, org_says(ES_ORG, "completed", event=12, outcome="ok"), lctx())
+    for record in (offered, active, closed):
+        stored = record.model_dump(mode="json") | {"outbox": {"command_id": "x", "messages": []}}
+        partition, referral_id, due = next_due_of_stored(stored, LIMITS)
+        assert (partition, referral_id, due) == (
+            record.partition,
+            record.referral_id,
+            record.next_due(LIMITS),
+        )

@@ -1,0 +1,702 @@
+"""``refnet bench``: what refnet costs, measured in one run on the embedded broker.
+
+Prints figures; asserts nothing (speed is a benchmark's business, never a
+test's). Each part says what it measured and how; ``--json`` prints them as one
+object for machines. Parts:
+
+1. ``passthrough``: a raw aiokafka consume-decode-produce loop on the same
+   broker, the ceiling any Kafka consumer in Python meets here;
+2. ``pipeline``: screenings published as fast as possible by one clinic,
+   through a real ``refnet worker``, until every referral was offered;
+3. ``latency``: end-to-end latency (publish to offer) at fixed rates;
+4. ``cost``: the worker's CPU seconds per 1,000 screenings and its peak RSS;
+5. ``ranking``: cost of ranking one offer with 10, 1,000 and 10,000 services;
+6. ``startup``: a worker's start-to-ready with N events of history on the log;
+7. ``deadlines``: timer tick cost and firing delay with N open offers;
+8. ``restore``: a worker's recovery time for N referrals in its table, and the
+   memory each open referral takes.
+
+Sizes default to what runs in a few minutes on a 2-core machine; ``--full``
+uses the issue's sizes (10^6 events, referrals and deadlines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from connectors.kafka_admin import apply_topics
+from deploy.settings import Settings
+from schemas.codes import Category
+from schemas.events import ReferralStateChanged, ScreeningSubmitted, ServiceUpserted, to_bytes
+from schemas.topics import TopicKind, Topics, TopicSpec
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+POSTAL_CODES = ("10451", "10452", "10453", "10454", "10455", "10456")
+CLINIC = "bench-clinic"
+FOOD = [
+    {"question": "88122-7", "answer": "LA28397-0"},
+    {"question": "88123-5", "answer": "LA28398-8"},
+]
+Out = Callable[[str], None]
+
+
+# ---------------------------------------------------------------- helpers
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _service(i: int, org: str, *, codes: tuple[str, ...] | None = None) -> ServiceUpserted:
+    codes = codes or tuple(POSTAL_CODES[(i + k) % len(POSTAL_CODES)] for k in range(3))
+    return ServiceUpserted.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": datetime.now(UTC) - timedelta(days=1),
+            "service_id": f"svc-{i:05d}",
+            "org_id": org,
+            "name": f"Service {i}",
+            "status": "active",
+            "categories": ["food-insecurity"],
+            "postal_codes": list(codes),
+            "languages": ["en", "es"] if i % 3 == 0 else ["en"],
+            "capacity": {"available": 1_000_000},
+            "response_sla": "PT24H",
+        }
+    )
+
+
+def _screening(run: str, i: int) -> tuple[str, bytes]:
+    patient_id = f"pt-{run}-{i:07d}"
+    event = ScreeningSubmitted.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": datetime.now(UTC),
+            "screening_id": f"scr-{run}-{i:07d}",
+            "patient": {
+                "id": patient_id,
+                "given_name": "Ana",
+                "phone": "+17185550100",
+                "preferred_language": "es" if i % 4 == 0 else "en",
+                "postal_code": POSTAL_CODES[i % len(POSTAL_CODES)],
+            },
+            "consent": {"granted": True},
+            "instrument": "ahc-hrsn",
+            "answers": FOOD,
+        }
+    )
+    return patient_id, to_bytes(event)
+
+
+class Worker:
+    """A real ``refnet worker`` subprocess on its own topics."""
+
+    def __init__(self, bootstrap: str, topics: Topics, data_dir: Path) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.app_id = f"refnet-{topics.prefix}"
+        self.log = data_dir / f"worker-{topics.prefix}.log"
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REFNET_")}
+        env.update(
+            REFNET_KAFKA_BOOTSTRAP=self.bootstrap,
+            REFNET_TOPIC_PREFIX=self.topics.prefix,
+            REFNET_PARTITIONS=str(self.topics.partitions),
+            REFNET_APP_ID=self.app_id,
+            REFNET_DATA_DIR=str(self.data_dir),
+            REFNET_LOG_LEVEL="info",
+            REFNET_PATTERN_REFRESH="1",
+        )
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "deploy.cli", "worker"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def wait_for_log(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        compiled = re.compile(pattern)
+        while time.monotonic() < deadline:
+            text = self.log.read_text(errors="replace") if self.log.exists() else ""
+            found = compiled.search(text)
+            if found:
+                return found
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"the worker exited: {text[-2000:]}")
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"no {pattern!r} in the worker's log after {timeout:.0f}s")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+async def _producer(bootstrap: str) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+    )
+    await producer.start()
+    return producer
+
+
+async def _publish(
+    producer: AIOKafkaProducer, topic: str, items: Sequence[tuple[str | None, bytes | None]]
+) -> None:
+    futures = []
+    for key, value in items:
+        futures.append(
+            await producer.send(topic, value, key=key.encode() if key is not None else None)
+        )
+        if len(futures) >= 5000:
+            await asyncio.gather(*futures)
+            futures.clear()
+    await asyncio.gather(*futures)
+
+
+def _topics(partitions: int) -> Topics:
+    return Topics(prefix=f"bench{uuid.uuid4().hex[:8]}", partitions=partitions)
+
+
+async def _network(bootstrap: str, partitions: int, orgs: int) -> Topics:
+    topics = _topics(partitions)
+    specs = topics.apply_catalog(f"refnet-{topics.prefix}") + topics.clinic_catalog(CLINIC)
+    for o in range(orgs):
+        specs += topics.org_catalog(f"bench-org-{o}")
+    await asyncio.to_thread(apply_topics, bootstrap, specs)
+    return topics
+
+
+# ---------------------------------------------------------------- 1. passthrough
+async def passthrough(bootstrap: str, count: int, out: Out) -> dict[str, Any]:
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    source, sink = f"{prefix}.in", f"{prefix}.out"
+    await asyncio.to_thread(
+        apply_topics,
+        bootstrap,
+        [
+            TopicSpec(source, TopicKind.SCREENINGS, partitions=6),
+            TopicSpec(sink, TopicKind.SCREENINGS, partitions=6),
+        ],
+    )
+    producer = await _producer(bootstrap)
+    try:
+        await _publish(producer, source, [_screening("pass", i) for i in range(count)])
+        consumer = AIOKafkaConsumer(
+            source,
+            bootstrap_servers=bootstrap,
+            group_id=f"{prefix}-group",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        moved = 0
+        started = time.perf_counter()
+        try:
+            while moved < count:
+                batches = await consumer.getmany(timeout_ms=500, max_records=2000)
+                futures = []
+                for records in batches.values():
+                    for r in records:
+                        document = json.loads(r.value)
+                        value = json.dumps(document).encode()
+                        futures.append(await producer.send(sink, value, key=r.key))
+                await asyncio.gather(*futures)
+                await consumer.commit()
+                moved += len(futures)
+        finally:
+            await consumer.stop()
+        seconds = time.perf_counter() - started
+    finally:
+        await producer.stop()
+    rate = count / seconds
+    out(
+        f"1. passthrough: {count} messages consumed, decoded and produced in {seconds:.2f}s: "
+        f"{rate:,.0f} messages/s"
+    )
+    return {"messages": count, "seconds": round(seconds, 3), "messages_per_s": round(rate)}
+
+
+# ---------------------------------------------------------------- 2-4. the pipeline
+class OfferReader:
+    """Reads every organization's referrals topic; notes when each referral was offered."""
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        self.consumer = AIOKafkaConsumer(
+            *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        )
+        self.offered: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=100, max_records=5000)
+            now = time.perf_counter()
+            for records in batch.values():
+                for r in records:
+                    document = json.loads(r.value)
+                    if document.get("event_type") == "referral.offered":
+                        self.offered.setdefault(document["referral_id"], now)
+
+    async def wait(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.offered) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if len(self.offered) < count:
+            raise TimeoutError(f"{len(self.offered)} of {count} referrals offered")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.consumer.stop()
+
+
+async def pipeline(
+    bootstrap: str, data_dir: Path, screenings: int, rates: list[int], out: Out
+) -> dict[str, Any]:
+    orgs = 4
+    topics = await _network(bootstrap, 6, orgs)
+    producer = await _producer(bootstrap)
+    worker = Worker(bootstrap, topics, data_dir)
+    reader = OfferReader(bootstrap, [topics.org_referrals(f"bench-org-{o}") for o in range(orgs)])
+    result: dict[str, Any] = {}
+    try:
+        directory = [_service(i, f"bench-org-{i % orgs}") for i in range(20)]
+        await _publish(producer, topics.directory, [(s.service_id, to_bytes(s)) for s in directory])
+        worker.start()
+        await reader.start()
+        await worker.wait_for_log(r"network view ready", 120)
+        # warm up: one screening through, so that every part is running
+        warm_key, warm = _screening("warm", 0)
+        await _publish(producer, topics.clinic_submissions(CLINIC), [(warm_key, warm)])
+        await reader.wait(1, 120)
+
+        # 2 and 4: saturation, CPU and RSS
+        run = "sat"
+        items = [_screening(run, i) for i in range(screenings)]
+        cpu_before = _cpu(worker.pid)
+        started = time.perf_counter()
+        await _publish(producer, topics.clinic_submissions(CLINIC), list(items))
+        await reader.wait(1 + screenings, 600)
+        seconds = max(reader.offered.values()) - started
+        cpu = _cpu(worker.pid) - cpu_before
+        rate = screenings / seconds
+        out(
+            f"2. pipeline: {screenings} screenings, submission to offer, in {seconds:.2f}s: "
+            f"{rate:,.1f} screenings/s (one worker, 6 partitions)"
+        )
+        out(
+            f"4. cost: {cpu / screenings * 1000:.2f} CPU seconds per 1,000 screenings; "
+            f"worker peak RSS {_status_kb(worker.pid, 'VmHWM') / 1024:.0f} MB"
+        )
+        result["pipeline"] = {
+            "screenings": screenings,
+            "seconds": round(seconds, 3),
+            "screenings_per_s": round(rate, 1),
+        }
+        result["cost"] = {
+            "cpu_s_per_1000": round(cpu / screenings * 1000, 3),
+            "peak_rss_mb": round(_status_kb(worker.pid, "VmHWM") / 1024),
+        }
+
+        # 3: latency at fixed rates
+        result["latency"] = []
+        for per_second in rates:
+            count = per_second * 10
+            sent: dict[str, float] = {}
+            run = f"lat{per_second}"
+            started = time.perf_counter()
+            for i in range(count):
+                due = started + i / per_second
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                key, value = _screening(run, i)
+                sent[f"{CLINIC}:scr-{run}-{i:07d}.food-insecurity"] = time.perf_counter()
+                await producer.send(topics.clinic_submissions(CLINIC), value, key=key.encode())
+            await producer.flush()
+            await reader.wait(len(reader.offered) + 0, 1)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not all(r in reader.offered for r in sent):
+                await asyncio.sleep(0.05)
+            latencies = [
+                (reader.offered[r] - at) * 1000 for r, at in sent.items() if r in reader.offered
+            ]
+            p50, p95, p99 = (_pct(latencies, q) for q in (0.5, 0.95, 0.99))
+            out(
+                f"3. latency at {per_second} screenings/s ({len(latencies)} of {count}): "
+                f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms"
+            )
+            result["latency"].append(
+                {
+                    "rate": per_second,
+                    "p50_ms": round(p50, 1),
+                    "p95_ms": round(p95, 1),
+                    "p99_ms": round(p99, 1),
+                    "measured": len(latencies),
+                }
+            )
+    finally:
+        await reader.stop()
+        worker.stop()
+        await producer.stop()
+    return result
+
+
+# ---------------------------------------------------------------- 5. ranking
+def ranking(sizes: list[int], out: Out) -> list[dict[str, Any]]:
+    from streams.matching import MatchRequest, rank
+    from streams.view import NetworkState
+
+    rng = random.Random(1)
+    zips = [f"{75000 + n:05d}" for n in range(300)]  # Texas ZIPs: real centroids
+    results = []
+    for size in sizes:
+        state = NetworkState()
+        for i in range(size):
+            codes = tuple(rng.sample(zips, 3))
+            state.upsert(_service(i, f"org-{i % 50}", codes=codes))
+        requests = [
+            MatchRequest(
+                category=Category.FOOD_INSECURITY,
+                postal_code=rng.choice(zips),
+                preferred_language="es",
+            )
+            for _ in range(200)
+        ]
+        state.candidates(requests[0])  # build the index once, as after a directory change
+        started = time.perf_counter()
+        for request in requests:
+            rank(state.candidates(request), request, org_stats=state.org_stats(), load=state.load())
+        per = (time.perf_counter() - started) / len(requests) * 1000
+        whole = time.perf_counter()
+        rank(state.directory(), requests[0])
+        scan = (time.perf_counter() - whole) * 1000
+        out(
+            f"5. ranking with {size:,} services: {per:.3f} ms per offer "
+            f"(a scan of the whole directory: {scan:.1f} ms)"
+        )
+        results.append(
+            {"services": size, "ms_per_offer": round(per, 4), "full_scan_ms": round(scan, 2)}
+        )
+    return results
+
+
+# ---------------------------------------------------------------- 6. start-up
+def _state_changed(i: int) -> bytes:
+    event = ReferralStateChanged.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": datetime.now(UTC),
+            "referral_id": f"{CLINIC}:hist-{i:08d}",
+            "patient_id": f"pt-{i:08d}",
+            "clinic_id": CLINIC,
+            "category": "food-insecurity",
+            "from_status": "requested",
+            "to_status": "accepted" if i % 3 else "requested",
+            "business_status": None if i % 3 else "offered",
+            "org_id": f"bench-org-{i % 4}",
+            "service_id": f"svc-{i % 20:05d}",
+            "attempt": 1,
+            "actor": "organization" if i % 3 else "network",
+        }
+    )
+    return to_bytes(event)
+
+
+async def startup(bootstrap: str, data_dir: Path, sizes: list[int], out: Out) -> list[Any]:
+    results = []
+    for size in sizes:
+        topics = await _network(bootstrap, 6, 4)
+        producer = await _producer(bootstrap)
+        try:
+            template = [_state_changed(i) for i in range(1000)]
+            for start in range(0, size, 50_000):
+                chunk = [
+                    (None, template[i % 1000]) for i in range(start, min(size, start + 50_000))
+                ]
+                await _publish(producer, topics.referral_events, chunk)
+        finally:
+            await producer.stop()
+        worker = Worker(bootstrap, topics, data_dir)
+        started = time.perf_counter()
+        worker.start()
+        try:
+            await worker.wait_for_log(r"network view ready", 1800)
+            seconds = time.perf_counter() - started
+        finally:
+            worker.stop()
+        out(f"6. start-to-ready with {size:,} events of history: {seconds:.1f}s")
+        results.append({"events": size, "seconds": round(seconds, 2)})
+    return results
+
+
+# ---------------------------------------------------------------- 7. deadlines
+def deadlines(sizes: list[int], out: Out) -> list[dict[str, Any]]:
+    from streams.deadlines import DeadlineIndex
+
+    results = []
+    for size in sizes:
+        index = DeadlineIndex()
+        now = datetime.now(UTC)
+        started = time.perf_counter()
+        for i in range(size):
+            index.set(i % 6, f"ref-{i}", now + timedelta(seconds=1 + (i * 7919) % 86_400))
+        load_s = time.perf_counter() - started
+        ticks = []
+        for _ in range(200):
+            t = time.perf_counter()
+            index.pop_due(now)
+            ticks.append((time.perf_counter() - t) * 1e6)
+        # a second's worth of due entries, popped as the timer would
+        later = now + timedelta(seconds=60)
+        t = time.perf_counter()
+        due = index.pop_due(later)
+        burst_ms = (time.perf_counter() - t) * 1000
+        out(
+            f"7. deadlines with {size:,} open offers: idle tick {statistics.median(ticks):.1f} us, "
+            f"{len(due)} due in one tick popped in {burst_ms:.2f} ms; index built in {load_s:.1f}s"
+        )
+        results.append(
+            {
+                "open": size,
+                "idle_tick_us": round(statistics.median(ticks), 2),
+                "due": len(due),
+                "due_tick_ms": round(burst_ms, 3),
+                "build_s": round(load_s, 2),
+            }
+        )
+    return results
+
+
+# ---------------------------------------------------------------- 8. restore
+def _referral_record(i: int, partition: int, respond_by: datetime) -> dict[str, Any]:
+    rid = f"{CLINIC}:scr-restore-{i:08d}.food-insecurity"
+    return {
+        "referral_id": rid,
+        "clinic_referral_id": rid.split(":", 1)[1],
+        "clinic_id": CLINIC,
+        "patient": {
+            "id": f"pt-{i:08d}",
+            "given_name": "Ana",
+            "phone": "+17185550100",
+            "preferred_language": "en",
+            "postal_code": "10451",
+        },
+        "consent": {"granted": True, "categories": None, "expires_at": None},
+        "category": "food-insecurity",
+        "screening_id": f"scr-restore-{i:08d}",
+        "requested_at": datetime.now(UTC).isoformat(),
+        "status": "requested",
+        "business_status": "offered",
+        "attempt": 1,
+        "offer": {
+            "service_id": "svc-00001",
+            "org_id": "bench-org-1",
+            "attempt": 1,
+            "offered_at": datetime.now(UTC).isoformat(),
+            "respond_by": respond_by.isoformat(),
+            "answered": False,
+        },
+        "tried": ["svc-00001"],
+        "step": 1,
+        "seen": [f"open:{rid}"],
+        "partition": partition,
+        "updated_at": datetime.now(UTC).isoformat(),
+        "outbox": {"command_id": f"open:{rid}", "messages": []},
+    }
+
+
+async def restore(bootstrap: str, data_dir: Path, size: int, out: Out) -> dict[str, Any]:
+    topics = await _network(bootstrap, 6, 4)
+    changelog = f"refnet-{topics.prefix}-referrals-changelog"
+    producer = await _producer(bootstrap)
+    respond_by = datetime.now(UTC) + timedelta(days=1)
+    try:
+        for start in range(0, size, 20_000):
+            items = []
+            futures = []
+            for i in range(start, min(size, start + 20_000)):
+                partition = i % topics.partitions
+                record = _referral_record(i, partition, respond_by)
+                items.append(
+                    (
+                        partition,
+                        json.dumps(record["referral_id"]).encode(),
+                        json.dumps(record).encode(),
+                    )
+                )
+            for partition, key, value in items:
+                futures.append(await producer.send(changelog, value, key=key, partition=partition))
+            await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    worker = Worker(bootstrap, topics, data_dir)
+    started = time.perf_counter()
+    worker.start()
+    try:
+        found = await worker.wait_for_log(r"deadline index: (\d+) pending", 3600)
+        seconds = time.perf_counter() - started
+        pending = int(found.group(1))
+        await asyncio.sleep(1)
+        rss_kb = _status_kb(worker.pid, "VmRSS")
+    finally:
+        worker.stop()
+    per = rss_kb * 1024 / max(pending, 1)
+    out(
+        f"8. restore of {size:,} open referrals: {seconds:.1f}s to a rebuilt deadline index "
+        f"({pending:,} pending); worker RSS {rss_kb / 1024:.0f} MB, ~{per / 1024:.1f} KiB "
+        "per open referral (RSS over referrals, baseline included)"
+    )
+    return {
+        "referrals": size,
+        "seconds": round(seconds, 2),
+        "pending": pending,
+        "rss_mb": round(rss_kb / 1024),
+        "kib_per_referral": round(per / 1024, 2),
+    }
+
+
+# ---------------------------------------------------------------- the command
+async def run_bench(bootstrap: str, args: argparse.Namespace, out: Out) -> dict[str, Any]:
+    full = args.full
+    history = [100_000, 1_000_000] if full else [10_000, 100_000]
+    opens = [100_000, 1_000_000]
+    restored = 1_000_000 if full else 100_000
+    results: dict[str, Any] = {
+        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}
+    }
+    with tempfile.TemporaryDirectory(prefix="refnet-bench-") as tmp:
+        data_dir = Path(tmp)
+        only = set(args.only or [])
+
+        def wanted(name: str) -> bool:
+            return not only or name in only
+
+        if wanted("passthrough"):
+            results["passthrough"] = await passthrough(bootstrap, args.messages, out)
+        if wanted("pipeline"):
+            results.update(await pipeline(bootstrap, data_dir, args.screenings, args.rates, out))
+        if wanted("ranking"):
+            results["ranking"] = ranking([10, 1_000, 10_000], out)
+        if wanted("startup"):
+            results["startup"] = await startup(bootstrap, data_dir, history, out)
+        if wanted("deadlines"):
+            results["deadlines"] = deadlines(opens, out)
+        if wanted("restore"):
+            results["restore"] = await restore(bootstrap, data_dir, restored, out)
+    if "passthrough" in results and "pipeline" in results:
+        ratio = results["pipeline"]["screenings_per_s"] / results["passthrough"]["messages_per_s"]
+        results["pipeline"]["ratio_to_passthrough"] = round(ratio, 4)
+        out(f"   pipeline / passthrough = {ratio:.3f}")
+    return results
+
+
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from deploy.local.broker import LocalBroker
+
+    out: Out = (
+        (lambda line: print(line, file=sys.stderr, flush=True))
+        if args.json
+        else (lambda line: print(line, flush=True))
+    )
+    if settings.kafka_bootstrap:
+        bootstrap = settings.kafka_bootstrap
+        broker = None
+    else:
+        broker = LocalBroker(
+            Path(tempfile.mkdtemp(prefix="refnet-bench-kafka-")),
+            cache_dir=settings.cache_dir,
+            version=settings.kafka_version,
+            port=0,
+            heap="1g",
+        )
+        out("# starting an embedded broker for the benchmark...")
+        bootstrap = broker.start().bootstrap
+    try:
+        results = asyncio.run(run_bench(bootstrap, args, out))
+    finally:
+        if broker is not None:
+            broker.stop()
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
+def register(sub: Any) -> None:
+    bench = sub.add_parser(
+        "bench", help="measure refnet on the embedded broker (prints figures; asserts nothing)"
+    )
+    bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    bench.add_argument("--full", action="store_true", help="the issue's sizes (10^6 events)")
+    bench.add_argument("--screenings", type=int, default=3000, help="screenings at saturation")
+    bench.add_argument("--messages", type=int, default=30000, help="passthrough messages")
+    bench.add_argument("--rates", type=int, nargs="+", default=[50, 200], help="latency rates/s")
+    bench.add_argument(
+        "--only",
+        nargs="+",
+        choices=["passthrough", "pipeline", "ranking", "startup", "deadlines", "restore"],
+        help="run only these parts",
+    )
+    bench.set_defaults(func=cmd_bench)
