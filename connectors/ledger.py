@@ -1,7 +1,15 @@
-"""The referral ledger in PostgreSQL: one row per referral state change.
+"""The referral ledger in PostgreSQL, fed from the network's topics.
 
-Fed from ``sdoh.referrals.events.v1``. Writes are upserts on the event's unique
-id, so replaying the topic from the beginning adds nothing twice.
+The sink (:class:`LedgerSink`) reads ``sdoh.referrals.events.v1`` (every
+referral state change), ``sdoh.screenings.v1`` (scored screenings) and
+``sdoh.deadletter.v1`` in its own consumer group, so each event reaches one
+worker. Each batch is written in one transaction: the history rows (upserts on
+the event id, so replaying a topic adds nothing twice), the current state of
+the referrals they touch (:mod:`connectors.ledger_state`), the accounting of
+disclosures, the screenings with their coded needs and the dead letters. Kafka
+offsets are committed only once the transaction has committed; the metrics
+count only rows new to the ledger, so every step is counted once across
+workers and replays. The tables are in :mod:`connectors.ledger_schema`.
 
 A row never stops the ledger. What PostgreSQL cannot store is made storable
 first (a NUL, which neither ``text`` nor ``jsonb`` accepts, and a lone surrogate
@@ -18,11 +26,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import Enum
+from datetime import datetime
 from typing import Any, Final, TypeVar
 from uuid import UUID
 
@@ -31,24 +38,24 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import CommitFailedError
 
 from connectors.kafka_auth import PLAINTEXT, KafkaAuth
-from schemas.events import ReferralStateChanged
+from connectors.ledger_rows import (
+    REPLACEMENT,
+    ROW_ERRORS,
+    dead_letter_row,
+    row_of,
+    screening_row,
+    storable_text,
+)
+from connectors.ledger_schema import LATEST, migrate
+from connectors.ledger_write import Batch, Written, write_batch
+from schemas.events import DeadLetter, ReferralStateChanged, ScreeningScored
+from streams import metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = LATEST
 
-#: Errors that belong to one row's values: the row is skipped, the others are written.
-ROW_ERRORS: Final[tuple[type[BaseException], ...]] = (
-    asyncpg.DataError,  # invalid input, untranslatable character, out of range ...
-    asyncpg.IntegrityConstraintViolationError,  # a NOT NULL column left empty
-    asyncpg.ProgramLimitExceededError,  # a value too large to index
-    ValueError,
-    TypeError,
-    KeyError,
-    OverflowError,
-    RecursionError,
-)
 #: Errors that mean PostgreSQL is unreachable or unwell rather than a row being
 #: wrong (connection refused or lost, the server starting or shutting down, too
 #: many connections, ...): the batch is retried until it is written.
@@ -60,44 +67,8 @@ UNAVAILABLE_ERRORS: Final[tuple[type[BaseException], ...]] = (
 #: First wait before retrying a batch (seconds); it doubles up to RETRY_MAX_DELAY.
 RETRY_FIRST_DELAY: Final = 0.5
 RETRY_MAX_DELAY: Final = 30.0
-#: What replaces characters PostgreSQL cannot store.
-REPLACEMENT: Final = "\ufffd"
-
-MIGRATIONS: Sequence[str] = (
-    """
-    CREATE TABLE IF NOT EXISTS refnet_schema (version integer NOT NULL);
-    CREATE TABLE IF NOT EXISTS referral_events (
-        event_id      uuid PRIMARY KEY,
-        referral_id   text NOT NULL,
-        event_type    text NOT NULL,
-        occurred_at   timestamptz NOT NULL,
-        recorded_at   timestamptz NOT NULL DEFAULT now(),
-        clinic_id     text,
-        org_id        text,
-        status        text,
-        business_status text,
-        payload       jsonb NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS referral_events_referral
-        ON referral_events (referral_id, occurred_at);
-    """,
-    # Accounting of disclosures (45 CFR 164.528): every offer is a disclosure of
-    # the minimum-necessary patient fields to an organization, under the consent
-    # the referral was opened with.
-    """
-    CREATE OR REPLACE VIEW disclosures AS
-    SELECT occurred_at AS disclosed_at,
-           org_id AS recipient_org_id,
-           payload->>'service_id' AS service_id,
-           clinic_id,
-           payload->>'patient_id' AS patient_id,
-           payload->>'category' AS category,
-           referral_id,
-           event_id
-    FROM referral_events
-    WHERE business_status = 'offered' AND org_id IS NOT NULL;
-    """,
-)
+#: Seconds between refreshes of the open-referrals gauge.
+OPEN_GAUGE_EVERY: Final = 10.0
 
 
 @dataclass(frozen=True)
@@ -111,25 +82,6 @@ class LedgerRow:
     status: str | None
     business_status: str | None
     payload: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Written:
-    """What one :meth:`Ledger.write` did: rows new to the ledger, rows skipped."""
-
-    inserted: int
-    skipped: int
-
-
-_INSERT: Final = """
-    INSERT INTO referral_events (event_id, referral_id, event_type, occurred_at,
-        clinic_id, org_id, status, business_status, payload)
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
-        $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING event_id
-"""
-_Prepared = tuple[Any, Any, Any, Any, Any, Any, Any, Any, str]
 
 
 class Ledger:
@@ -149,19 +101,16 @@ class Ledger:
             raise
         return ledger
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
     async def close(self) -> None:
         await self._pool.close()
 
-    async def migrate(self) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(726610)")
-            for sql in MIGRATIONS:
-                await conn.execute(sql)
-            have = await conn.fetchval("SELECT max(version) FROM refnet_schema")
-            if have is None or have < SCHEMA_VERSION:
-                await conn.execute(
-                    "INSERT INTO refnet_schema (version) VALUES ($1)", SCHEMA_VERSION
-                )
+    async def migrate(self) -> list[int]:
+        async with self._pool.acquire() as conn:
+            return await migrate(conn)
 
     async def record(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Upsert ledger rows (dicts with LedgerRow's fields); return how many were new.
@@ -172,36 +121,13 @@ class Ledger:
         return (await self.write(rows)).inserted
 
     async def write(self, rows: Sequence[Mapping[str, Any]]) -> Written:
-        """Upsert ledger rows, skipping (and logging) only those that cannot be stored.
+        """Write history rows (LedgerRow's fields), and what they change, in one transaction."""
+        return await self.write_batch(Batch(events=list(rows)))
 
-        The rows go in one statement. When it fails because of a row's values
-        (:data:`ROW_ERRORS`), they go again one at a time and only the failing
-        ones are skipped. Errors of the database itself (:data:`UNAVAILABLE_ERRORS`)
-        are raised with nothing skipped: the caller retries the same rows, which
-        the upsert makes harmless.
-        """
-        prepared: list[tuple[object, _Prepared]] = []
-        skipped = 0
-        for row in rows:
-            try:
-                prepared.append((row.get("event_id"), _prepare(row)))
-            except ROW_ERRORS as exc:
-                _log_skipped(row.get("event_id"), exc)
-                skipped += 1
-        if not prepared:
-            return Written(0, skipped)
+    async def write_batch(self, batch: Batch) -> Written:
+        """Write a batch in one transaction (see :func:`connectors.ledger_write.write_batch`)."""
         async with self._pool.acquire() as conn:
-            try:
-                inserted = await _insert(conn, [values for _, values in prepared])
-            except ROW_ERRORS:
-                inserted = 0
-                for event_id, values in prepared:
-                    try:
-                        inserted += await _insert(conn, [values])
-                    except ROW_ERRORS as exc:
-                        _log_skipped(event_id, exc)
-                        skipped += 1
-        return Written(inserted, skipped)
+            return await write_batch(conn, batch)
 
     async def history(self, referral_id: str) -> list[LedgerRow]:
         async with self._pool.acquire() as conn:
@@ -209,119 +135,56 @@ class Ledger:
                 """
                 SELECT event_id, referral_id, event_type, occurred_at, clinic_id, org_id,
                        status, business_status, payload
-                FROM referral_events WHERE referral_id = $1
-                ORDER BY occurred_at, recorded_at
+                FROM referral_events WHERE referral_id = $1 ORDER BY seq
                 """,
                 referral_id,
             )
         return [LedgerRow(**{**dict(r), "payload": json.loads(r["payload"])}) for r in records]
 
+    async def referral(self, referral_id: str) -> dict[str, Any] | None:
+        """The current row of one referral (``referrals``), or None."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM referrals WHERE referral_id = $1", referral_id)
+        return dict(row) if row is not None else None
+
     async def disclosures(self, referral_id: str) -> list[dict[str, Any]]:
-        """Who received this referral's patient data, when (accounting of disclosures)."""
+        """Who received this referral's patient data, when, which fields, under which consent."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT disclosed_at, recipient_org_id, service_id, clinic_id, patient_id, "
-                "category FROM disclosures WHERE referral_id = $1 ORDER BY disclosed_at",
+                "category, fields_disclosed, consent FROM disclosures WHERE referral_id = $1 "
+                "ORDER BY disclosed_at",
                 referral_id,
             )
-        return [dict(r) for r in rows]
+        return [
+            {**dict(r), "consent": json.loads(r["consent"]) if r["consent"] else None} for r in rows
+        ]
 
     async def count(self) -> int:
         async with self._pool.acquire() as conn:
             return int(await conn.fetchval("SELECT count(*) FROM referral_events"))
 
-
-async def _insert(conn: Any, rows: Sequence[_Prepared]) -> int:
-    columns = list(zip(*rows, strict=True))
-    inserted = await conn.fetch(_INSERT, *(list(column) for column in columns))
-    return len(inserted)
-
-
-def _prepare(row: Mapping[str, Any]) -> _Prepared:
-    """The nine column values of a row, made storable (may raise one of ROW_ERRORS)."""
-    occurred_at = row["occurred_at"]
-    if isinstance(occurred_at, datetime) and occurred_at.utcoffset() is not None:
-        # asyncpg converts to UTC itself, and overflows on 9999-12-31T23:59-01:00
-        occurred_at = occurred_at.astimezone(UTC)
-    return (
-        row["event_id"],
-        _storable(row["referral_id"]),
-        _storable(row["event_type"]),
-        occurred_at,
-        _storable(row.get("clinic_id")),
-        _storable(row.get("org_id")),
-        _storable(row.get("status")),
-        _storable(row.get("business_status")),
-        json.dumps(_storable_json(row["payload"]), allow_nan=False),
-    )
+    async def open_by_category(self) -> dict[str, int]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT coalesce(category, 'unknown') AS category, count(*) AS n "
+                "FROM referrals WHERE closed_at IS NULL AND NOT duplicate GROUP BY 1"
+            )
+        return {r["category"]: int(r["n"]) for r in rows}
 
 
-def storable_text(text: str) -> str:
-    """``text`` without what PostgreSQL refuses: NUL and lone surrogates become U+FFFD."""
-    if "\x00" in text:
-        text = text.replace("\x00", REPLACEMENT)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = "".join(REPLACEMENT if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
-    return text
-
-
-def _storable(value: object) -> object:
-    return storable_text(value) if isinstance(value, str) else value
-
-
-def _storable_json(value: object) -> object:
-    """A JSON value with every string (keys included) made storable; NaN stays an error."""
-    if isinstance(value, str):
-        return storable_text(value)
-    if isinstance(value, Mapping):
-        return {
-            storable_text(k) if isinstance(k, str) else k: _storable_json(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_storable_json(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("a non-finite number is not JSON")
-    return value
-
-
-def _log_skipped(event_id: object, exc: BaseException) -> None:
-    # The event id only if it is one: a malformed id could be any value at all.
-    shown = str(event_id) if isinstance(event_id, UUID) else "an event with an invalid id"
-    log.error("ledger: skipped the row of %s (%s)", shown, type(exc).__name__)
-
-
-def _code(value: object) -> object:
-    return value.value if isinstance(value, Enum) else value
-
-
-def row_of(event: ReferralStateChanged) -> dict[str, Any]:
-    """The ledger row of one referral.state-changed event."""
-    return {
-        "event_id": event.event_id,
-        "referral_id": event.referral_id,
-        "event_type": event.event_type,
-        "occurred_at": event.occurred_at,
-        "clinic_id": event.clinic_id,
-        "org_id": event.org_id,
-        "status": _code(event.to_status),
-        "business_status": _code(event.business_status),
-        "payload": event.model_dump(mode="json"),
-    }
-
-
+# ---------------------------------------------------------------- the sink
 class LedgerSink:
-    """Copies ``sdoh.referrals.events.v1`` into the ledger (its own consumer group).
+    """Copies the network's topics into the ledger (its own consumer group).
 
-    Offsets are committed after the rows are in PostgreSQL; rows are upserts on
-    the event id, so a batch written twice (crash before commit) adds nothing.
+    Offsets are committed after the batch's transaction has committed; rows are
+    upserts on event ids, so a batch written twice (crash before commit) adds
+    nothing, and the metrics count only what was new.
 
-    Counters (no values, for metrics): ``skipped`` counts records that did not
-    reach the ledger (``unreadable`` ones that are no referral.state-changed
-    event, and rows PostgreSQL refused); ``retries`` counts waits for an
-    unavailable database.
+    Counters (no values, also exported as metrics): ``skipped`` counts records
+    that did not reach the ledger (``unreadable`` ones that are not the event
+    their topic carries, and rows PostgreSQL refused); ``retries`` counts waits
+    for an unavailable database.
     """
 
     def __init__(
@@ -333,10 +196,14 @@ class LedgerSink:
         group_id: str,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         auth: KafkaAuth = PLAINTEXT,
+        screenings: str | None = None,
+        dead_letters: str | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.auth = auth
         self.topic = topic
+        self.screenings_topic = screenings
+        self.dead_letters_topic = dead_letters
         self.url = url
         self.group_id = group_id
         self.skipped = 0
@@ -344,9 +211,15 @@ class LedgerSink:
         self.retries = 0
         self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
+        self._gauge_at = 0.0
+        self._gauged: set[str] = set()
+
+    @property
+    def topics(self) -> list[str]:
+        return [t for t in (self.topic, self.screenings_topic, self.dead_letters_topic) if t]
 
     async def run(self) -> None:
-        """Copy the topic into the ledger until cancelled (the supervisor's entry point).
+        """Copy the topics into the ledger until cancelled (the supervisor's entry point).
 
         An unreachable database is waited for, at start as later on, so that an
         outage of PostgreSQL never ends it; Kafka errors (and bugs) do, for the
@@ -355,7 +228,7 @@ class LedgerSink:
         ledger = await self._until_available("connecting", lambda: Ledger.connect(self.url))
         try:
             consumer = AIOKafkaConsumer(
-                self.topic,
+                *self.topics,
                 bootstrap_servers=self.bootstrap,
                 group_id=self.group_id,
                 enable_auto_commit=False,
@@ -389,26 +262,37 @@ class LedgerSink:
         batches: Mapping[Any, Sequence[ConsumerRecord[Any, Any]]] = await consumer.getmany(
             timeout_ms=500, max_records=500
         )
-        if not batches:
-            return
-        rows = self._rows(record for records in batches.values() for record in records)
-        if rows:
-            written = await self._until_available(
-                f"writing {len(rows)} rows", lambda: ledger.write(rows)
-            )
-            self.skipped += written.skipped
-        try:
-            await consumer.commit()
-        except CommitFailedError:
-            log.warning("ledger commit failed after a rebalance; batch will be re-read")
+        if batches:
+            batch = self._batch(record for records in batches.values() for record in records)
+            if len(batch):
+                written = await self._until_available(
+                    f"writing {len(batch)} rows", lambda: ledger.write_batch(batch)
+                )
+                self.skipped += written.skipped
+                metrics.LEDGER_SKIPPED.inc(written.skipped)
+                _count(written)
+            try:
+                await consumer.commit()
+            except CommitFailedError:
+                log.warning("ledger commit failed after a rebalance; batch will be re-read")
+        await self._refresh_open(ledger)
 
-    def _rows(self, records: Iterable[ConsumerRecord[Any, Any]]) -> list[dict[str, Any]]:
-        rows = []
+    def _batch(self, records: Iterable[ConsumerRecord[Any, Any]]) -> Batch:
+        batch = Batch()
         for record in records:
             try:
-                event = ReferralStateChanged.model_validate_json(record.value or b"")
-                rows.append(row_of(event))
-            except ROW_ERRORS:
+                value = record.value or b""
+                if record.topic == self.screenings_topic:
+                    batch.screenings.append(
+                        screening_row(ScreeningScored.model_validate_json(value))
+                    )
+                elif record.topic == self.dead_letters_topic:
+                    batch.dead_letters.append(
+                        dead_letter_row(DeadLetter.model_validate_json(value))
+                    )
+                else:
+                    batch.events.append(row_of(ReferralStateChanged.model_validate_json(value)))
+            except ROW_ERRORS:  # a pydantic ValidationError is a ValueError
                 log.warning(
                     "ledger: skipping an unreadable event at %s[%d]@%d",
                     record.topic,
@@ -417,7 +301,25 @@ class LedgerSink:
                 )
                 self.unreadable += 1
                 self.skipped += 1
-        return rows
+                metrics.LEDGER_SKIPPED.inc()
+        return batch
+
+    async def _refresh_open(self, ledger: Ledger) -> None:
+        """Set the open-referrals gauge from the ledger, at most every OPEN_GAUGE_EVERY s."""
+        now = time.monotonic()
+        if now - self._gauge_at < OPEN_GAUGE_EVERY:
+            return
+        self._gauge_at = now
+        try:
+            counts = await ledger.open_by_category()
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning("ledger: open referrals not counted (%s)", type(exc).__name__)
+            return
+        for category in self._gauged - counts.keys():
+            metrics.OPEN_REFERRALS.labels(category).set(0)
+        for category, n in counts.items():
+            metrics.OPEN_REFERRALS.labels(category).set(n)
+        self._gauged |= counts.keys()
 
     async def _until_available(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """``attempt()``, retried while PostgreSQL is unavailable (0.5 s doubling to 30 s)."""
@@ -427,6 +329,7 @@ class LedgerSink:
                 return await attempt()
             except UNAVAILABLE_ERRORS as exc:
                 self.retries += 1
+                metrics.LEDGER_RETRIES.inc()
                 log.warning(
                     "ledger: PostgreSQL unavailable while %s (%s); retrying in %.1f s",
                     what,
@@ -435,3 +338,35 @@ class LedgerSink:
                 )
             await self._sleep(delay)
             delay = min(delay * 2, RETRY_MAX_DELAY)
+
+
+def _count(written: Written) -> None:
+    """Count what a committed write added: each step, duration and dead letter once."""
+    for seen in written.observations:
+        if seen.metric == "step" and seen.step in metrics.COUNTED_STEPS:
+            metrics.REFERRALS.labels(seen.step, seen.category).inc()
+        elif seen.metric == "time_to_accept" and seen.seconds is not None:
+            metrics.TIME_TO_ACCEPT.labels(seen.category).observe(seen.seconds)
+        elif seen.metric == "time_to_close" and seen.seconds is not None:
+            metrics.TIME_TO_CLOSE.labels(seen.category).observe(seen.seconds)
+    for kind in written.dead_letter_kinds:
+        metrics.DEAD_LETTERS_LOGGED.labels(kind).inc()
+    metrics.LEDGER_ROWS.labels("referral_events").inc(written.inserted)
+    metrics.LEDGER_ROWS.labels("screenings").inc(written.screenings)
+    metrics.LEDGER_ROWS.labels("dead_letters").inc(len(written.dead_letter_kinds))
+
+
+__all__ = [
+    "REPLACEMENT",
+    "RETRY_FIRST_DELAY",
+    "RETRY_MAX_DELAY",
+    "ROW_ERRORS",
+    "UNAVAILABLE_ERRORS",
+    "Batch",
+    "Ledger",
+    "LedgerRow",
+    "LedgerSink",
+    "Written",
+    "row_of",
+    "storable_text",
+]

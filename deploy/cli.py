@@ -274,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     sub.add_parser("settings", help="list every REFNET_* setting").set_defaults(func=cmd_settings)
+
+    from deploy import report
+
+    report.register(sub)
     return parser
 
 

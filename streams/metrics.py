@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge, Histogram
 
 INGRESS = Counter(
     "refnet_ingress_messages_total",
@@ -24,3 +24,90 @@ INTERNAL_ERRORS = Counter(
     ["agent", "error"],
 )
 SEND_RETRIES = Counter("refnet_send_retries_total", "Sends retried by an agent", ["agent"])
+
+# ---------------------------------------------------------------- what the network knows
+# Counted by the ledger sink, which reads the event log in one consumer group:
+# each event reaches one worker, and only events new to the ledger are counted,
+# so a sum over every worker counts each step once (replays add nothing).
+
+#: Steps counted in refnet_referrals_total{step} (``opened`` is a referral's
+#: first event, duplicates excepted; the rest are connectors.ledger_state's steps).
+COUNTED_STEPS = frozenset(
+    {
+        "opened",
+        "offered",
+        "accepted",
+        "rejected",
+        "timed_out",
+        "completed",
+        "failed",
+        "expired",
+        "unmatched",
+        "consent_required",
+        "cancelled",
+        "network_error",
+    }
+)
+#: Seconds: a minute to 90 days (offers wait hours to days; loops close in weeks).
+DURATION_BUCKETS = (
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    4 * 3600.0,
+    12 * 3600.0,
+    86400.0,
+    2 * 86400.0,
+    3 * 86400.0,
+    7 * 86400.0,
+    14 * 86400.0,
+    30 * 86400.0,
+    60 * 86400.0,
+    90 * 86400.0,
+)
+
+REFERRALS = Counter(
+    "refnet_referrals",
+    "Referral steps recorded in the ledger, by step and category (each once across workers)",
+    ["step", "category"],
+)
+TIME_TO_ACCEPT = Histogram(
+    "refnet_time_to_accept_seconds",
+    "From a referral's opening to its first acceptance",
+    ["category"],
+    buckets=DURATION_BUCKETS,
+)
+TIME_TO_CLOSE = Histogram(
+    "refnet_time_to_close_seconds",
+    "From a referral's opening to its closing with an outcome (completed, or failed by its "
+    "organization)",
+    ["category"],
+    buckets=DURATION_BUCKETS,
+)
+OPEN_REFERRALS = Gauge(
+    "refnet_open_referrals",
+    "Referrals not yet closed, network-wide, from the ledger (the same on every worker: use max)",
+    ["category"],
+)
+DEAD_LETTERS_LOGGED = Counter(
+    "refnet_dead_letters_logged",
+    "Dead letters on the dead-letter topic, by kind (counted once, by the ledger sink)",
+    ["kind"],
+)
+LEDGER_ROWS = Counter("refnet_ledger_rows", "Rows new to the ledger", ["table"])
+LEDGER_SKIPPED = Counter(
+    "refnet_ledger_skipped", "Records that did not reach the ledger (unreadable or refused)"
+)
+LEDGER_RETRIES = Counter(
+    "refnet_ledger_retries", "Waits of the ledger sink for an unavailable PostgreSQL"
+)
+CONSUMER_LAG = Gauge(
+    "refnet_consumer_lag",
+    "Messages not yet committed by a consumer group, per topic (network-wide: use max)",
+    ["group", "topic"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "refnet_webhook_deliveries",
+    "Webhook deliveries by outcome (delivered, retried, failed): counted by the gateway",
+    ["outcome"],
+)

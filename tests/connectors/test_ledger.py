@@ -20,6 +20,7 @@ from aiokafka.structs import TopicPartition
 import connectors.ledger as ledger_module
 from connectors.ledger import (
     RETRY_MAX_DELAY,
+    Batch,
     Ledger,
     LedgerSink,
     Written,
@@ -298,12 +299,16 @@ class FakeLedger:
     written: list[Mapping[str, Any]] = field(default_factory=list)
     closed: bool = False
 
-    async def write(self, rows: Sequence[Mapping[str, Any]]) -> Written:
+    async def write_batch(self, batch: Batch) -> Written:
+        rows: Sequence[Mapping[str, Any]] = batch.events
         self.attempts.append(rows)
         if self.failures:
             raise self.failures.pop(0)
         self.written.extend(rows)
         return Written(inserted=len(rows) - self.skip, skipped=self.skip)
+
+    async def open_by_category(self) -> dict[str, int]:
+        return {}
 
     async def close(self) -> None:
         self.closed = True
