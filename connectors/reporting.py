@@ -407,3 +407,55 @@ async def _strata(
         }
         strata.append(entry)
     return strata
+
+
+async def status_snapshot(conn: Any, since: datetime, until: datetime) -> dict[str, Any]:
+    """What the live status page shows: the report's headline figures, the referrals
+    by current status, the service gaps and the dead letters (kinds and places only)."""
+    figures = await build_report(conn, since, until)
+    statuses = await conn.fetch(
+        f"""
+        SELECT r.status, coalesce(r.business_status, '') AS business, count(*) AS n
+        FROM referrals r WHERE {_COHORT} GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
+        """,  # noqa: S608
+        since,
+        until,
+    )
+    kinds = await conn.fetch(
+        "SELECT kind, count(*) AS n, max(occurred_at) AS last FROM dead_letters "
+        "WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY kind ORDER BY 2 DESC, 1",
+        since,
+        until,
+    )
+    recent = await conn.fetch(
+        "SELECT occurred_at, kind, source_topic FROM dead_letters "
+        "ORDER BY occurred_at DESC, event_id LIMIT 8"
+    )
+    return {
+        "since": figures["since"],
+        "until": figures["until"],
+        "totals": figures["totals"],
+        "time_to_accept_seconds": figures["time_to_accept_seconds"],
+        "time_to_close_seconds": figures["time_to_close_seconds"],
+        "rejected_by_reason": figures["rejected_by_reason"],
+        "statuses": [
+            {
+                "status": r["status"] + (f" / {r['business']}" if r["business"] else ""),
+                "count": int(r["n"]),
+            }
+            for r in statuses
+        ],
+        "organizations": figures["organizations"],
+        "service_gaps": figures["service_gaps"][:12],
+        "dead_letters": {
+            "total": sum(int(k["n"]) for k in kinds),
+            "by_kind": [
+                {"kind": k["kind"], "count": int(k["n"]), "last": k["last"].isoformat()}
+                for k in kinds
+            ],
+            "recent": [
+                {"at": r["occurred_at"].isoformat(), "kind": r["kind"], "topic": r["source_topic"]}
+                for r in recent
+            ],
+        },
+    }

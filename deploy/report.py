@@ -56,26 +56,31 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    from deploy.cli import CliError, resolve_database
-
+    """Print the report; bad options or an unreachable ledger: a message and exit 2."""
     try:
-        until = parse_time(args.until, "--until") if args.until else datetime.now(UTC)
-        since = parse_since(args.since, until) if args.since else until - DEFAULT_WINDOW
+        sys.stdout.write(render(_report(settings, args), args.format))
     except ReportError as exc:
-        raise CliError(str(exc)) from None
-    if since >= until:
-        raise CliError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
+        sys.stderr.write(f"refnet: {exc}\n")
+        return 2
+    return 0
+
+
+def _report(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     import asyncpg
 
+    from deploy.cli import resolve_database
+
+    until = parse_time(args.until, "--until") if args.until else datetime.now(UTC)
+    since = parse_since(args.since, until) if args.since else until - DEFAULT_WINDOW
+    if since >= until:
+        raise ReportError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
     url = resolve_database(settings)
     try:
-        report = asyncio.run(fetch_report(url, since, until, args.by))
+        return asyncio.run(fetch_report(url, since, until, args.by))
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-        raise CliError(f"cannot reach the ledger's PostgreSQL ({type(exc).__name__})") from None
+        raise ReportError(f"cannot reach the ledger's PostgreSQL ({type(exc).__name__})") from None
     except asyncpg.PostgresError as exc:  # e.g. a missing database, a refused password
-        raise CliError(f"the ledger's PostgreSQL refused: {exc}") from None
-    sys.stdout.write(render(report, args.format))
-    return 0
+        raise ReportError(f"the ledger's PostgreSQL refused: {exc}") from None
 
 
 async def fetch_report(

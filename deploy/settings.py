@@ -141,6 +141,24 @@ class Settings(BaseModel):
     metrics_port: int | None = Field(
         default=None, description="Port of the Prometheus /metrics endpoint (unset: off)."
     )
+    http_host: str = Field(
+        default="127.0.0.1",
+        description="Address the metrics and status endpoints listen on (0.0.0.0 in containers).",
+    )
+    status_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the worker's live status page (needs the ledger; unset: off).",
+    )
+    status_window: timedelta = Field(
+        default=timedelta(days=30),
+        gt=timedelta(0),
+        description="The status page shows referrals opened within this window (ISO 8601).",
+    )
+    status_refresh: float = Field(
+        default=5.0, ge=0.2, le=3600, description="Seconds between the status page's updates."
+    )
     log_level: str = Field(default="info", description="Log level of the worker.")
 
     @classmethod
@@ -197,6 +215,10 @@ class Settings(BaseModel):
             pattern_refresh=self.pattern_refresh,
             session_timeout=self.session_timeout,
             failpoint=self.failpoint,
+            http_host=self.http_host,
+            status_port=self.status_port,
+            status_window=self.status_window,
+            status_refresh=self.status_refresh,
             kafka_auth=self.kafka_auth(),
             limits=Limits(
                 max_message_bytes=self.max_message_bytes,

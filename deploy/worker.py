@@ -30,8 +30,8 @@ def run_worker(settings: Settings, bootstrap: str) -> int:
             print(f"  {line}", file=sys.stderr)
         return 2
     if settings.metrics_port is not None:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
-        log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)
+        start_http_server(settings.metrics_port, addr=settings.http_host)
+        log.info("metrics on http://%s:%d/metrics", settings.http_host, settings.metrics_port)
     (config.data_dir / "worker").mkdir(parents=True, exist_ok=True)
     network = build(config, bootstrap)
     worker = faust.Worker(

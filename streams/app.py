@@ -550,6 +550,22 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
                     dead_letters=topics.deadletter,
                 )
                 supervisor.start("ledger", net.ledger.run)
+            # what the network knows: consumer lag, and the live status page
+            from connectors.lag import LagMonitor
+
+            groups = [config.app_id, f"{config.app_id}-ingress", f"{config.app_id}-ledger"]
+            supervisor.start("lag", LagMonitor(bootstrap, groups, auth=auth).run)
+            if config.status_port is not None and config.database_url:
+                from streams.status import StatusPage
+
+                page = StatusPage(
+                    config.database_url,
+                    port=config.status_port,
+                    host=config.http_host,
+                    refresh=config.status_refresh,
+                    window=config.status_window,
+                )
+                supervisor.start("status", page.run)
 
         async def on_stop(self) -> None:
             await net.supervisor.stop()

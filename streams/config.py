@@ -59,6 +59,11 @@ class NetworkConfig:
     #: Testing only: ``"crash-after-state"`` ends the process right after a
     #: referral command's state (and outbox) is durable, before its outputs.
     failpoint: str | None = None
+    #: the live status page (streams.status): its address, port (None: off), window, refresh
+    http_host: str = "127.0.0.1"
+    status_port: int | None = None
+    status_window: timedelta = timedelta(days=30)
+    status_refresh: float = 5.0
 
 
 __all__ = ["Limits", "NetworkConfig"]
