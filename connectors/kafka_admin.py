@@ -1,7 +1,7 @@
-"""Create and update topics from the catalog, idempotently.
+"""Topics, SCRAM credentials and ACLs on the broker, each applied idempotently.
 
-Uses confluent-kafka's AdminClient: unlike aiokafka's admin client it also has
-the ACL and SCRAM calls that per-party credentials will need.
+Uses confluent-kafka's AdminClient: unlike aiokafka's admin client it has the
+ACL and SCRAM calls that per-party credentials need (``refnet provision``).
 """
 
 from __future__ import annotations
@@ -11,16 +11,26 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
     NewPartitions,
     NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
 )
 
 from connectors.kafka_auth import PLAINTEXT, KafkaAuth
@@ -297,3 +307,257 @@ def list_topics(
     except KafkaException as exc:
         raise AdminError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     return {name: len(t.partitions) for name, t in meta.topics.items() if not name.startswith("__")}
+
+
+def delete_topics(
+    bootstrap: str, names: Iterable[str], *, timeout: float = 30.0, auth: KafkaAuth = PLAINTEXT
+) -> list[str]:
+    """Delete the topics among ``names`` that exist; return the deleted ones' names."""
+    admin = admin_client(bootstrap, auth)
+    try:
+        existing = admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise AdminError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    doomed = [name for name in names if name in existing]
+    if not doomed:
+        return []
+    futures = admin.delete_topics(doomed, operation_timeout=timeout)
+    for name, error in _wait(futures, "deleting topic", timeout).items():
+        if error is not None and "UNKNOWN_TOPIC" not in str(error):
+            raise AdminError(f"deleting topic {name}: {error}")
+    return doomed
+
+
+# ---------------------------------------------------------------------- ACLs
+ResourceKind = Literal["topic", "group", "cluster"]
+_RESOURCE = {
+    "topic": ResourceType.TOPIC,
+    "group": ResourceType.GROUP,
+    "cluster": ResourceType.BROKER,
+}
+_KIND = {v: k for k, v in _RESOURCE.items()}
+#: The name of the cluster resource in an ACL.
+CLUSTER = "kafka-cluster"
+
+
+@dataclass(frozen=True, order=True)
+class Acl:
+    """One ALLOW rule: ``principal`` may ``operation`` on a resource (any host)."""
+
+    principal: str
+    resource: ResourceKind
+    name: str
+    operation: str
+    #: ``literal``: the resource named ``name``; ``prefixed``: every one starting with it
+    pattern: Literal["literal", "prefixed"] = "literal"
+
+    def binding(self) -> Any:
+        return AclBinding(
+            _RESOURCE[self.resource],
+            self.name,
+            ResourcePatternType[self.pattern.upper()],
+            self.principal,
+            "*",
+            AclOperation[self.operation],
+            AclPermissionType.ALLOW,
+        )
+
+    def describe(self) -> str:
+        where = f"{self.resource} {self.name}{'*' if self.pattern == 'prefixed' else ''}"
+        return f"{self.principal} {self.operation} {where}"
+
+    @classmethod
+    def from_binding(cls, binding: Any) -> Acl | None:
+        kind: ResourceKind | None = _KIND.get(binding.restype)  # type: ignore[assignment]
+        if kind is None or binding.permission_type != AclPermissionType.ALLOW:
+            return None
+        pattern = binding.resource_pattern_type.name.lower()
+        if pattern not in ("literal", "prefixed"):
+            return None
+        return cls(binding.principal, kind, binding.name, binding.operation.name, pattern)
+
+
+def _acl_filter(principal: str | None) -> Any:
+    """A filter matching every ACL (of ``principal``, if given)."""
+    make: Any = AclBindingFilter  # its stubs refuse None, which means "any"
+    return make(
+        ResourceType.ANY,
+        None,
+        ResourcePatternType.ANY,
+        principal,
+        None,
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+
+
+def security_enabled(
+    bootstrap: str, *, timeout: float = 15.0, auth: KafkaAuth = PLAINTEXT
+) -> bool:
+    """True when the cluster enforces ACLs (it has an authorizer).
+
+    Asked by deleting the ACLs of a principal that never has any: a cluster
+    without an authorizer answers SECURITY_DISABLED (DescribeAcls would answer
+    with an empty list), one with an authorizer deletes nothing.
+    """
+    admin = admin_client(bootstrap, auth)
+    futures = admin.delete_acls([_acl_filter("User:refnet-probe.none")], request_timeout=timeout)
+    for future in futures.values():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            if exc.args and getattr(exc.args[0], "name", lambda: "")() == "SECURITY_DISABLED":
+                return False
+            raise AdminError(f"cannot ask {bootstrap} about its ACLs: {exc}") from exc
+    return True
+
+
+def describe_acls(
+    bootstrap: str,
+    principal: str | None = None,
+    *,
+    timeout: float = 15.0,
+    auth: KafkaAuth = PLAINTEXT,
+) -> list[Acl]:
+    """Every ALLOW rule (of ``principal``, if given), sorted."""
+    admin = admin_client(bootstrap, auth)
+    query = _acl_filter(principal)
+    try:
+        bindings = admin.describe_acls(query, request_timeout=timeout).result(timeout=timeout)
+    except KafkaException as exc:
+        raise AdminError(f"describing ACLs: {exc}") from exc
+    return sorted(acl for acl in map(Acl.from_binding, bindings) if acl is not None)
+
+
+def create_acls(
+    bootstrap: str,
+    acls: Iterable[Acl],
+    *,
+    timeout: float = 30.0,
+    auth: KafkaAuth = PLAINTEXT,
+) -> None:
+    """Create every rule (an existing one is no error) and wait until the broker applies them.
+
+    ACLs travel through the KRaft metadata log; the broker answering
+    DescribeAcls from its own copy shows them once it enforces them.
+    """
+    wanted = sorted(set(acls))
+    if not wanted:
+        return
+    admin = admin_client(bootstrap, auth)
+    futures = admin.create_acls([acl.binding() for acl in wanted], request_timeout=timeout)
+    for binding, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            raise AdminError(f"creating ACL {binding}: {exc}") from exc
+    principals = {acl.principal for acl in wanted}
+    deadline = time.monotonic() + timeout
+    while True:
+        have = {
+            acl
+            for principal in principals
+            for acl in describe_acls(bootstrap, principal, auth=auth)
+        }
+        if have.issuperset(wanted):
+            return
+        if time.monotonic() > deadline:
+            missing = ", ".join(acl.describe() for acl in wanted if acl not in have)
+            raise AdminError(f"ACLs not in force after {timeout:.0f}s: {missing}")
+        time.sleep(0.1)
+
+
+def delete_acls(
+    bootstrap: str,
+    acls: Iterable[Acl] = (),
+    *,
+    principal: str | None = None,
+    timeout: float = 30.0,
+    auth: KafkaAuth = PLAINTEXT,
+) -> int:
+    """Delete these exact rules, and every rule of ``principal`` if given; return how many."""
+    filters = [acl.binding() for acl in set(acls)]
+    if principal is not None:
+        filters.append(_acl_filter(principal))
+    if not filters:
+        return 0
+    admin = admin_client(bootstrap, auth)
+    futures = admin.delete_acls(filters, request_timeout=timeout)
+    deleted = 0
+    for binding, future in futures.items():
+        try:
+            deleted += len(future.result(timeout=timeout))
+        except KafkaException as exc:
+            raise AdminError(f"deleting ACLs {binding}: {exc}") from exc
+    return deleted
+
+
+def delete_topic_acls(
+    bootstrap: str, names: Iterable[str], *, timeout: float = 30.0, auth: KafkaAuth = PLAINTEXT
+) -> int:
+    """Delete every ACL on these literal topics, whoever it is for; return how many."""
+    make: Any = AclBindingFilter  # its stubs refuse None, which means "any"
+    filters = [
+        make(
+            ResourceType.TOPIC,
+            name,
+            ResourcePatternType.LITERAL,
+            None,
+            None,
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        )
+        for name in names
+    ]
+    if not filters:
+        return 0
+    admin = admin_client(bootstrap, auth)
+    deleted = 0
+    for binding, future in admin.delete_acls(filters, request_timeout=timeout).items():
+        try:
+            deleted += len(future.result(timeout=timeout))
+        except KafkaException as exc:
+            raise AdminError(f"deleting ACLs {binding}: {exc}") from exc
+    return deleted
+
+
+# ---------------------------------------------------------------------- SCRAM
+#: PBKDF2 iterations of a stored SCRAM credential (Kafka's minimum is 4096).
+SCRAM_ITERATIONS = 8192
+
+
+def upsert_scram(
+    bootstrap: str,
+    username: str,
+    password: str,
+    *,
+    timeout: float = 30.0,
+    auth: KafkaAuth = PLAINTEXT,
+) -> None:
+    """Create or replace ``username``'s SCRAM-SHA-512 credential."""
+    admin = admin_client(bootstrap, auth)
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
+    change = UserScramCredentialUpsertion(username, info, password.encode())
+    futures = admin.alter_user_scram_credentials([change], request_timeout=timeout)
+    for user, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            raise AdminError(f"setting the SCRAM credential of {user}: {exc}") from exc
+
+
+def delete_scram(
+    bootstrap: str, username: str, *, timeout: float = 30.0, auth: KafkaAuth = PLAINTEXT
+) -> bool:
+    """Remove ``username``'s SCRAM-SHA-512 credential; False when it had none."""
+    admin = admin_client(bootstrap, auth)
+    change = UserScramCredentialDeletion(username, ScramMechanism.SCRAM_SHA_512)
+    futures = admin.alter_user_scram_credentials([change], request_timeout=timeout)
+    for user, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            if "RESOURCE_NOT_FOUND" in str(exc):
+                return False
+            raise AdminError(f"deleting the SCRAM credential of {user}: {exc}") from exc
+    return True

@@ -8,25 +8,37 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from deploy.local.broker import BrokerError, LocalBroker
+from deploy.local.broker import BrokerError, BrokerState, LocalBroker
 from deploy.local.database import DatabaseError, LocalDatabase
+from deploy.provision import Access, Admin, ProvisionError, kafka_access
 from deploy.settings import Settings, SettingsError, describe
 from schemas.topics import InvalidPartyId, Topics, TopicSpec
+
+if TYPE_CHECKING:
+    from connectors.kafka_admin import TopicResult
 
 
 class CliError(RuntimeError):
     """A user-facing error: printed without a traceback, exit code 2."""
 
 
-def broker_for(settings: Settings) -> LocalBroker:
+def broker_for(
+    settings: Settings, *, brokers: int | None = None, secure: bool | None = None
+) -> LocalBroker:
+    """The embedded Kafka of ``REFNET_DATA_DIR``: as asked, else as its data dir was made."""
+    data_dir = settings.data_dir / "kafka"
+    made = LocalBroker(data_dir, cache_dir=settings.cache_dir).layout()
     return LocalBroker(
-        settings.data_dir / "kafka",
+        data_dir,
         cache_dir=settings.cache_dir,
         version=settings.kafka_version,
         host=settings.kafka_host,
         port=settings.kafka_port,
         heap=settings.kafka_heap,
+        brokers=brokers or (made.brokers if made else 1),
+        secure=secure if secure is not None else bool(made and made.secure),
     )
 
 
@@ -57,16 +69,14 @@ def env_line(name: str, value: str) -> str:
 
 
 def resolve_bootstrap(settings: Settings) -> str:
-    """REFNET_KAFKA_BOOTSTRAP, else the embedded broker if it runs."""
-    if settings.kafka_bootstrap:
-        return settings.kafka_bootstrap
-    state = broker_for(settings).state()
-    if state is None:
-        raise CliError(
-            "no Kafka broker: run 'refnet dev up' for the embedded one, "
-            "or set REFNET_KAFKA_BOOTSTRAP=host:port"
-        )
-    return state.bootstrap
+    """REFNET_KAFKA_BOOTSTRAP, else REFNET_KAFKA_CREDENTIALS' bootstrap.servers, else the
+    embedded broker if it runs."""
+    return resolve_kafka(settings).bootstrap
+
+
+def resolve_kafka(settings: Settings, *, admin: bool = False) -> Access:
+    """Where and how to reach Kafka: for the workers, or (``admin``) for admin calls."""
+    return kafka_access(settings, broker_for(settings), admin=admin)
 
 
 def resolve_database(settings: Settings) -> str:
@@ -90,10 +100,15 @@ def cmd_dev_up(settings: Settings, args: argparse.Namespace) -> int:
             f"# using the Kafka at {settings.kafka_bootstrap} (REFNET_KAFKA_BOOTSTRAP)",
             file=sys.stderr,
         )
+        if args.secure or args.brokers != 1:
+            raise CliError("--secure and --brokers are for the embedded Kafka")
     else:
-        print("# starting the embedded Kafka broker...", file=sys.stderr, flush=True)
-        state = broker_for(settings).start(timeout=args.timeout)
-        lines.append(env_line("REFNET_KAFKA_BOOTSTRAP", state.bootstrap))
+        what = "broker" if args.brokers == 1 else f"cluster ({args.brokers} brokers)"
+        mode = " in secure mode" if args.secure else ""
+        print(f"# starting the embedded Kafka {what}{mode}...", file=sys.stderr, flush=True)
+        broker = broker_for(settings, brokers=args.brokers, secure=args.secure)
+        state = broker.start(timeout=args.timeout)
+        lines += [env_line(k, v) for k, v in kafka_lines(settings, broker, state)]
     if settings.database_url:
         lines.append(env_line("REFNET_DATABASE_URL", settings.database_url))
     elif not args.no_database:
@@ -118,7 +133,8 @@ def cmd_dev_status(settings: Settings, args: argparse.Namespace) -> int:
     state = broker.state()
     url = database.url()
     if state is not None:
-        print(env_line("REFNET_KAFKA_BOOTSTRAP", state.bootstrap))
+        for name, value in kafka_lines(settings, broker, state):
+            print(env_line(name, value))
     else:
         recorded = broker.recorded()
         why = (
@@ -134,33 +150,64 @@ def cmd_dev_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if state is not None and url is not None else 3
 
 
-# ---------------------------------------------------------------------- topics
-def cmd_topics_apply(settings: Settings, args: argparse.Namespace) -> int:
-    from connectors.kafka_admin import apply_topics
+def kafka_lines(
+    settings: Settings, broker: LocalBroker, state: BrokerState
+) -> list[tuple[str, str]]:
+    """The REFNET_* lines of a running embedded Kafka: its address and, when secure, the
+    network's own principal (made here the first time) and the operator's file."""
+    lines = [("REFNET_KAFKA_BOOTSTRAP", state.bootstrap)]
+    if len(state.all_nodes) >= 3:
+        lines.append(("REFNET_REPLICATION_FACTOR", "3"))
+    if not state.secure:
+        return lines
+    from deploy.provision import Admin, network_principal, provision_network, secure_lines
 
-    for result in apply_topics(resolve_bootstrap(settings), catalog_for(settings)):
+    admin = Admin(state.bootstrap, broker.auth(state), settings.data_dir)
+    topics = topics_for(settings)
+    path = provision_network(admin, topics, settings.app_id, network_principal(topics))
+    return secure_lines(settings, state.bootstrap, path, broker.operator_path) + lines[1:]
+
+
+# ---------------------------------------------------------------------- topics
+def apply_network(settings: Settings, admin: Admin) -> tuple[list[TopicResult], int | None]:
+    """The network's topics and, on a broker that enforces ACLs, its principal's rules
+    (how many; None when the broker enforces none)."""
+    from connectors.kafka_admin import apply_topics, create_acls, security_enabled
+    from deploy.provision import network_acls
+
+    results = apply_topics(admin.bootstrap, catalog_for(settings), auth=admin.auth)
+    if not security_enabled(admin.bootstrap, auth=admin.auth):
+        return results, None
+    if admin.network_user is None:
+        raise CliError(
+            "this broker enforces ACLs: set REFNET_KAFKA_SASL_USERNAME (or "
+            "REFNET_KAFKA_CREDENTIALS) to the network's principal, so that it is granted "
+            "the network's topics (the topics were applied)"
+        )
+    acls = network_acls(topics_for(settings), settings.app_id, admin.network_user)
+    create_acls(admin.bootstrap, acls, auth=admin.auth)
+    return results, len(acls)
+
+
+def cmd_topics_apply(settings: Settings, args: argparse.Namespace) -> int:
+    from deploy.provision import admin_for
+
+    admin = admin_for(settings, broker_for(settings))
+    results, granted = apply_network(settings, admin)
+    for result in results:
         detail = f" ({result.detail})" if result.detail else ""
         print(f"{result.outcome:<9} {result.name}{detail}")
+    if granted is not None:
+        print(f"{'acls':<9} User:{admin.network_user} ({granted} rules)")
     return 0
 
 
 def cmd_topics_list(settings: Settings, args: argparse.Namespace) -> int:
     from connectors.kafka_admin import list_topics
 
-    for name, partitions in sorted(list_topics(resolve_bootstrap(settings)).items()):
+    access = resolve_kafka(settings, admin=True)
+    for name, partitions in sorted(list_topics(access.bootstrap, auth=access.auth).items()):
         print(f"{name}\t{partitions}")
-    return 0
-
-
-def cmd_provision(settings: Settings, args: argparse.Namespace) -> int:
-    from connectors.kafka_admin import apply_topics
-
-    topics = topics_for(settings)
-    specs = (
-        topics.clinic_catalog(args.id) if args.party == "clinic" else topics.org_catalog(args.id)
-    )
-    for result in apply_topics(resolve_bootstrap(settings), specs):
-        print(f"{result.outcome:<9} {result.name}")
     return 0
 
 
@@ -174,42 +221,52 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             settings = settings.with_overrides(database_url=url)
         else:
             print("# no PostgreSQL: the ledger is not written", file=sys.stderr)
-    return run_worker(settings, resolve_bootstrap(settings))
+    access = resolve_kafka(settings)
+    if access.credentials is not None:  # the secure embedded Kafka's network principal
+        settings = settings.with_overrides(kafka_credentials=access.credentials)
+    return run_worker(settings, access.bootstrap)
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     """Everything on one machine: embedded services (unless external), topics, a worker."""
-    from connectors.kafka_admin import apply_topics
+    from deploy.provision import PartyKind, admin_for, provision_party
     from deploy.worker import run_worker
 
+    lines: list[tuple[str, str]] = []
     if not settings.kafka_bootstrap:
         print("# starting the embedded Kafka broker...", file=sys.stderr, flush=True)
-        state = broker_for(settings).start()
-        settings = settings.with_overrides(kafka_bootstrap=state.bootstrap)
+        broker = broker_for(settings)
+        lines = kafka_lines(settings, broker, broker.start())
     if not settings.database_url:
         print("# starting the embedded PostgreSQL...", file=sys.stderr, flush=True)
         settings = settings.with_overrides(database_url=database_for(settings).start())
-    bootstrap = resolve_bootstrap(settings)
-    print(env_line("REFNET_KAFKA_BOOTSTRAP", bootstrap))
+    worker = resolve_kafka(settings)
+    admin = admin_for(settings, broker_for(settings))
+    for name, value in lines or [("REFNET_KAFKA_BOOTSTRAP", worker.bootstrap)]:
+        print(env_line(name, value))
     print(env_line("REFNET_DATABASE_URL", resolve_database(settings)), flush=True)
-    for result in apply_topics(bootstrap, catalog_for(settings)):
+    results, granted = apply_network(settings, admin)
+    for result in results:
         print(f"# topic {result.outcome}: {result.name}", file=sys.stderr)
-    for party, ids in (("clinic", args.clinic), ("org", args.org)):
+    if granted is not None:
+        print(f"# {granted} ACLs for User:{admin.network_user}", file=sys.stderr)
+    parties: tuple[tuple[PartyKind, list[str] | None], ...] = (
+        ("clinic", args.clinic),
+        ("org", args.org),
+    )
+    for party, ids in parties:
         for party_id in ids or []:
-            topics = topics_for(settings)
-            specs = (
-                topics.clinic_catalog(party_id)
-                if party == "clinic"
-                else topics.org_catalog(party_id)
-            )
-            apply_topics(bootstrap, specs)
-            print(f"# provisioned {party} {party_id}", file=sys.stderr)
+            done = provision_party(admin, topics_for(settings), party, party_id)
+            where = f": {done.credentials}" if done.credentials else ""
+            print(f"# provisioned {party} {party_id}{where}", file=sys.stderr)
     print(
         "# worker starting; Ctrl-C stops it ('refnet dev down' stops the broker and database)",
         file=sys.stderr,
         flush=True,
     )
-    return run_worker(settings, bootstrap)
+    if worker.credentials is not None:
+        settings = settings.with_overrides(kafka_credentials=worker.credentials)
+    return run_worker(settings, worker.bootstrap)
 
 
 # ---------------------------------------------------------------------- schemas
@@ -241,6 +298,18 @@ def build_parser() -> argparse.ArgumentParser:
     up = dev_sub.add_parser("up", help="start them; print REFNET_* lines to export")
     up.add_argument("--no-database", action="store_true", help="start only the broker")
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the broker")
+    up.add_argument(
+        "--secure",
+        action="store_true",
+        help="SASL_SSL (SCRAM-SHA-512 over TLS, a local CA) and ACLs; print the network's login",
+    )
+    up.add_argument(
+        "--brokers",
+        type=int,
+        choices=[1, 3],
+        default=1,
+        help="KRaft brokers on this machine (3: replication factor 3, min.insync.replicas 2)",
+    )
     up.set_defaults(func=cmd_dev_up)
     dev_sub.add_parser("down", help="stop them").set_defaults(func=cmd_dev_down)
     dev_sub.add_parser("status", help="print their addresses").set_defaults(func=cmd_dev_status)
@@ -254,10 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_topics_list
     )
 
-    provision = sub.add_parser("provision", help="create a party's topics")
-    provision.add_argument("party", choices=["clinic", "org"])
-    provision.add_argument("id", help="clinic_id or org_id: [a-z0-9][a-z0-9-]{1,62}")
-    provision.set_defaults(func=cmd_provision)
+    from deploy import provision
+
+    provision.register(sub)
 
     schemas = sub.add_parser("schemas", help="the published JSON Schemas")
     schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
@@ -288,7 +356,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return int(args.func(settings, args))
-    except (CliError, SettingsError, BrokerError, DatabaseError, InvalidPartyId) as exc:
+    except (
+        CliError,
+        SettingsError,
+        BrokerError,
+        DatabaseError,
+        InvalidPartyId,
+        ProvisionError,
+    ) as exc:
         print(f"refnet: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -68,6 +68,13 @@ class Settings(BaseModel):
             "overrides the four settings above and, if unset, REFNET_KAFKA_BOOTSTRAP."
         ),
     )
+    kafka_admin_credentials: Path | None = Field(
+        default=None,
+        description=(
+            "Credentials file of the principal that creates topics, credentials and ACLs "
+            "(refnet topics apply, provision, deprovision). Unset: the workers' own settings."
+        ),
+    )
     database_url: str | None = Field(
         default=None,
         description="PostgreSQL URL for the ledger. Unset: the embedded server (pgserver).",
@@ -87,6 +94,18 @@ class Settings(BaseModel):
     partitions: int = Field(default=6, ge=1, description="Partitions of each catalog topic.")
     replication_factor: int = Field(default=1, ge=1, description="Replication of each topic.")
     app_id: str = Field(default="refnet", description="Faust app id (consumer group).")
+    standby_replicas: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="Standby copies of each table partition kept warm on other workers.",
+    )
+    shutdown_grace: float = Field(
+        default=15.0,
+        gt=0,
+        le=600,
+        description="Seconds a worker has to stop cleanly after SIGTERM before it exits anyway.",
+    )
     default_response_sla: timedelta = Field(
         default=timedelta(hours=24),
         gt=timedelta(0),
@@ -202,6 +221,16 @@ class Settings(BaseModel):
         except KafkaAuthError as exc:
             raise SettingsError(f"REFNET_KAFKA_*: {exc}") from None
 
+    def kafka_admin_auth(self) -> KafkaAuth:
+        """How the CLI's admin calls authenticate: REFNET_KAFKA_ADMIN_CREDENTIALS, else
+        the workers' own settings (:meth:`kafka_auth`)."""
+        if self.kafka_admin_credentials is None:
+            return self.kafka_auth()
+        try:
+            return KafkaAuth.from_file(self.kafka_admin_credentials)[1]
+        except KafkaAuthError as exc:
+            raise SettingsError(f"REFNET_KAFKA_ADMIN_CREDENTIALS: {exc}") from None
+
     def network(self) -> NetworkConfig:
         """The worker's part of the settings, as plain values (streams/ never reads these)."""
         return NetworkConfig(
@@ -214,6 +243,7 @@ class Settings(BaseModel):
             timer_interval=self.timer_interval,
             pattern_refresh=self.pattern_refresh,
             session_timeout=self.session_timeout,
+            standby_replicas=self.standby_replicas,
             failpoint=self.failpoint,
             http_host=self.http_host,
             status_port=self.status_port,

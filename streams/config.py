@@ -53,6 +53,8 @@ class NetworkConfig:
     timer_interval: float = 0.5
     pattern_refresh: float = 5.0
     session_timeout: float = 30.0
+    #: standby copies of each table partition on other workers (Faust table_standby_replicas)
+    standby_replicas: int = 0
     limits: Limits = field(default_factory=Limits)
     #: how every Kafka client of the worker authenticates
     kafka_auth: KafkaAuth = PLAINTEXT

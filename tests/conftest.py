@@ -11,14 +11,20 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from connectors.kafka_auth import KafkaAuth
 from deploy.local.broker import LocalBroker
 from deploy.local.database import LocalDatabase
 from deploy.settings import Settings
 from schemas.topics import Topics
+
+if TYPE_CHECKING:
+    from deploy.provision import Admin
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +51,45 @@ def kafka_bootstrap(
     state = broker.start(tie_to_parent=True)
     try:
         yield state.bootstrap
+    finally:
+        broker.stop()
+
+
+@dataclass(frozen=True)
+class SecureKafka:
+    """A broker in secure mode: SASL_SSL (SCRAM-SHA-512) and the StandardAuthorizer."""
+
+    bootstrap: str
+    #: the super user that creates topics, credentials and ACLs
+    operator: KafkaAuth
+    ca: Path
+
+    def admin(self, data_dir: Path, network_user: str | None = None) -> Admin:
+        from deploy.provision import Admin
+
+        return Admin(self.bootstrap, self.operator, data_dir, network_user)
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(
+    base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecureKafka]:
+    """An embedded broker in secure mode (``refnet dev up --secure``), for the session.
+
+    Always embedded, whatever REFNET_KAFKA_BOOTSTRAP says: its operator's
+    credentials are made when its storage is formatted.
+    """
+    broker = LocalBroker(
+        tmp_path_factory.mktemp("kafka-secure"),
+        cache_dir=base_settings.cache_dir,
+        version=base_settings.kafka_version,
+        port=0,
+        heap="384m",
+        secure=True,
+    )
+    state = broker.start(tie_to_parent=True)
+    try:
+        yield SecureKafka(state.bootstrap, broker.auth(state), broker.ca_path)
     finally:
         broker.stop()
 
