@@ -511,3 +511,99 @@ async def test_sink_copies_the_topic_into_the_ledger_skipping_what_cannot_be_rea
     finally:
         await reader.stop()
     assert committed == 3
+
+
+# ---------------------------------------------------------------- PostgreSQL stopped mid-stream
+@integration
+@pytest.mark.timeout(240)
+async def test_postgresql_stopped_for_30_s_mid_stream_loses_and_doubles_nothing(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    """A database of the test's own is stopped for 30 s while events keep coming (some of
+    them twice, as a replay would send them). The sink waits with backoff, never ends,
+    and once PostgreSQL is back writes every event exactly once, with the current state
+    of each referral folded from all of its events."""
+    import shutil
+    from pathlib import Path
+
+    from deploy.local.database import LocalDatabase
+
+    data_dir = Path("/tmp") / f"refnet-outage-{unique}"
+    database = LocalDatabase(data_dir)
+    url = await asyncio.to_thread(database.start)
+    topic = f"t{unique}.referrals.events.v1"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    ledger_sink = LedgerSink(kafka_bootstrap, topic, url, group_id=f"ledger-{unique}")
+    sent: list[ReferralStateChanged] = []
+
+    async def send(n: int) -> None:
+        for _ in range(n):
+            referral_id = new_referral_id()
+            offered = changed(referral_id)
+            accepted = changed(
+                referral_id, to_status=TaskStatus.ACCEPTED, business_status=None,
+                actor=Party.ORGANIZATION,
+            )  # fmt: skip
+            for event in (offered, accepted, accepted):  # the acceptance twice, as replayed
+                await producer.send_and_wait(topic, to_bytes(event), key=referral_id.encode())
+            sent.extend((offered, accepted))
+
+    async def stored(ledger: Ledger) -> tuple[int, int, int]:
+        async with ledger.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM referral_events) AS events, "
+                "(SELECT count(DISTINCT event_id) FROM referral_events) AS distinct_events, "
+                "(SELECT count(*) FROM referrals WHERE status = 'accepted' AND events = 2) "
+                "AS folded"
+            )
+        return int(row["events"]), int(row["distinct_events"]), int(row["folded"])
+
+    try:
+        await ledger_sink.start()
+        await send(40)
+        check = await Ledger.connect(url)
+        try:
+            for _ in range(100):
+                if (await stored(check))[0] == 80:
+                    break
+                await asyncio.sleep(0.2)
+            assert await stored(check) == (80, 80, 40)
+        finally:
+            await check.close()
+
+        await asyncio.to_thread(database.stop)
+        stopped_at = asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - stopped_at < 30:
+            await send(5)  # the stream goes on while PostgreSQL is down
+            await asyncio.sleep(2)
+        assert ledger_sink.retries > 0
+        assert ledger_sink._task is not None and not ledger_sink._task.done()
+        assert await asyncio.to_thread(database.start) == url
+
+        check = await Ledger.connect(url)
+        try:
+            expected = len(sent)
+            for _ in range(300):  # the sink's next try comes within its 30 s backoff
+                if (await stored(check))[0] >= expected:
+                    break
+                await asyncio.sleep(0.2)
+            assert await stored(check) == (expected, expected, expected // 2)
+            async with check.pool.acquire() as conn:
+                ids = {r[0] for r in await conn.fetch("SELECT event_id FROM referral_events")}
+            assert ids == {e.event_id for e in sent}
+        finally:
+            await check.close()
+        assert ledger_sink._task is not None and not ledger_sink._task.done()
+        assert ledger_sink.skipped == 0
+    finally:
+        await ledger_sink.stop()
+        await producer.stop()
+        await asyncio.to_thread(database.stop)
+        shutil.rmtree(data_dir, ignore_errors=True)
