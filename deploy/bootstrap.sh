@@ -27,3 +27,18 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"
+
+# Debian tools the tests use: promtool (checks deploy/prometheus/) and a headless
+# chromium (the status page). Installed once when missing, where apt-get runs as root.
+missing=()
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core fonts-liberation)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "refnet: installing ${missing[*]} (apt-get)..." >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  else
+    echo "warning: ${missing[*]} missing (apt-get install them): the observability tests need them" >&2
+  fi
+fi
