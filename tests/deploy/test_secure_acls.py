@@ -72,7 +72,9 @@ def test_each_party_reaches_its_own_topics_and_is_denied_every_other(
 
     # what each may do works
     assert produce(org_a, t.org_updates("org-a"), [("ref-1", status)]).delivered == 1
-    assert produce(clinic_1, t.clinic_submissions("clinic-1"), [("pt-1", b.requested("ref-1"))]).delivered
+    assert produce(
+        clinic_1, t.clinic_submissions("clinic-1"), [("pt-1", b.requested("ref-1"))]
+    ).delivered
     assert produce(importer, t.directory, [("svc-a", b.service("svc-a", "org-a"))]).delivered == 1
     operator = {
         "bootstrap.servers": secure_kafka.bootstrap,
