@@ -391,9 +391,7 @@ def _acl_filter(principal: str | None) -> Any:
     )
 
 
-def security_enabled(
-    bootstrap: str, *, timeout: float = 15.0, auth: KafkaAuth = PLAINTEXT
-) -> bool:
+def security_enabled(bootstrap: str, *, timeout: float = 15.0, auth: KafkaAuth = PLAINTEXT) -> bool:
     """True when the cluster enforces ACLs (it has an authorizer).
 
     Asked by deleting the ACLs of a principal that never has any: a cluster
