@@ -103,6 +103,10 @@ class Network:
 #: and at a changelog write before the worker stops.
 SEND_ATTEMPTS = 4
 DURABLE_ATTEMPTS = 4
+#: An agent applies up to this many commands as one batch (one changelog flush,
+#: one wait for the outputs), waiting at most BATCH_WITHIN seconds to fill it.
+BATCH_SIZE = 200
+BATCH_WITHIN = 0.01
 
 
 class SendFailed(RuntimeError):
@@ -185,79 +189,124 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
                 return
         raise SendFailed(type(failure).__name__)
 
-    async def write(table: Any, key: str, value: dict[str, Any] | None) -> None:
-        """Write (or delete, ``value`` None) a table row and wait until its changelog
-        write is acknowledged: state is durable before the input offset can be
-        committed. A write the broker keeps refusing stops the worker."""
-        partition = table.partition_for_key(key)
+    async def durable(writes: Sequence[tuple[Any, str, int, dict[str, Any] | None]]) -> None:
+        """Send table writes (``None`` deletes) to their changelogs and wait until the
+        broker acknowledged every one: state is durable before any input offset can
+        be committed. A write the broker keeps refusing stops the worker."""
+        if not writes:
+            return
         for attempt in range(DURABLE_ATTEMPTS):
-            if value is None:
-                if key in table.data:
-                    del table.data[key]
-                fut = table.send_changelog(partition, key, None, value_serializer="raw")
-            else:
-                table.data[key] = value
-                fut = table.send_changelog(partition, key, value)
+            futures = [
+                table.send_changelog(partition, key, None, value_serializer="raw")
+                if value is None
+                else table.send_changelog(partition, key, value)
+                for table, key, partition, value in writes
+            ]
             try:
                 await app.producer.flush()
-                await asyncio.wait_for(asyncio.shield(fut), timeout=60)
+                await asyncio.wait_for(asyncio.gather(*map(asyncio.shield, futures)), timeout=60)
             except Exception as exc:  # noqa: BLE001 - retried, then the worker stops
                 log.error(
-                    "changelog write of %s failed (%s), attempt %d",
-                    table.name,
+                    "changelog write of %d row(s) failed (%s), attempt %d",
+                    len(writes),
                     type(exc).__name__,
                     attempt + 1,
                 )
                 await asyncio.sleep(0.5 * 2**attempt)
             else:
                 return
-        fatal(f"the {table.name} changelog refuses writes; state would not be durable")
+        fatal("a changelog refuses writes; state would not be durable")
 
-    async def apply(
-        table: Any,
-        key: str,
-        record: Any,
-        outputs: list[Outgoing],
-        command: Command,
-        agent: str,
-        *,
-        delete: bool = False,
-    ) -> None:
-        """Make a decision real: outbox and state first, then the outputs."""
-        if delete:
-            # what a deleting decision sends is derived from the record alone
-            # (no clock, no view): a replay after a crash recomputes the same bytes
-            await deliver(outputs, command, agent)
-            await write(table, key, None)
-            return
-        if record is None:
-            await deliver(outputs, command, agent)
-            return
-        stored = record.model_dump(mode="json")
-        stored["outbox"] = {
-            "command_id": command.command_id,
-            "messages": [out.stored() for out in outputs],
-        }
-        await write(table, key, stored)
-        if config.failpoint == "crash-after-state" and agent == "referrals" and outputs:
-            fatal("failpoint crash-after-state: state is durable, outputs not produced")
-        await deliver(outputs, command, agent)
-        if outputs:
-            # Delivered: empty the outbox, so that the same event sent again by its
-            # party (not a crash replay) has no second effect. Not awaited: if this
-            # write is lost in a crash, a replay repeats identical messages once.
-            stored["outbox"] = {"command_id": command.command_id, "messages": []}
-            table.data[key] = stored
-            table.send_changelog(table.partition_for_key(key), key, stored)
+    def stage(table: Any, key: str, value: dict[str, Any] | None) -> None:
+        """Change a row in memory: later commands of the batch see it at once."""
+        if value is None:
+            if key in table.data:
+                del table.data[key]
+        else:
+            table.data[key] = value
 
-    async def deliver(outputs: list[Outgoing], command: Command, agent: str) -> None:
+    class Batch:
+        """The commands of one batch of an agent, applied as one.
+
+        Each decision is staged in the table at once (later commands in the batch
+        see it), with its outputs appended to the row's outbox; then every staged
+        row is made durable with one flush, then every output is produced in
+        order, awaited once, and the outboxes are emptied. Rows a decision
+        removes are deleted after the outputs: what such a decision sends derives
+        from the record alone, so a replay recomputes the same bytes.
+        """
+
+        def __init__(self, table: Any, agent: str) -> None:
+            self.table = table
+            self.agent = agent
+            self.rows: dict[str, tuple[int, dict[str, Any] | None]] = {}
+            self.sends: list[tuple[Command, list[Outgoing]]] = []
+            #: command ids handled in this batch: a repeat within it has no effect
+            self.seen: set[str] = set()
+
+        def send(self, command: Command, outputs: list[Outgoing]) -> None:
+            self.seen.add(command.command_id)
+            if outputs:
+                self.sends.append((command, outputs))
+
+        def apply(
+            self,
+            key: str,
+            partition: int,
+            record: Any,
+            outputs: list[Outgoing],
+            command: Command,
+            *,
+            delete: bool,
+        ) -> None:
+            if delete:
+                stage(self.table, key, None)
+                self.rows[key] = (partition, None)
+            elif record is not None:
+                stored = record.model_dump(mode="json")
+                # entries not yet delivered (earlier in this batch, or before a
+                # crash) stay until the batch's outputs are out
+                box = _outbox(self.table.get(key))
+                if outputs:
+                    entry = {
+                        "command_id": command.command_id,
+                        "messages": [out.stored() for out in outputs],
+                    }
+                    box = [*box, entry]
+                stored["outbox"] = box
+                stage(self.table, key, stored)
+                self.rows[key] = (partition, stored)
+            self.send(command, outputs)
+
+        async def commit(self) -> None:
+            kept = [(self.table, k, p, v) for k, (p, v) in self.rows.items() if v is not None]
+            await durable(kept)
+            if config.failpoint == "crash-after-state" and self.agent == "referrals" and self.sends:
+                fatal("failpoint crash-after-state: state is durable, outputs not produced")
+            await deliver(self.sends, self.agent)
+            removed = [(self.table, k, p, v) for k, (p, v) in self.rows.items() if v is None]
+            await durable(removed)
+            # Delivered: empty the outboxes, so that the same event sent again by its
+            # party (not a crash replay) has no second effect. Not awaited: if these
+            # writes are lost in a crash, a replay repeats identical messages once.
+            for table, key, partition, value in kept:
+                if value is not None and value.get("outbox"):
+                    value["outbox"] = []
+                    table.send_changelog(partition, key, value)
+
+    async def deliver(sends: Sequence[tuple[Command, list[Outgoing]]], agent: str) -> None:
+        """Produce every command's outputs; what cannot be produced is dead-lettered."""
+        outputs = [out for _, outs in sends for out in outs]
         try:
             await send_all(outputs, agent)
         except SendFailed as exc:
-            # dead-letter the command; if even that fails, stop before the commit
-            letter = internal_letter(command, agent, f"its outputs could not be produced: {exc}")
+            # dead-letter the commands; if even that fails, stop before the commit
+            letters = [
+                internal_letter(command, agent, f"its outputs could not be produced: {exc}")
+                for command, _ in sends
+            ]
             try:
-                await send_all([letter], agent)
+                await send_all(letters, agent)
             except SendFailed:
                 fatal(f"{agent}: the broker refuses every message")
 
@@ -279,11 +328,11 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
         return Outgoing.event(topics.deadletter, source.key or "", letter)
 
     def replayed(raw: Any, command: Command) -> list[Outgoing] | None:
-        """The recorded, undelivered outputs of ``command``, if it is the last one this
-        row applied (``[]`` once they were delivered)."""
-        box = raw.get("outbox") if isinstance(raw, dict) else None
-        if isinstance(box, dict) and box.get("command_id") == command.command_id:
-            return [Outgoing.from_stored(m) for m in box.get("messages", [])]
+        """The recorded, undelivered outputs of ``command`` if the row's outbox holds
+        them (a command delivered again after a crash)."""
+        for entry in _outbox(raw):
+            if entry.get("command_id") == command.command_id:
+                return [Outgoing.from_stored(m) for m in entry.get("messages", [])]
         return None
 
     def bad_command(event: Any, reason: str) -> Outgoing:
@@ -303,13 +352,13 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
         )
         return Outgoing.event(topics.deadletter, source.key or "", letter)
 
-    async def read_command(event: Any, adapter: TypeAdapter[Any], agent: str) -> Any:
+    def read_command(event: Any, adapter: TypeAdapter[Any], batch: Batch) -> Any:
         """The command in ``event``, or None after dead-lettering what is not one."""
         try:
             return adapter.validate_json(event.value)
         except ValidationError as exc:
             reason = f"internal command: {exc.error_count()} errors"
-            await deliver([bad_command(event, reason)], _Unreadable(), agent)
+            batch.send(_Unreadable(), [bad_command(event, reason)])
             return None
 
     def failed(agent: str, command: Command, exc: Exception) -> None:
@@ -324,59 +373,60 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
 
     @app.agent(patients_topic, concurrency=1)
     async def patients(stream: Any) -> None:
-        async for event in stream.events():
-            await handle_patient(event)
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            batch = Batch(patients_table, "patients")
+            for event in events:
+                handle_patient(event, batch)
+            await batch.commit()
 
-    async def handle_patient(event: Any) -> None:
+    def handle_patient(event: Any, batch: Batch) -> None:
         key = event.key.decode() if event.key else ""
-        command = await read_command(event, PATIENT_COMMAND, "patients")
-        if command is None:
+        command = read_command(event, PATIENT_COMMAND, batch)
+        if command is None or command.command_id in batch.seen:
             return
         raw = patients_table.get(key)
         again = replayed(raw, command)
         if again is not None:
-            await deliver(again, command, "patients")
+            batch.send(command, again)
             return
         try:
             record = PatientRecord.model_validate(raw) if raw is not None else None
             decision = decide_patient(record, command, topics=topics)
         except Exception as exc:  # noqa: BLE001 - the error boundary: dead-letter, go on
             failed("patients", command, exc)
-            await deliver(
-                [internal_letter(command, "patients", type(exc).__name__)], command, "patients"
-            )
+            batch.send(command, [internal_letter(command, "patients", type(exc).__name__)])
             return
         if decision.delete and raw is None:
-            await deliver(decision.outputs, command, "patients")  # nothing was stored
-        elif decision.record is not None:
-            await apply(
-                patients_table,
+            batch.send(command, decision.outputs)  # nothing was stored
+        else:
+            batch.apply(
                 key,
+                event.message.partition,
                 decision.record,
                 decision.outputs,
                 command,
-                "patients",
                 delete=decision.delete,
             )
-        else:
-            await deliver(decision.outputs, command, "patients")
         metrics.COMMANDS.labels("patients", command.kind).inc()
 
     @app.agent(referrals_topic, concurrency=1)
     async def referrals(stream: Any) -> None:
         await view.ready.wait()
-        async for event in stream.events():
-            await handle_referral(event)
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            batch = Batch(referrals_table, "referrals")
+            for event in events:
+                handle_referral(event, batch)
+            await batch.commit()
 
-    async def handle_referral(event: Any) -> None:
+    def handle_referral(event: Any, batch: Batch) -> None:
         key = event.key.decode() if event.key else ""
-        command = await read_command(event, REFERRAL_COMMAND, "referrals")
-        if command is None:
+        command = read_command(event, REFERRAL_COMMAND, batch)
+        if command is None or command.command_id in batch.seen:
             return
         raw = referrals_table.get(key)
         again = replayed(raw, command)
         if again is not None:
-            await deliver(again, command, "referrals")
+            batch.send(command, again)
             return
         record: ReferralRecord | None = None
         state = view.state
@@ -399,17 +449,16 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
             except Exception as again_exc:  # noqa: BLE001 - even the fallback failed
                 failed("referrals", command, again_exc)
                 why = type(exc).__name__
-                await deliver([internal_letter(command, "referrals", why)], command, "referrals")
+                batch.send(command, [internal_letter(command, "referrals", why)])
                 return
         if decision.dead_letter:
             metrics.DEAD_LETTERS.labels(decision.dead_letter).inc()
-        await apply(
-            referrals_table,
+        batch.apply(
             key,
+            event.message.partition,
             decision.record,
             decision.outputs,
             command,
-            "referrals",
             delete=decision.delete,
         )
         current = None if decision.delete else (decision.record or record)
@@ -573,6 +622,14 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
                 await net.producer.stop()
 
     return net
+
+
+def _outbox(raw: Any) -> list[dict[str, Any]]:
+    """The undelivered outputs a stored row keeps, one entry per command."""
+    box = raw.get("outbox") if isinstance(raw, dict) else None
+    if isinstance(box, dict):  # one entry, as rows written before batches kept it
+        return [box]
+    return [e for e in box if isinstance(e, dict)] if isinstance(box, list) else []
 
 
 class _Unreadable(Command):
