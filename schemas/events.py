@@ -674,6 +674,17 @@ class ReferralStateChanged(Event):
         default=None,
         description="the patient's postal code (added in v1: service gaps and equity reports)",
     )
+    disclosed_fields: Annotated[list[Code], Field(max_length=16)] | None = Field(
+        default=None,
+        description=(
+            "on an offer (added in v1): the names of the patient fields disclosed to the "
+            "organization, for the accounting of disclosures"
+        ),
+    )
+    consent: Consent | None = Field(
+        default=None,
+        description="on an offer (added in v1): the consent the disclosure was made under",
+    )
 
 
 class DeadLetter(Event):

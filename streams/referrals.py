@@ -562,7 +562,10 @@ def _route(
         note=record.note,
     )
     outputs = [Outgoing.event(ctx.topics.org_referrals(best.org_id), record.referral_id, offered)]
-    outputs += _change(record, checked, ctx, cause=cause_id, at=ctx.now, offer=offer)
+    disclosed = sorted(k for k, v in offered.patient.model_dump().items() if v is not None)
+    outputs += _change(
+        record, checked, ctx, cause=cause_id, at=ctx.now, offer=offer, disclosed=disclosed
+    )
     return outputs
 
 
@@ -616,8 +619,12 @@ def _change(
     cause: UUID | None,
     at: datetime,
     offer: Offer | None = None,
+    disclosed: list[str] | None = None,
 ) -> list[Outgoing]:
-    """Apply a checked change to the record; report it to the clinic and the log."""
+    """Apply a checked change to the record; report it to the clinic and the log.
+
+    ``disclosed``: on an offer, the patient fields it sends (the log records them,
+    with the consent in force, for the accounting of disclosures)."""
     before = record.status
     record.status = change.after.status
     record.business_status = change.after.business_status
@@ -664,6 +671,8 @@ def _change(
         cause_event_id=cause,
         preferred_language=record.patient.preferred_language,
         postal_code=record.patient.postal_code,
+        disclosed_fields=disclosed,
+        consent=record.consent if disclosed is not None else None,
     )
     return [
         Outgoing.event(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -49,5 +50,15 @@ async def test_the_ledger_records_each_state_change_once_and_lists_disclosures(
             (d["recipient_org_id"], d["service_id"], d["patient_id"], d["category"])
             for d in disclosed
         ] == [("bronx-pantry", "svc-p", "pt-8c21", "food-insecurity")]
+        # the accounting of disclosures: which fields went out, under which consent
+        assert sorted(disclosed[0]["fields_disclosed"]) == [
+            "given_name",
+            "phone",
+            "postal_code",
+            "preferred_language",
+        ]
+        consent = disclosed[0]["consent"]
+        consent = json.loads(consent) if isinstance(consent, str) else consent
+        assert consent["granted"] is True
     finally:
         await ledger.close()

@@ -204,6 +204,8 @@ def test_open_offers_the_best_service_and_tells_the_clinic() -> None:
         cause_event_id=eid(1),
         preferred_language="es",
         postal_code="10451",
+        disclosed_fields=["given_name", "phone", "postal_code", "preferred_language"],
+        consent=consent(),
     )
     assert decision.dead_letter is None
     record = decision.record
