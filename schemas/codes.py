@@ -98,6 +98,8 @@ class BusinessStatus(StrEnum):
     #: the network could not go on with the referral (an internal error, counted
     #: and dead-lettered as ``internal``); the clinic may refer again.
     NETWORK_ERROR = "network-error"
+    #: the organization working on it was deprovisioned (its topics are gone)
+    ORGANIZATION_REMOVED = "organization-removed"
 
 
 class ReasonCode(StrEnum):
@@ -124,6 +126,7 @@ class ReasonCode(StrEnum):
     #: the referral was offered the maximum number of times (REFNET_MAX_ATTEMPTS)
     ATTEMPTS_EXHAUSTED = "attempts-exhausted"
     INTERNAL_ERROR = "internal-error"
+    ORGANIZATION_REMOVED = "organization-removed"
 
 
 class WithdrawReason(StrEnum):
@@ -136,6 +139,7 @@ class WithdrawReason(StrEnum):
     CONSENT_EXPIRED = "consent-expired"
     EXPIRED = "expired"
     INTERNAL_ERROR = "internal-error"
+    ORGANIZATION_REMOVED = "organization-removed"
 
 
 class Instrument(StrEnum):
@@ -170,6 +174,8 @@ class DeadLetterKind(StrEnum):
     LIMIT = "limit"
     #: the network failed on a command (the exception's type, never its values)
     INTERNAL = "internal"
+    #: a message for a party whose topic does not exist (deprovisioned)
+    UNDELIVERABLE = "undeliverable"
 
 
 class ServiceStatus(StrEnum):

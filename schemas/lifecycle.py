@@ -28,7 +28,9 @@ network
       ``expired`` (the referral outlived its time limit; from requested or
       active), ``consent-required`` (see below; from any open status: consent
       is checked again at every disclosure and a clinic may withdraw it) or
-      ``network-error`` (the network failed on the referral's command);
+      ``network-error`` (the network failed on the referral's command), or
+      ``organization-removed`` (from an active status: the organization working
+      on it was deprovisioned; a pending offer is re-routed instead);
     * ``draft`` -> ``cancelled`` with ``duplicate`` (a screening need for which
       an open referral already exists). The network never cancels a requested
       referral: only the clinic withdraws its request; the network ends
@@ -188,7 +190,10 @@ ALLOWED: Final[tuple[Move, ...]] = (
         [_B.UNMATCHED, _B.EXPIRED, _B.CONSENT_REQUIRED, _B.NETWORK_ERROR],
     ),
     *_moves(
-        _ACTIVE, Party.NETWORK, [_S.FAILED], [_B.EXPIRED, _B.CONSENT_REQUIRED, _B.NETWORK_ERROR]
+        _ACTIVE,
+        Party.NETWORK,
+        [_S.FAILED],
+        [_B.EXPIRED, _B.CONSENT_REQUIRED, _B.NETWORK_ERROR, _B.ORGANIZATION_REMOVED],
     ),
     *_moves([_S.DRAFT], Party.NETWORK, [_S.CANCELLED], [_B.DUPLICATE]),
 )

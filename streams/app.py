@@ -52,6 +52,7 @@ from streams.commands import (
     Command,
     ExpireReferral,
     OfferTimeout,
+    OrganizationRemoved,
     PurgeReferral,
     encode,
 )
@@ -61,7 +62,13 @@ from streams.ingress import Ingress
 from streams.outputs import Outgoing, dead_letter_event
 from streams.patients import PatientRecord
 from streams.patients import decide as decide_patient
-from streams.referrals import Context, ReferralRecord, next_due_of_stored
+from streams.referrals import (
+    Context,
+    ReferralRecord,
+    holder,
+    holder_of_stored,
+    next_due_of_stored,
+)
 from streams.referrals import decide as decide_referral
 from streams.referrals import fail as fail_referral
 from streams.supervise import Supervisor, fatal, install_log_redaction
@@ -97,12 +104,25 @@ class Network:
     ingress: Ingress | None = None
     ledger: Any = None
     supervisor: Supervisor = field(default_factory=Supervisor)
+    #: organization -> referrals it holds, in the partitions this worker owns
+    held: dict[str, set[str]] = field(default_factory=dict)
+    holder_of: dict[str, str] = field(default_factory=dict)
+
+    def hold(self, referral_id: str, org_id: str | None) -> None:
+        before = self.holder_of.pop(referral_id, None)
+        if before is not None:
+            self.held.get(before, set()).discard(referral_id)
+        if org_id is not None:
+            self.holder_of[referral_id] = org_id
+            self.held.setdefault(org_id, set()).add(referral_id)
 
 
 #: Attempts at producing a command's outputs before the command is dead-lettered,
 #: and at a changelog write before the worker stops.
 SEND_ATTEMPTS = 4
 DURABLE_ATTEMPTS = 4
+#: Seconds a produced message may take to be acknowledged before it counts as failed.
+SEND_TIMEOUT = 30.0
 #: An agent applies up to this many commands as one batch (one changelog flush,
 #: one wait for the outputs), waiting at most BATCH_WITHIN seconds to fill it.
 BATCH_SIZE = 200
@@ -139,6 +159,9 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
         broker_session_timeout=config.session_timeout,
         broker_heartbeat_interval=max(1.0, config.session_timeout / 10),
         broker_credentials=auth.faust(),
+        # a message for a topic deleted under it fails within this, instead of the
+        # producer retrying it (and every flush waiting on it) for 20 minutes
+        producer_request_timeout=SEND_TIMEOUT,
     )
     view = NetworkView(bootstrap, topics, refresh_seconds=config.pattern_refresh, auth=auth)
     net = Network(app=app, config=config, topics=topics, bootstrap=bootstrap, view=view)
@@ -165,6 +188,10 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
             return
         failure: Exception | None = None
         for attempt in range(SEND_ATTEMPTS):
+            if attempt:
+                # a party's topic may have vanished since the last look: what is
+                # for it becomes an undeliverable dead letter, the rest goes again
+                outputs = await deliverable(list(outputs), force=True)
             try:
                 producer = app.producer
                 futures = [
@@ -294,9 +321,43 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
                     value["outbox"] = []
                     table.send_changelog(partition, key, value)
 
+    last_look = [0.0]
+
+    async def deliverable(outputs: list[Outgoing], *, force: bool = False) -> list[Outgoing]:
+        """``outputs``, with those for a topic that does not exist (a deprovisioned
+        party's) replaced by an ``undeliverable`` dead letter: a send to a missing
+        topic would block the agent while the producer waits for its metadata."""
+        missing = {out.topic for out in outputs if out.topic not in view.topic_names}
+        stale = asyncio.get_running_loop().time() - last_look[0] > 1.0
+        if force or (missing and stale):
+            last_look[0] = asyncio.get_running_loop().time()
+            try:
+                await view.list_orgs()  # a party provisioned a moment ago
+            except Exception as exc:  # noqa: BLE001 - keep the last known topics
+                log.warning("could not list topics (%s)", type(exc).__name__)
+            missing = {out.topic for out in outputs if out.topic not in view.topic_names}
+        if not missing or not view.topic_names:
+            return outputs
+        kept = []
+        for out in outputs:
+            if out.topic not in missing:
+                kept.append(out)
+                continue
+            source = DeadLetterSource(topic=out.topic, partition=-1, offset=-1, key=out.key)
+            letter = dead_letter_event(
+                DeadLetterKind.UNDELIVERABLE,
+                f"{out.label} for a topic that does not exist (a deprovisioned party?)",
+                source,
+                out.value,
+                occurred_at=datetime.now(UTC),
+            )
+            metrics.DEAD_LETTERS.labels(DeadLetterKind.UNDELIVERABLE.value).inc()
+            kept.append(Outgoing.event(topics.deadletter, out.key, letter))
+        return kept
+
     async def deliver(sends: Sequence[tuple[Command, list[Outgoing]]], agent: str) -> None:
         """Produce every command's outputs; what cannot be produced is dead-lettered."""
-        outputs = [out for _, outs in sends for out in outs]
+        outputs = await deliverable([out for _, outs in sends for out in outs])
         try:
             await send_all(outputs, agent)
         except SendFailed as exc:
@@ -462,6 +523,7 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
             delete=decision.delete,
         )
         current = None if decision.delete else (decision.record or record)
+        net.hold(key, holder(current) if current is not None else None)
         if current is None:
             net.deadlines.discard(key)
         else:
@@ -569,6 +631,21 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
                 await (await producer.send(out.topic, out.value, key=out.key.encode()))
 
             view._on_dead_letter = dead_letter
+
+            async def orgs_removed(removed: frozenset[str]) -> None:
+                """Deprovisioned organizations: their referrals re-route or end."""
+                for org_id in sorted(removed):
+                    held = sorted(net.held.get(org_id, ()))
+                    log.info("organization removed: %d referral(s) to re-route", len(held))
+                    for referral_id in held:
+                        command = OrganizationRemoved(
+                            command_id=f"org-removed:{referral_id}:{org_id}",
+                            referral_id=referral_id,
+                            org_id=org_id,
+                        )
+                        await referrals_topic.send(key=referral_id.encode(), value=encode(command))
+
+            view.on_orgs_removed = orgs_removed
             await view.list_orgs()
             supervisor = net.supervisor
             supervisor.start("network-view", view.run)
@@ -647,6 +724,8 @@ async def _reload_deadlines(net: Network, table: Any, owned: frozenset[int]) -> 
     """
     limits = net.config.limits
     net.deadlines.drop_partitions(net.deadlines.partitions())
+    net.held.clear()
+    net.holder_of.clear()
     for n, raw in enumerate(list(table.values())):
         if n % 500 == 499:
             await asyncio.sleep(0)
@@ -655,7 +734,10 @@ async def _reload_deadlines(net: Network, table: Any, owned: frozenset[int]) -> 
         except (KeyError, TypeError, ValueError, AttributeError):
             log.error("deadline index: an unreadable referral record was skipped")
             continue
-        if due is not None and partition in owned:
+        if partition not in owned:
+            continue
+        if due is not None:
             net.deadlines.set(partition, referral_id, due)
+        net.hold(referral_id, holder_of_stored(raw))
     log.info("deadline index: %d pending on partitions %s", len(net.deadlines), sorted(owned))
     net.owned = owned

@@ -177,6 +177,14 @@ class ExpireReferral(Command):
     step: int
 
 
+class OrganizationRemoved(Command):
+    """From a worker's view: the organization holding this referral was deprovisioned."""
+
+    kind: Literal["org-removed"] = "org-removed"
+    referral_id: str
+    org_id: str
+
+
 class PurgeReferral(Command):
     """From a timer: a closed referral may have outlived its retention."""
 
@@ -191,7 +199,8 @@ ReferralCommand = Annotated[
     | OfferTimeout
     | UpdateConsent
     | ExpireReferral
-    | PurgeReferral,
+    | PurgeReferral
+    | OrganizationRemoved,
     Field(discriminator="kind"),
 ]
 REFERRAL_COMMAND: TypeAdapter[ReferralCommand] = TypeAdapter(ReferralCommand)
@@ -210,6 +219,7 @@ __all__ = [
     "ForgetReferral",
     "OfferTimeout",
     "OpenReferral",
+    "OrganizationRemoved",
     "OrganizationStatus",
     "PatientCommand",
     "PurgeReferral",

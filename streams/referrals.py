@@ -56,6 +56,7 @@ from streams.commands import (
     ForgetReferral,
     OfferTimeout,
     OpenReferral,
+    OrganizationRemoved,
     OrganizationStatus,
     PurgeReferral,
     ReferralClosed,
@@ -199,6 +200,17 @@ def next_due_of_stored(raw: Mapping[str, Any], limits: Limits) -> tuple[int, str
     return int(raw.get("partition", -1)), str(raw["referral_id"]), due
 
 
+def holder_of_stored(raw: Mapping[str, Any]) -> str | None:
+    """:func:`holder` of a stored record, without validating it."""
+    status = TaskStatus(raw["status"])
+    offer = raw.get("offer")
+    if offer is None or status in TERMINAL_STATUSES:
+        return None
+    if offer.get("answered") and status not in ACTIVE_STATUSES:
+        return None
+    return str(offer["org_id"])
+
+
 def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
 
@@ -253,6 +265,8 @@ def decide(
         decision = _expire(record, ctx)
     elif isinstance(command, PurgeReferral):
         decision = _purge(record, ctx)
+    elif isinstance(command, OrganizationRemoved):
+        decision = _org_removed(record, command, ctx)
     else:
         decision = _timeout(record, command, ctx)
     if decision.record is not None:
@@ -308,6 +322,13 @@ def fail(
     outputs += _close_if_final(record, ctx)
     record.remember(command.command_id)
     return ReferralDecision(record, outputs, dead_letter=DeadLetterKind.INTERNAL.value)
+
+
+def holder(record: ReferralRecord) -> str | None:
+    """The organization that holds the referral now (offered or working on it)."""
+    if record.offer is None or record.state.terminal or _offer_over(record):
+        return None
+    return record.offer.org_id
 
 
 def _offer_over(record: ReferralRecord) -> bool:
@@ -463,6 +484,44 @@ def _expire(record: ReferralRecord, ctx: Context) -> ReferralDecision:
     offer = record.offer
     outputs = [_withdraw(record, WithdrawReason.EXPIRED, ctx)] if offer is not None else []
     outputs += _change(record, checked, ctx, cause=None, at=ctx.now, offer=offer)
+    outputs += _close_if_final(record, ctx)
+    return ReferralDecision(record, outputs)
+
+
+def _org_removed(
+    record: ReferralRecord, command: OrganizationRemoved, ctx: Context
+) -> ReferralDecision:
+    """The organization holding the referral is gone: re-route a pending offer, end
+    active work ``failed`` / ``organization-removed``. Nothing is sent to the
+    organization: its topics no longer exist."""
+    offer = record.offer
+    if offer is None or offer.org_id != command.org_id or _offer_over(record):
+        return ReferralDecision(None, [])  # stale: the referral moved on
+    reason = ReasonCode.ORGANIZATION_REMOVED.value
+    if record.status in ACTIVE_STATUSES:
+        checked = transition(
+            record.state,
+            TaskStatus.FAILED,
+            Party.NETWORK,
+            business_status=BusinessStatus.ORGANIZATION_REMOVED,
+            reason=reason,
+        )
+        if isinstance(checked, Forbidden):  # pragma: no cover - allowed from active
+            return ReferralDecision(None, [])
+        outputs = _change(record, checked, ctx, cause=None, at=ctx.now, offer=offer)
+    else:
+        checked = transition(
+            record.state,
+            TaskStatus.REQUESTED,
+            Party.NETWORK,
+            business_status=BusinessStatus.RE_ROUTED,
+            reason=reason,
+        )
+        if isinstance(checked, Forbidden):
+            return ReferralDecision(None, [])
+        outputs = _change(record, checked, ctx, cause=None, at=ctx.now, offer=offer)
+        offer.answered = True
+        outputs += _route(record, ctx, cause=None, reason=reason)
     outputs += _close_if_final(record, ctx)
     return ReferralDecision(record, outputs)
 

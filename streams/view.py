@@ -233,6 +233,10 @@ class NetworkView:
         self._on_dead_letter = on_dead_letter
         self._refresh = refresh_seconds
         self._positions: dict[TopicPartition, int] = {}
+        #: every topic that existed at the last look (messages to others are undeliverable)
+        self.topic_names: frozenset[str] = frozenset()
+        #: called with organizations whose referrals topic disappeared (deprovisioned)
+        self.on_orgs_removed: Callable[[frozenset[str]], Awaitable[None]] | None = None
         self._ends: dict[TopicPartition, int] | None = None
 
     async def list_orgs(self) -> None:
@@ -244,7 +248,11 @@ class NetworkView:
             parsed = self.topics.parse(name)
             if parsed is not None and parsed[0] is TopicKind.ORG_REFERRALS and parsed[1]:
                 orgs.add(parsed[1])
+        self.topic_names = frozenset(names)
+        before = self.state.reachable
         self.state.set_reachable(frozenset(orgs))
+        if before is not None and self.on_orgs_removed is not None and before - orgs:
+            await self.on_orgs_removed(frozenset(before - orgs))
 
     async def watch_orgs(self) -> None:
         """Look for newly provisioned organizations every ``refresh_seconds``."""

@@ -241,3 +241,49 @@ async def test_closed_referrals_and_their_patients_leave_the_tables_after_retent
     assert rid in referrals
     assert f"{CLINIC}:pt-8c21" in patients
     network.assert_alive()
+
+
+async def test_a_deprovisioned_organization_s_referrals_re_route_or_end(network: Network) -> None:
+    """Its topics vanish: a pending offer goes to the next organization, active work
+    ends failed / organization-removed, and nothing waits on the missing topic."""
+    import asyncio
+
+    from connectors.kafka_admin import delete_topics
+
+    t = network.topics
+    await network.provision([CLINIC], ["leaving-org", "staying-org"])
+    await network.publish(t.directory, "svc-a", b.service("svc-a", "leaving-org", available=50))
+    await network.publish(t.directory, "svc-b", b.service("svc-b", "staying-org", available=5))
+    network.start_worker()
+    await network.publish(t.clinic_submissions(CLINIC), "pt-1", b.requested("pending-1"))
+    direct = b.requested(
+        "active-1", "food-insecurity", patient_fields=b.patient("pt-2"), service_id="svc-a"
+    )
+    await network.publish(t.clinic_submissions(CLINIC), "pt-2", direct)
+    offers = await network.read(t.org_referrals("leaving-org"), count=2, timeout=40)
+    active = next(o["referral_id"] for o in offers if o["referral_id"].endswith("active-1"))
+    await network.publish(t.org_updates("leaving-org"), active, b.status(active, "accepted"))
+    await network.read(
+        t.clinic_updates(CLINIC), until=lambda vs: any(v["status"] == "accepted" for v in vs)
+    )
+    await asyncio.to_thread(
+        delete_topics, network.bootstrap, [spec.name for spec in t.org_catalog("leaving-org")]
+    )
+    moved = await network.read(t.org_referrals("staying-org"), count=1, timeout=40)
+    assert moved[0]["referral_id"] == f"{CLINIC}:pending-1"
+    updates = await network.read(
+        t.clinic_updates(CLINIC),
+        until=lambda vs: any(v["business_status"] == "organization-removed" for v in vs),
+        timeout=40,
+    )
+    ended = next(u for u in updates if u["business_status"] == "organization-removed")
+    assert (ended["referral_id"], ended["status"], ended["reason"]) == (
+        "active-1",
+        "failed",
+        "organization-removed",
+    )
+    rerouted = [u for u in updates if u["referral_id"] == "pending-1"]
+    assert ("requested", "re-routed", "organization-removed") in [
+        (u["status"], u["business_status"], u["reason"]) for u in rerouted
+    ]
+    network.assert_alive()

@@ -237,3 +237,30 @@ async def test_ten_thousand_refused_updates_do_not_grow_the_victims_record(
         until=lambda vs: any(v["status"] == "accepted" for v in vs),
     )
     assert updates[-1]["referral_id"] == "victim-1"
+
+
+async def test_a_vanished_clinic_topic_never_blocks_the_network(network: Network) -> None:
+    """A deprovisioned clinic's updates topic is gone: what the network would tell it
+    is dead-lettered (undeliverable) at once, everyone else is served, and the worker
+    still stops promptly."""
+    from connectors.kafka_admin import delete_topics
+
+    t = network.topics
+    await _start(network)
+    await network.publish(t.clinic_submissions(HOSTILE), "pt-gone", b.requested("gone-1"))
+    offer = (await network.read(t.org_referrals(ORG), count=1, timeout=30))[0]
+    await asyncio.to_thread(delete_topics, network.bootstrap, [t.clinic_updates(HOSTILE)])
+    await asyncio.sleep(3)  # the worker looks at the topics every 2 s (REFNET_PATTERN_REFRESH)
+    rid = offer["referral_id"]
+    await network.publish(t.org_updates(ORG), rid, b.status(rid, "accepted"))
+    dead = await network.read(
+        t.deadletter,
+        until=lambda vs: any(v["error"]["kind"] == "undeliverable" for v in vs),
+        timeout=30,
+    )
+    letter = next(v for v in dead if v["error"]["kind"] == "undeliverable")
+    assert letter["source"]["topic"] == t.clinic_updates(HOSTILE)
+    assert await _good_screening_is_offered(network) < 10
+    started = time.monotonic()
+    network.stop_worker()
+    assert time.monotonic() - started < 20
