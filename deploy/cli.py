@@ -343,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("settings", help="list every REFNET_* setting").set_defaults(func=cmd_settings)
 
+    from deploy import directory
+
+    directory.register(sub)
+
     from deploy import report
 
     report.register(sub)
