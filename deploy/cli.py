@@ -351,6 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     from deploy import report
 
     report.register(sub)
+
+    from deploy import gateway
+
+    gateway.register(sub)
     return parser
 
 

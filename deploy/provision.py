@@ -186,6 +186,28 @@ def client_config(bootstrap: str, username: str, password: str, ca: str | None) 
     return {"bootstrap.servers": bootstrap, **auth.librdkafka()}
 
 
+def api_token_path(data_dir: Path, kind: PartyKind, party_id: str) -> Path:
+    """Where a party's gateway API token is written on a plain broker (no credentials file)."""
+    return data_dir / "gateway" / "api-tokens" / f"{kind}-{party_id}.json"
+
+
+def _api_token(data_dir: Path, kind: PartyKind, party_id: str, path: Path) -> str:
+    """The party's gateway token: the one in ``path`` if still current, else a new one.
+
+    Only its SHA-256 is kept by the gateway (connectors.gateway_tokens).
+    """
+    from connectors.gateway_tokens import holds_token, issue_token
+
+    assert kind in ("clinic", "org")
+    try:
+        earlier = json.loads(path.read_text()).get("api_token")
+    except (OSError, ValueError, AttributeError):
+        earlier = None
+    if isinstance(earlier, str) and holds_token(data_dir, kind, party_id, earlier):
+        return earlier
+    return issue_token(data_dir, kind, party_id)
+
+
 # ---------------------------------------------------------------------- actions
 @dataclass
 class Provisioned:
@@ -196,6 +218,9 @@ class Provisioned:
     principal: str | None = None
     credentials: Path | None = None
     acls: list[Acl] = field(default_factory=list)
+    #: the party's gateway API token (clinics and organizations), and the file holding it
+    api_token: str | None = None
+    api_token_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -235,9 +260,13 @@ def provision_party(admin: Admin, topics: Topics, kind: PartyKind, party_id: str
                 "this broker enforces no ACLs (plain mode): anyone may write the directory, "
                 "so there is no directory-admin identity to create"
             )
-        return Provisioned(results, secured=False)
+        token_file = api_token_path(admin.data_dir, kind, party_id)
+        token = _api_token(admin.data_dir, kind, party_id, token_file)
+        write_private_json(token_file, {"party": kind, "id": party_id, "api_token": token})
+        return Provisioned(results, secured=False, api_token=token, api_token_file=token_file)
     user = party_principal(topics, kind, party_id)
     path = credentials_path(admin.data_dir, kind, party_id)
+    api_token = _api_token(admin.data_dir, kind, party_id, path) if kind != "admin" else None
     password = _existing_password(path, user) or secrets.token_urlsafe(24)
     upsert_scram(admin.bootstrap, user, password, auth=admin.auth)
     acls = party_acls(topics, kind, party_id)
@@ -255,9 +284,18 @@ def provision_party(admin: Admin, topics: Topics, kind: PartyKind, party_id: str
             "writes": access["write"],
             "consumer_group_prefix": f"{user}.",
             "kafka": client_config(admin.bootstrap, user, password, admin.ca),
+            **({"api_token": api_token} if api_token else {}),
         },
     )
-    return Provisioned(results, secured=True, principal=user, credentials=path, acls=acls)
+    return Provisioned(
+        results,
+        secured=True,
+        principal=user,
+        credentials=path,
+        acls=acls,
+        api_token=api_token,
+        api_token_file=path if api_token else None,
+    )
 
 
 @dataclass
@@ -295,6 +333,11 @@ def deprovision_party(
     path = credentials_path(admin.data_dir, kind, party_id)
     existed = path.exists()
     path.unlink(missing_ok=True)
+    if kind != "admin":
+        from connectors.gateway_tokens import revoke_token
+
+        revoke_token(admin.data_dir, kind, party_id)
+        api_token_path(admin.data_dir, kind, party_id).unlink(missing_ok=True)
     return Deprovisioned(removed, deleted, gone, path if existed else None)
 
 
@@ -415,6 +458,8 @@ def cmd_provision(settings: Any, args: argparse.Namespace) -> int:
     done = provision_party(admin, topics_for(settings), args.party, args.id)
     for result in done.topics:
         print(f"{result.outcome:<9} {result.name}")
+    if done.api_token_file is not None:
+        print(f"# gateway API token (api_token) in {done.api_token_file}", file=sys.stderr)
     if not done.secured:
         print("# this broker enforces no ACLs (plain mode): no credentials made", file=sys.stderr)
         return 0
@@ -464,6 +509,7 @@ __all__ = [
     "PARTY_KINDS",
     "Admin",
     "ProvisionError",
+    "api_token_path",
     "credentials_path",
     "deprovision_party",
     "network_acls",

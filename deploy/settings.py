@@ -179,6 +179,31 @@ class Settings(BaseModel):
         default=5.0, ge=0.2, le=3600, description="Seconds between the status page's updates."
     )
     log_level: str = Field(default="info", description="Log level of the worker.")
+    gateway_port: int = Field(
+        default=8080, ge=1, le=65535, description="Port of 'refnet gateway' (FHIR API, inbox)."
+    )
+    gateway_base_url: str | None = Field(
+        default=None,
+        description="The gateway's public URL, for Location headers and notifications "
+        "(unset: http://REFNET_HTTP_HOST:REFNET_GATEWAY_PORT).",
+    )
+    gateway_dev_http_webhooks: bool = Field(
+        default=False,
+        description="Testing and local development only: let webhooks and Subscriptions post "
+        "to http://127.0.0.1 or localhost (otherwise https:// only).",
+    )
+    gateway_webhook_retry_base: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="Seconds before a failed webhook's first retry; doubles per attempt "
+        "(capped at 1 h).",
+    )
+    gateway_webhook_ca: Path | None = Field(
+        default=None,
+        description="PEM file of a CA whose certificates webhook receivers may present "
+        "(unset: the system's CAs).",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -1,0 +1,315 @@
+"""What the gateway must remember across restarts, in one SQLite file.
+
+``{REFNET_DATA_DIR}/gateway/gateway.sqlite3`` holds:
+
+* ``webhooks``: each organization's registered URLs and their signing secrets;
+* ``subscriptions``: FHIR Subscriptions (rest-hook, id-only) of clinics and organizations;
+* ``deliveries``: the outbox of webhook and subscription notifications. A row is
+  written (once per target and event: ``UNIQUE(target_id, event_id)``) before any
+  attempt, and leaves the pending state only on a 2xx answer: a delivery that
+  keeps failing stays pending across restarts and is never dropped;
+* ``org_status``: the status an organization last reported through the gateway
+  (its updates topic is write-only for it, so the gateway keeps its own copy);
+* ``capacity``: the capacity an organization last reported per service.
+
+The gateway's views of the topics are rebuilt from Kafka at start; only what
+Kafka cannot give back lives here. SQLite (a real, durable database in the
+gateway's own data directory) keeps the gateway a single process with no
+dependency on the ledger's PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id TEXT PRIMARY KEY,
+    party_kind TEXT NOT NULL,
+    party_id TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    events INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    delivered_at REAL,
+    last_error TEXT,
+    UNIQUE (target_id, event_id)
+);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (next_at) WHERE delivered_at IS NULL;
+CREATE TABLE IF NOT EXISTS org_status (
+    org_id TEXT NOT NULL,
+    referral_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    outcome TEXT,
+    note TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (org_id, referral_id)
+);
+CREATE TABLE IF NOT EXISTS capacity (
+    org_id TEXT NOT NULL,
+    service_id TEXT NOT NULL,
+    available INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (org_id, service_id)
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    id: str
+    org_id: str
+    url: str
+    secret: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: str
+    party_kind: str
+    party_id: str
+    endpoint: str
+    headers: list[str]
+    resource: dict[str, Any]
+    created_at: float
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    kind: str
+    target_id: str
+    event_id: str
+    body: bytes
+    attempts: int
+
+
+class GatewayStore:
+    """Thread-safe access to the gateway's SQLite file (short statements only)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _all(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, args).fetchall())
+
+    def _run(self, sql: str, *args: Any) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    # ------------------------------------------------------------ webhooks
+    def add_webhook(self, hook: Webhook) -> None:
+        self._run(
+            "INSERT INTO webhooks VALUES (?, ?, ?, ?, ?)",
+            hook.id,
+            hook.org_id,
+            hook.url,
+            hook.secret,
+            hook.created_at,
+        )
+
+    def webhooks(self, org_id: str) -> list[Webhook]:
+        rows = self._all("SELECT * FROM webhooks WHERE org_id = ? ORDER BY created_at", org_id)
+        return [Webhook(*row) for row in rows]
+
+    def webhook(self, hook_id: str) -> Webhook | None:
+        rows = self._all("SELECT * FROM webhooks WHERE id = ?", hook_id)
+        return Webhook(*rows[0]) if rows else None
+
+    def delete_webhook(self, org_id: str, hook_id: str) -> bool:
+        return self._run("DELETE FROM webhooks WHERE org_id = ? AND id = ?", org_id, hook_id) > 0
+
+    # ------------------------------------------------------------ subscriptions
+    def add_subscription(self, sub: Subscription) -> None:
+        self._run(
+            "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            sub.id,
+            sub.party_kind,
+            sub.party_id,
+            sub.endpoint,
+            json.dumps(sub.headers),
+            json.dumps(sub.resource),
+            sub.created_at,
+            sub.events,
+        )
+
+    @staticmethod
+    def _subscription(row: tuple[Any, ...]) -> Subscription:
+        sid, kind, pid, endpoint, headers, resource, created, events = row
+        return Subscription(
+            sid, kind, pid, endpoint, json.loads(headers), json.loads(resource), created, events
+        )
+
+    def subscriptions(self, party_kind: str, party_id: str) -> list[Subscription]:
+        rows = self._all(
+            "SELECT * FROM subscriptions WHERE party_kind = ? AND party_id = ? ORDER BY created_at",
+            party_kind,
+            party_id,
+        )
+        return [self._subscription(row) for row in rows]
+
+    def subscription(self, sub_id: str) -> Subscription | None:
+        rows = self._all("SELECT * FROM subscriptions WHERE id = ?", sub_id)
+        return self._subscription(rows[0]) if rows else None
+
+    def next_event_number(self, sub_id: str) -> int:
+        with self._lock:
+            self._db.execute("UPDATE subscriptions SET events = events + 1 WHERE id = ?", (sub_id,))
+            row = self._db.execute(
+                "SELECT events FROM subscriptions WHERE id = ?", (sub_id,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def delete_subscription(self, party_kind: str, party_id: str, sub_id: str) -> bool:
+        return (
+            self._run(
+                "DELETE FROM subscriptions WHERE party_kind = ? AND party_id = ? AND id = ?",
+                party_kind,
+                party_id,
+                sub_id,
+            )
+            > 0
+        )
+
+    # ------------------------------------------------------------ deliveries
+    def enqueue(self, kind: str, target_id: str, event_id: str, body: bytes) -> bool:
+        """Add a delivery unless this target already has this event; True if added."""
+        return (
+            self._run(
+                "INSERT OR IGNORE INTO deliveries (kind, target_id, event_id, body, next_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                kind,
+                target_id,
+                event_id,
+                body,
+                time.time(),
+            )
+            > 0
+        )
+
+    def due(self, now: float, limit: int = 50) -> list[Delivery]:
+        rows = self._all(
+            "SELECT id, kind, target_id, event_id, body, attempts FROM deliveries "
+            "WHERE delivered_at IS NULL AND next_at <= ? ORDER BY id LIMIT ?",
+            now,
+            limit,
+        )
+        return [Delivery(*row) for row in rows]
+
+    def delivered(self, delivery_id: int, at: float) -> None:
+        self._run(
+            "UPDATE deliveries SET delivered_at = ?, attempts = attempts + 1, last_error = NULL "
+            "WHERE id = ?",
+            at,
+            delivery_id,
+        )
+
+    def failed(self, delivery_id: int, next_at: float, error: str) -> None:
+        self._run(
+            "UPDATE deliveries SET attempts = attempts + 1, next_at = ?, last_error = ? "
+            "WHERE id = ?",
+            next_at,
+            error[:300],
+            delivery_id,
+        )
+
+    def deliveries(self, target_id: str) -> list[dict[str, Any]]:
+        rows = self._all(
+            "SELECT event_id, attempts, delivered_at, last_error FROM deliveries "
+            "WHERE target_id = ? ORDER BY id",
+            target_id,
+        )
+        return [
+            {"event_id": e, "attempts": a, "delivered": d is not None, "last_error": err}
+            for e, a, d, err in rows
+        ]
+
+    def drop_target(self, target_id: str) -> None:
+        self._run("DELETE FROM deliveries WHERE target_id = ?", target_id)
+
+    # ------------------------------------------------------------ organization state
+    def set_status(
+        self,
+        org_id: str,
+        referral_id: str,
+        status: str,
+        reason: str | None,
+        outcome: str | None,
+        note: str | None,
+    ) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO org_status VALUES (?, ?, ?, ?, ?, ?, ?)",
+            org_id,
+            referral_id,
+            status,
+            reason,
+            outcome,
+            note,
+            time.time(),
+        )
+
+    def statuses(self, org_id: str) -> dict[str, dict[str, Any]]:
+        rows = self._all(
+            "SELECT referral_id, status, reason, outcome, note, updated_at FROM org_status "
+            "WHERE org_id = ?",
+            org_id,
+        )
+        return {
+            r: {"status": s, "reason": why, "outcome": o, "note": n, "updated_at": at}
+            for r, s, why, o, n, at in rows
+        }
+
+    def set_capacity(self, org_id: str, service_id: str, available: int) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO capacity VALUES (?, ?, ?, ?)",
+            org_id,
+            service_id,
+            available,
+            time.time(),
+        )
+
+    def capacities(self, org_id: str) -> dict[str, tuple[int, float]]:
+        rows = self._all(
+            "SELECT service_id, available, updated_at FROM capacity WHERE org_id = ?", org_id
+        )
+        return {s: (a, at) for s, a, at in rows}
+
+
+__all__ = ["Delivery", "GatewayStore", "Subscription", "Webhook"]

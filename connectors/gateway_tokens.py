@@ -1,0 +1,147 @@
+"""The gateway's API tokens: one per party, issued by ``refnet provision``, stored hashed.
+
+A token is ``rnt_`` and 43 URL-safe characters (256 random bits). The gateway
+keeps only the SHA-256 of each token, in ``{REFNET_DATA_DIR}/gateway/tokens.json``
+(mode 0600): ``{"<sha256 hex>": {"party": "org", "id": "bronx-pantry"}}``. A
+high-entropy random token needs no slow hash: SHA-256 of it cannot be reversed
+or guessed. Issuing a token again for the same party replaces its old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+GatewayPartyKind = Literal["clinic", "org"]
+TOKEN_PREFIX = "rnt_"  # noqa: S105 - a prefix, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class PartyRef:
+    """Who a token speaks for."""
+
+    kind: GatewayPartyKind
+    id: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}-{self.id}"
+
+
+def tokens_path(data_dir: Path) -> Path:
+    return data_dir / "gateway" / "tokens.json"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a token store ({exc})") from None
+    return document if isinstance(document, dict) else {}
+
+
+def _write(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(document, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    partial.replace(path)
+
+
+_LOCK = threading.Lock()
+
+
+def issue_token(
+    data_dir: Path, kind: GatewayPartyKind, party_id: str, token: str | None = None
+) -> str:
+    """Store (the hash of) ``token``, or of a new one, as the party's only token; return it."""
+    token = token or TOKEN_PREFIX + secrets.token_urlsafe(32)
+    path = tokens_path(data_dir)
+    with _LOCK:
+        document = {
+            digest: party
+            for digest, party in _read(path).items()
+            if party != {"party": kind, "id": party_id}
+        }
+        document[token_hash(token)] = {"party": kind, "id": party_id}
+        _write(path, document)
+    return token
+
+
+def holds_token(data_dir: Path, kind: GatewayPartyKind, party_id: str, token: str) -> bool:
+    """Whether ``token`` is the party's current token."""
+    found = _read(tokens_path(data_dir)).get(token_hash(token))
+    return found == {"party": kind, "id": party_id}
+
+
+def revoke_token(data_dir: Path, kind: GatewayPartyKind, party_id: str) -> bool:
+    """Forget the party's token; True if it had one."""
+    path = tokens_path(data_dir)
+    with _LOCK:
+        document = _read(path)
+        kept = {d: p for d, p in document.items() if p != {"party": kind, "id": party_id}}
+        if len(kept) == len(document):
+            return False
+        _write(path, kept)
+    return True
+
+
+class TokenStore:
+    """Looks tokens up in the store file, re-reading it when it changes (new parties)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = tokens_path(data_dir)
+        self._mtime: tuple[int, int, int] | None = None
+        self._parties: dict[str, PartyRef] = {}
+
+    def _refresh(self) -> None:
+        try:
+            stat = self.path.stat()
+            mtime = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        except FileNotFoundError:
+            self._parties, self._mtime = {}, None
+            return
+        if mtime == self._mtime:
+            return
+        parties = {}
+        for digest, party in _read(self.path).items():
+            if isinstance(party, dict) and party.get("party") in ("clinic", "org"):
+                parties[digest] = PartyRef(party["party"], str(party["id"]))
+        self._parties, self._mtime = parties, mtime
+
+    def lookup(self, token: str) -> PartyRef | None:
+        self._refresh()
+        return self._parties.get(token_hash(token))
+
+    def parties(self) -> list[PartyRef]:
+        self._refresh()
+        return sorted(set(self._parties.values()), key=lambda p: (p.kind, p.id))
+
+
+__all__ = [
+    "TOKEN_PREFIX",
+    "GatewayPartyKind",
+    "PartyRef",
+    "TokenStore",
+    "holds_token",
+    "issue_token",
+    "revoke_token",
+    "token_hash",
+    "tokens_path",
+]
