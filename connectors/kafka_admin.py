@@ -362,6 +362,19 @@ class Acl:
             AclPermissionType.ALLOW,
         )
 
+    def binding_filter(self) -> Any:
+        """A filter matching exactly this rule (what DeleteAcls takes)."""
+        make: Any = AclBindingFilter
+        return make(
+            _RESOURCE[self.resource],
+            self.name,
+            ResourcePatternType[self.pattern.upper()],
+            self.principal,
+            "*",
+            AclOperation[self.operation],
+            AclPermissionType.ALLOW,
+        )
+
     def describe(self) -> str:
         where = f"{self.resource} {self.name}{'*' if self.pattern == 'prefixed' else ''}"
         return f"{self.principal} {self.operation} {where}"
@@ -474,7 +487,7 @@ def delete_acls(
     auth: KafkaAuth = PLAINTEXT,
 ) -> int:
     """Delete these exact rules, and every rule of ``principal`` if given; return how many."""
-    filters = [acl.binding() for acl in set(acls)]
+    filters = [acl.binding_filter() for acl in set(acls)]
     if principal is not None:
         filters.append(_acl_filter(principal))
     if not filters:

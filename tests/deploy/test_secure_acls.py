@@ -222,3 +222,15 @@ def test_a_plain_broker_gets_topics_only(kafka_bootstrap: str, tmp_path: Path) -
     assert not (tmp_path / "credentials").exists()
     with pytest.raises(ProvisionError, match="enforces no ACLs"):
         provision_party(admin, topics, "admin", "importer")
+
+
+def test_exact_rules_can_be_deleted_one_by_one(secure_kafka: SecureKafka) -> None:
+    """delete_acls(acls=...) takes the rules it created (DeleteAcls wants filters)."""
+    from connectors.kafka_admin import Acl, create_acls, delete_acls, describe_acls
+
+    principal = f"User:acl-probe-{uuid.uuid4().hex[:6]}"
+    rule = Acl(principal, "topic", f"probe-{uuid.uuid4().hex[:6]}", "READ")
+    create_acls(secure_kafka.bootstrap, [rule], auth=secure_kafka.operator)
+    assert rule in describe_acls(secure_kafka.bootstrap, principal, auth=secure_kafka.operator)
+    assert delete_acls(secure_kafka.bootstrap, [rule], auth=secure_kafka.operator) == 1
+    assert describe_acls(secure_kafka.bootstrap, principal, auth=secure_kafka.operator) == []
