@@ -129,7 +129,7 @@ class Gateway:
 
     def view(self, party: PartyRef) -> PartyView:
         found = self.views.get(party)
-        if found is None:
+        if found is None or found.stopped:
             bootstrap, auth = party_auth(self.config.data_dir, party, self.config.auth)
             found = PartyView(
                 party,
@@ -137,6 +137,7 @@ class Gateway:
                 self.config.bootstrap or bootstrap or "",
                 auth,
                 listener=self._on_event,
+                provisioned=lambda: party in self.tokens.parties(),
             )
             self.views[party] = found
             found.start()

@@ -44,8 +44,12 @@ class PartyView:
         bootstrap: str,
         auth: KafkaAuth,
         listener: Listener | None = None,
+        provisioned: Callable[[], bool] | None = None,
     ) -> None:
         self.party = party
+        #: False once the party's token is revoked (deprovisioned): the view then stops
+        self.provisioned = provisioned or (lambda: True)
+        self.stopped = False
         self.topics = topics
         self.bootstrap = bootstrap
         self.auth = auth
@@ -142,6 +146,10 @@ class PartyView:
             finally:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
+            if not self.provisioned():
+                self.stopped = True
+                log.info("stopped following %s: it is no longer provisioned", self.party.label)
+                return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 

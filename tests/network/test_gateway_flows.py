@@ -28,10 +28,12 @@ from starlette.routing import Route
 
 from connectors.kafka_auth import PLAINTEXT
 from connectors.webhooks import verify
-from deploy.provision import Admin, provision_party
+from deploy.provision import Admin, deprovision_party, provision_party
 from schemas.codes import SDOH_CATEGORY_SYSTEM
+from schemas.events import ConsentUpdated
 from tests.network import builders as b
 from tests.network.conftest import Network
+from tests.network.test_secure_flows import SecureNetwork, secure_network  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -463,7 +465,15 @@ async def test_a_transaction_bundle_with_a_consent_limited_to_food_opens_only_fo
             },
         ],
     }
-    async with httpx.AsyncClient(base_url=gateway.url, timeout=20) as client:
+    async with (
+        Receiver() as hook_receiver,
+        httpx.AsyncClient(base_url=gateway.url, timeout=20) as client,
+    ):
+        made = await client.post(
+            "/webhooks", json={"url": hook_receiver.url}, headers=auth(tokens[PANTRY])
+        )
+        assert made.status_code == 201, made.text
+        secret = made.json()["secret"]
         answer = await client.post("/fhir", json=bundle, headers=auth(tokens[CLINIC]))
         assert answer.status_code == 200, answer.text
         assert answer.json()["type"] == "transaction-response"
@@ -487,4 +497,91 @@ async def test_a_transaction_bundle_with_a_consent_limited_to_food_opens_only_fo
             "food-insecurity",
             "transportation-insecurity",
         }
+
+        # the patient revokes consent: the offer is withdrawn, the webhook says so, the
+        # organization's Task reads cancelled and can no longer change
+        revoked = ConsentUpdated.new(
+            patient_id="pt-77", consent={"granted": False, "categories": None, "expires_at": None}
+        )
+        await network.publish(t.clinic_submissions(CLINIC), "pt-77", revoked)
+        await eventually(
+            lambda: _async(len(hook_receiver.delivered) >= 2), what="the withdrawal's delivery"
+        )
+        kinds = [json.loads(body)["type"] for _, body, _ in hook_receiver.delivered]
+        assert kinds == ["referral.offered", "referral.withdrawn"]
+        assert all(verify(secret, h, body) for h, body, _ in hook_receiver.delivered)
+        org_tasks = (await client.get("/fhir/Task", headers=auth(tokens[PANTRY]))).json()
+        task = org_tasks["entry"][0]["resource"]
+        assert (task["status"], task["statusReason"]["text"]) == ("cancelled", "consent-withdrawn")
+        late = await client.patch(
+            f"/fhir/Task/{task['id']}",
+            json=[{"op": "replace", "path": "/status", "value": "accepted"}],
+            headers=auth(tokens[PANTRY]),
+        )
+        assert late.status_code == 409 and late.json()["resourceType"] == "OperationOutcome"
     assert os.path.exists(network.data_dir / "gateway" / "gateway.sqlite3")
+
+
+async def test_on_a_secured_broker_the_gateway_acts_with_each_partys_own_login(
+    secure_network: SecureNetwork,  # noqa: F811
+) -> None:
+    """SASL_SSL and ACLs: the gateway knows only the network's credentials file and each
+    party's; a clinic's ServiceRequest reaches the organization, whose PATCH reaches the
+    clinic, each written and read under the party's own principal. A deprovisioned
+    organization's token stops working."""
+    net = secure_network
+    t = net.topics
+    await net.provision([CLINIC], [PANTRY])
+    await net.send("importer", t.directory, "svc-p", b.service("svc-p", PANTRY))
+    tokens = {
+        party: json.loads(net.files[party].read_text())["api_token"] for party in (CLINIC, PANTRY)
+    }
+    net.start_worker()
+    gateway = GatewayProcess(net)
+    gateway.start()
+    try:
+        await gateway.up()
+        referral = {
+            "resourceType": "ServiceRequest",
+            "id": "ref-1",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "#pat"},
+            "category": [{"coding": [{"system": SDOH_CATEGORY_SYSTEM, "code": "food-insecurity"}]}],
+            "contained": [patient("pt-1"), consent()],
+        }
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=20) as client:
+            sent = await client.post(
+                "/fhir/ServiceRequest", json=referral, headers=auth(tokens[CLINIC])
+            )
+            assert sent.status_code == 201, sent.text
+
+            async def offered() -> list[dict[str, Any]] | None:
+                found = await client.get("/fhir/Task", headers=auth(tokens[PANTRY]))
+                assert found.status_code == 200, found.text
+                return [e["resource"] for e in found.json()["entry"]] or None
+
+            task = (await eventually(offered, what="the offer"))[0]
+            accepted = await client.patch(
+                f"/fhir/Task/{task['id']}",
+                json=[{"op": "replace", "path": "/status", "value": "accepted"}],
+                headers=auth(tokens[PANTRY]),
+            )
+            assert accepted.status_code == 200, accepted.text
+
+            async def clinic_sees() -> bool:
+                read = await client.get("/fhir/Task/ref-1", headers=auth(tokens[CLINIC]))
+                return read.status_code == 200 and read.json()["status"] == "accepted"
+
+            await eventually(clinic_sees, what="the clinic's Task accepted")
+            assert "AuthorizationFailed" not in gateway.log(), gateway.log()
+            # without its ACLs the organization's view can read nothing: it used its own login
+            await asyncio.to_thread(deprovision_party, net.admin, t, "org", PANTRY)
+            gone = await client.get("/fhir/Task", headers=auth(tokens[PANTRY]))
+            assert gone.status_code == 401
+            await eventually(
+                lambda: _async("stopped following org-bronx-pantry" in gateway.log()),
+                what="the view of the deprovisioned organization to stop",
+            )
+    finally:
+        gateway.stop()
