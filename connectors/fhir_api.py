@@ -273,7 +273,7 @@ async def _json_body(request: Request) -> Any:
             raise GatewayInputError("the body is larger than 1 MB", status=413, code="too-costly")
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise GatewayInputError("the body is not JSON", status=400, code="structure") from None
 
 
@@ -769,7 +769,7 @@ def _mapped(make: Callable[[], Any]) -> Any:
         return make()
     except GatewayInputError:
         raise
-    except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError):
         raise GatewayInputError(
             "the resource has an element of the wrong type or shape", code="structure"
         ) from None

@@ -148,6 +148,11 @@ def test_bad_input_answers_4xx_with_an_operation_outcome(running: Running) -> No
         for body in wrong_shapes:
             _is_outcome(client.post(post, json=body, headers=clinic), 422)
         _is_outcome(client.post(post, content=b"{" + b" " * 1_100_000 + b"}", headers=clinic), 413)
+        _is_outcome(client.post(post, content=b"[" * 50_000 + b"]" * 50_000, headers=clinic), 400)
+        head = json.dumps({**no_patient, "contained": [PATIENT], "subject": {"reference": "#p"}})
+        deep = '{"linkId": "/g", "item": [' * 450 + '{"linkId": "/88122-7"}' + "]}" * 450
+        nested = (head[:-1] + ', "item": [' + deep + "]}").encode()
+        assert client.post(post, content=nested, headers=clinic).status_code in (201, 400, 422)
         sr = {
             "resourceType": "ServiceRequest",
             "contained": [PATIENT],
