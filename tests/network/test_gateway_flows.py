@@ -52,8 +52,9 @@ def free_port() -> int:
 class GatewayProcess:
     """`refnet gateway` as a subprocess over the network's broker, topics and data dir."""
 
-    def __init__(self, network: Network) -> None:
+    def __init__(self, network: Network, retry_base: float = 0.3) -> None:
         self.network = network
+        self.retry_base = retry_base
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -65,7 +66,7 @@ class GatewayProcess:
             REFNET_GATEWAY_PORT=str(self.port),
             REFNET_HTTP_HOST="127.0.0.1",
             REFNET_GATEWAY_DEV_HTTP_WEBHOOKS="true",
-            REFNET_GATEWAY_WEBHOOK_RETRY_BASE="0.3",
+            REFNET_GATEWAY_WEBHOOK_RETRY_BASE=str(self.retry_base),
         )
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -229,7 +230,8 @@ def hunger_vital_sign() -> dict[str, Any]:
 
 @pytest.fixture
 async def gateway(network: Network) -> AsyncIterator[GatewayProcess]:
-    process = GatewayProcess(network)
+    # retries 1 s, 2 s, 4 s after the first attempt: the restart below falls between them
+    process = GatewayProcess(network, retry_base=1.0)
     try:
         yield process
     finally:
@@ -321,6 +323,7 @@ async def test_a_clinic_screening_becomes_an_offer_the_organization_accepts_over
         # the webhook receiver fails three times; the gateway restarts in between
         await eventually(lambda: _async(len(hook_receiver.calls) >= 1), what="a first attempt")
         gateway.stop()
+        assert not hook_receiver.delivered, "the restart must fall while the delivery is pending"
         gateway.start()
         await gateway.up()
         await eventually(lambda: _async(hook_receiver.delivered), timeout=30, what="a delivery")
