@@ -631,11 +631,13 @@ def create_app(config: GatewayConfig) -> FastAPI:
         available = None
         for ext in resource.get("extension") or []:
             if isinstance(ext, dict) and ext.get("url") == CAPACITY_EXTENSION:
-                available = ext.get("valueUnsignedInt", ext.get("valueInteger"))
+                for part in ext.get("extension") or []:
+                    if isinstance(part, dict) and part.get("url") == "available":
+                        available = part.get("valueUnsignedInt", part.get("valueInteger"))
         if not isinstance(available, int) or isinstance(available, bool) or available < 0:
             raise GatewayInputError(
-                f"the HealthcareService needs the capacity extension ({CAPACITY_EXTENSION}) "
-                "with a valueUnsignedInt"
+                f"the HealthcareService needs the capacity-status extension ({CAPACITY_EXTENSION}) "
+                "with the sub-extension 'available' (valueUnsignedInt)"
             )
         event = _mapped(
             lambda: ServiceCapacityChanged.new(service_id=service_id, available=available)
@@ -818,7 +820,15 @@ def _service(org_id: str, service_id: str, available: int) -> dict[str, Any]:
         "id": fhir_id(service_id),
         "identifier": [{"system": "urn:refnet:service-id", "value": service_id}],
         "providedBy": {"reference": f"Organization/{org_id}"},
-        "extension": [{"url": CAPACITY_EXTENSION, "valueUnsignedInt": available}],
+        "extension": [
+            {
+                "url": CAPACITY_EXTENSION,
+                "extension": [
+                    {"url": "available", "valueUnsignedInt": available},
+                    {"url": "capacityNotes", "valueString": f"{available} available"},
+                ],
+            }
+        ],
     }
 
 

@@ -57,7 +57,13 @@ from schemas.events import (
 )
 
 NETWORK_ORG: Final = "refnet"
-CAPACITY_EXTENSION: Final = "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ExtensionHealthcareServiceCapacity"
+#: The IG's (STU 3) capacity-status extension on HealthcareService: complex, with
+#: ``capacityStatus`` and ``capacityNotes``. refnet's count of places left travels in
+#: a sub-extension of its own, ``available`` (valueUnsignedInt).
+CAPACITY_EXTENSION: Final = (
+    "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/"
+    "SDOHCC-ExtensionHealthcareServiceCapacityStatus"
+)
 
 
 class GatewayInputError(ValueError):

@@ -233,8 +233,8 @@ def test_bad_input_answers_4xx_with_an_operation_outcome(running: Running) -> No
             "extension": [
                 {
                     "url": "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/"
-                    "SDOHCC-ExtensionHealthcareServiceCapacity",
-                    "valueUnsignedInt": 4,
+                    "SDOHCC-ExtensionHealthcareServiceCapacityStatus",
+                    "extension": [{"url": "available", "valueUnsignedInt": 4}],
                 }
             ],
         }
@@ -243,7 +243,8 @@ def test_bad_input_answers_4xx_with_an_operation_outcome(running: Running) -> No
             == 200
         )
         services = client.get("/fhir/HealthcareService", headers=org).json()
-        assert services["entry"][0]["resource"]["extension"][0]["valueUnsignedInt"] == 4
+        capacity = services["entry"][0]["resource"]["extension"][0]["extension"][0]
+        assert capacity == {"url": "available", "valueUnsignedInt": 4}
         assert client.get("/fhir/metadata").json()["resourceType"] == "CapabilityStatement"
         assert client.get("/openapi.json").json()["paths"]["/fhir/Task/{task_id}"]["patch"]
     log = running.log.read_text()
