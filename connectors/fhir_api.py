@@ -102,18 +102,34 @@ class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.tokens = TokenStore(config.data_dir)
-        self.store = GatewayStore(config.data_dir / "gateway" / "gateway.sqlite3")
         self.views: dict[PartyRef, PartyView] = {}
-        self.deliverer = Deliverer(
-            self.store,
-            self._target,
-            retry_base=config.retry_base,
-            retry_max=config.retry_max,
-            verify_tls=config.webhook_ca or True,
-        )
+        self._store: GatewayStore | None = None
+        self._deliverer: Deliverer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
+    @property
+    def store(self) -> GatewayStore:
+        if self._store is None:
+            raise RuntimeError("the gateway has not started")
+        return self._store
+
+    @property
+    def deliverer(self) -> Deliverer:
+        if self._deliverer is None:
+            raise RuntimeError("the gateway has not started")
+        return self._deliverer
+
     async def start(self) -> None:
+        """Open the store and start the deliverer and the views (nothing before: building
+        the app, for instance to publish its OpenAPI description, touches no file)."""
+        self._store = GatewayStore(self.config.data_dir / "gateway" / "gateway.sqlite3")
+        self._deliverer = Deliverer(
+            self._store,
+            self._target,
+            retry_base=self.config.retry_base,
+            retry_max=self.config.retry_max,
+            verify_tls=self.config.webhook_ca or True,
+        )
         for party in self.tokens.parties():
             self.view(party)
         self._tasks.append(asyncio.create_task(self.deliverer.run(), name="deliverer"))
@@ -125,7 +141,8 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await asyncio.gather(*(v.stop() for v in self.views.values()))
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     def view(self, party: PartyRef) -> PartyView:
         found = self.views.get(party)

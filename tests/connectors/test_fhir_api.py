@@ -254,6 +254,7 @@ def test_bad_input_answers_4xx_with_an_operation_outcome(running: Running) -> No
 
 # ---------------------------------------------------------------- schemathesis
 _SCHEMA = create_app(
+    # building the app touches no file: the data dir need not exist
     GatewayConfig(bootstrap="127.0.0.1:9", topics=Topics("openapi"), data_dir=Path("/nonexistent"))
 ).openapi()
 schema = schemathesis.openapi.from_dict(_SCHEMA)
