@@ -378,6 +378,22 @@ async def test_a_clinic_screening_becomes_an_offer_the_organization_accepts_over
             await client.get(f"/fhir/Task/{clinic_task['id']}", headers=auth(tokens[PANTRY]))
         ).status_code == 404
 
+        # the organization starts the work with PUT (the whole Task), and the clinic sees it
+        current = (await client.get(f"/fhir/Task/{task_id}", headers=auth(tokens[PANTRY]))).json()
+        started = await client.put(
+            f"/fhir/Task/{task_id}",
+            json={**current, "status": "in-progress", "note": [{"text": "first visit booked"}]},
+            headers=auth(tokens[PANTRY]),
+        )
+        assert started.status_code == 200, started.text
+        assert started.json()["note"] == [{"text": "first visit booked"}]
+
+        async def clinic_in_progress() -> bool:
+            read = await client.get(f"/fhir/Task/{clinic_task['id']}", headers=auth(tokens[CLINIC]))
+            return bool(read.json()["status"] == "in-progress")
+
+        await eventually(clinic_in_progress, what="the clinic's Task in progress")
+
         # exactly one delivery of the offer, validly signed, even across a restart
         gateway.stop()
         gateway.start()
