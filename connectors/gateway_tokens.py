@@ -9,11 +9,14 @@ or guessed. Issuing a token again for the same party replaces its old one.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import secrets
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -67,13 +70,27 @@ def _write(path: Path, document: dict[str, Any]) -> None:
 _LOCK = threading.Lock()
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One writer at a time, across threads and processes (``refnet provision`` runs
+    beside the gateway and other provisioning)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    with _LOCK, open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def issue_token(
     data_dir: Path, kind: GatewayPartyKind, party_id: str, token: str | None = None
 ) -> str:
     """Store (the hash of) ``token``, or of a new one, as the party's only token; return it."""
     token = token or TOKEN_PREFIX + secrets.token_urlsafe(32)
     path = tokens_path(data_dir)
-    with _LOCK:
+    with _locked(path):
         document = {
             digest: party
             for digest, party in _read(path).items()
@@ -93,7 +110,7 @@ def holds_token(data_dir: Path, kind: GatewayPartyKind, party_id: str, token: st
 def revoke_token(data_dir: Path, kind: GatewayPartyKind, party_id: str) -> bool:
     """Forget the party's token; True if it had one."""
     path = tokens_path(data_dir)
-    with _LOCK:
+    with _locked(path):
         document = _read(path)
         kept = {d: p for d, p in document.items() if p != {"party": kind, "id": party_id}}
         if len(kept) == len(document):
