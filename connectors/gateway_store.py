@@ -224,6 +224,12 @@ class GatewayStore:
             > 0
         )
 
+    def has_delivery(self, target_id: str, event_id: str) -> bool:
+        rows = self._all(
+            "SELECT 1 FROM deliveries WHERE target_id = ? AND event_id = ?", target_id, event_id
+        )
+        return bool(rows)
+
     def due(self, now: float, limit: int = 50) -> list[Delivery]:
         rows = self._all(
             "SELECT id, kind, target_id, event_id, body, attempts FROM deliveries "

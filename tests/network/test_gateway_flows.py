@@ -416,6 +416,17 @@ async def test_a_clinic_screening_becomes_an_offer_the_organization_accepts_over
         focus_urls = {e["fullUrl"] for e in note["entry"][1:]}
         assert focus_urls == {f"{gateway.url}/fhir/Task/{clinic_task['id']}"}
         assert all("resource" not in e for e in note["entry"][1:])
+        # requested, accepted, in-progress: once each, numbered in order, across two restarts
+        await eventually(lambda: _async(len(sub_receiver.calls) >= 3), what="3 notifications")
+        numbers = [
+            next(
+                p["valueString"]
+                for p in json.loads(body)["entry"][0]["resource"]["parameter"]
+                if p["name"] == "events-since-subscription-start"
+            )
+            for _, body, _ in sub_receiver.calls
+        ]
+        assert numbers == ["1", "2", "3"]
 
     log = gateway.log()
     for secret_value in ("Colin", "Abbas", "+17185550100", "1980-02-03", tokens[PANTRY]):
