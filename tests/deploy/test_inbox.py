@@ -1,6 +1,7 @@
 """The web inbox in a real headless browser (Debian's chromium driven by Playwright) on a
-phone-sized screen: sign in with the organization's token, accept an offer, start it and
-complete it with an outcome; the clinic sees each step. Screenshots are kept in artifacts/."""
+phone-sized screen: sign in with the organization's token, accept an offer, reject another
+with a reason, start the first and complete it with an outcome; the clinic sees each step.
+Screenshots are kept in artifacts/."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ async def test_an_organization_without_it_accepts_and_completes_an_offer_in_the_
         await gateway.up()
         await network.publish(t.clinic_submissions(CLINIC), "pt-8c21", b.requested("ref-1"))
         await network.read(t.org_referrals(PANTRY), count=1, timeout=60)
+        second = b.requested("ref-2", patient_fields=b.patient("pt-2"))
+        await network.publish(t.clinic_submissions(CLINIC), "pt-2", second)
+        await network.read(t.org_referrals(PANTRY), count=2, timeout=60)
         ARTIFACTS.mkdir(exist_ok=True)
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
@@ -53,8 +57,9 @@ async def test_an_organization_without_it_accepts_and_completes_an_offer_in_the_
                 )
                 await page.fill("#token", tokens[PANTRY])
                 await page.click("#signin-button")
-                card = page.locator(".task[data-status='requested']")
-                await card.wait_for(timeout=20_000)
+                requested = page.locator(".task[data-status='requested']")
+                await requested.nth(1).wait_for(timeout=20_000)
+                card = requested.first
                 text = await card.inner_text()
                 assert "Food Insecurity" in text and "Ana" in text and "+17185550100" in text
                 assert "respond within" in text
@@ -65,11 +70,26 @@ async def test_an_organization_without_it_accepts_and_completes_an_offer_in_the_
 
                 await card.locator("button[data-action='accept']").click()
                 await page.locator(".task[data-status='accepted']").wait_for(timeout=20_000)
+                # the other offer is rejected: a reason is required, then sent
+                other = page.locator(".task[data-status='requested']")
+                await other.locator("button[data-action='reject']").click()
+                await other.locator("button.confirm").click()
+                await page.wait_for_function(
+                    "document.getElementById('error').textContent.includes('reason is required')"
+                )
+                await other.locator("textarea.text").fill("no-capacity")
+                await other.locator("button.confirm").click()
+                await page.locator(".task[data-status='rejected']").wait_for(timeout=20_000)
+                sent = await network.read(
+                    t.org_updates(PANTRY),
+                    until=lambda vs: any(v["status"] == "rejected" for v in vs),
+                )
+                assert next(v for v in sent if v["status"] == "rejected")["reason"] == "no-capacity"
                 updates = await network.read(
                     t.clinic_updates(CLINIC),
                     until=lambda vs: any(v["status"] == "accepted" for v in vs),
                 )
-                assert updates[-1]["org_id"] == PANTRY
+                assert next(u for u in updates if u["status"] == "accepted")["org_id"] == PANTRY
 
                 await page.locator("button[data-action='start']").click()
                 started = page.locator(".task[data-status='in-progress']")
@@ -87,6 +107,7 @@ async def test_an_organization_without_it_accepts_and_completes_an_offer_in_the_
             t.clinic_updates(CLINIC),
             until=lambda vs: any(v["status"] == "completed" for v in vs),
         )
-        assert updates[-1]["outcome"] == "Enrolled in the weekly pantry"
+        done_update = next(u for u in updates if u["status"] == "completed")
+        assert done_update["outcome"] == "Enrolled in the weekly pantry"
     finally:
         gateway.stop()
