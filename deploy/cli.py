@@ -343,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("settings", help="list every REFNET_* setting").set_defaults(func=cmd_settings)
 
+    from deploy import bench
+
+    bench.register(sub)
+
     from deploy import demo, directory
 
     directory.register(sub)
