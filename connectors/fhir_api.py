@@ -388,6 +388,13 @@ def create_app(config: GatewayConfig) -> FastAPI:
     )
     app.state.gateway = gateway
 
+    @app.get("/metrics", include_in_schema=False)
+    async def _metrics() -> Response:
+        """Prometheus metrics of the gateway (webhook deliveries), no labels with ids."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     # ------------------------------------------------------------ errors and logs
     @app.exception_handler(GatewayInputError)
     async def _input_error(request: Request, exc: GatewayInputError) -> Response:

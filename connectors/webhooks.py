@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from connectors.gateway_store import Delivery, GatewayStore
+from streams.metrics import WEBHOOK_DELIVERIES
 
 log = logging.getLogger("refnet.gateway.webhooks")
 
@@ -168,6 +169,7 @@ class Deliverer:
         except httpx.HTTPError as exc:
             error = type(exc).__name__
         if error is None:
+            WEBHOOK_DELIVERIES.labels("delivered").inc()
             await asyncio.to_thread(self.store.delivered, delivery.id, time.time())
             log.info(
                 "delivered %s %s attempt %d",
@@ -176,6 +178,7 @@ class Deliverer:
                 delivery.attempts + 1,
             )
             return
+        WEBHOOK_DELIVERIES.labels("retried").inc()
         wait = self.backoff(delivery.attempts + 1)
         await asyncio.to_thread(self.store.failed, delivery.id, time.time() + wait, error)
         log.warning(
