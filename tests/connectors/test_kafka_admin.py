@@ -6,6 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 
 import pytest
@@ -80,6 +81,8 @@ def _refnet(
     *args: str, bootstrap: str, prefix: str = "sdoh", **extra: str
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "REFNET_KAFKA_BOOTSTRAP": bootstrap, "REFNET_TOPIC_PREFIX": prefix}
+    # provision writes the party's API token under the data dir: never the user's own
+    env.setdefault("REFNET_DATA_DIR", tempfile.mkdtemp(prefix="refnet-admin-test-"))
     env.update(extra)
     return subprocess.run(
         [sys.executable, "-m", "deploy.cli", *args],
