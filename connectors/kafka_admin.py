@@ -351,8 +351,8 @@ class Acl:
     #: ``literal``: the resource named ``name``; ``prefixed``: every one starting with it
     pattern: Literal["literal", "prefixed"] = "literal"
 
-    def binding(self) -> Any:
-        return AclBinding(
+    def _fields(self) -> tuple[Any, ...]:
+        return (
             _RESOURCE[self.resource],
             self.name,
             ResourcePatternType[self.pattern.upper()],
@@ -362,18 +362,13 @@ class Acl:
             AclPermissionType.ALLOW,
         )
 
+    def binding(self) -> Any:
+        return AclBinding(*self._fields())
+
     def binding_filter(self) -> Any:
         """A filter matching exactly this rule (what DeleteAcls takes)."""
         make: Any = AclBindingFilter
-        return make(
-            _RESOURCE[self.resource],
-            self.name,
-            ResourcePatternType[self.pattern.upper()],
-            self.principal,
-            "*",
-            AclOperation[self.operation],
-            AclPermissionType.ALLOW,
-        )
+        return make(*self._fields())
 
     def describe(self) -> str:
         where = f"{self.resource} {self.name}{'*' if self.pattern == 'prefixed' else ''}"

@@ -440,15 +440,24 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
             handle_patient(event, batch)
             await batch.commit()
 
-    def handle_patient(event: Any, batch: Batch) -> None:
+    def arrived(event: Any, adapter: TypeAdapter[Any], batch: Batch) -> tuple[str, Any, Any]:
+        """``(key, command, stored row)`` of an event still to decide, or a None command
+        when it is done already: unreadable, repeated in the batch, or a replay whose
+        recorded outputs are sent again as they were."""
         key = event.key.decode() if event.key else ""
-        command = read_command(event, PATIENT_COMMAND, batch)
+        command = read_command(event, adapter, batch)
         if command is None or command.command_id in batch.seen:
-            return
-        raw = patients_table.get(key)
+            return key, None, None
+        raw = batch.table.get(key)
         again = replayed(raw, command)
         if again is not None:
             batch.send(command, again)
+            return key, None, None
+        return key, command, raw
+
+    def handle_patient(event: Any, batch: Batch) -> None:
+        key, command, raw = arrived(event, PATIENT_COMMAND, batch)
+        if command is None:
             return
         try:
             record = PatientRecord.model_validate(raw) if raw is not None else None
@@ -479,14 +488,8 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
             await batch.commit()
 
     def handle_referral(event: Any, batch: Batch) -> None:
-        key = event.key.decode() if event.key else ""
-        command = read_command(event, REFERRAL_COMMAND, batch)
-        if command is None or command.command_id in batch.seen:
-            return
-        raw = referrals_table.get(key)
-        again = replayed(raw, command)
-        if again is not None:
-            batch.send(command, again)
+        key, command, raw = arrived(event, REFERRAL_COMMAND, batch)
+        if command is None:
             return
         record: ReferralRecord | None = None
         state = view.state
