@@ -18,6 +18,14 @@ TIMEOUTS = Counter("refnet_offer_timeouts_total", "Offers whose respond_by passe
 TASK_RESTARTS = Counter(
     "refnet_task_restarts_total", "Supervised tasks restarted after a failure", ["task"]
 )
+SKIPPED_OFFSETS = Counter(
+    "refnet_skipped_offsets_total",
+    "Input records Faust skipped in a rebalance, read back and applied by the agent",
+    ["agent"],
+)
+POKES = Counter(
+    "refnet_pokes_total", "No-op messages sent to wake a quiet partition with a hole", ["agent"]
+)
 INTERNAL_ERRORS = Counter(
     "refnet_internal_errors_total",
     "Commands on which an agent failed (dead-lettered as internal)",

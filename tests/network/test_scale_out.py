@@ -150,10 +150,13 @@ async def test_two_workers_share_the_load_and_survive_the_sigkill_of_one(workers
     )
     repeats = sum(n - 1 for n in copies.values())
     timeouts = sum(1 for v in slow if v.get("event_type") == "referral.withdrawn")
+    logs = [p.read_text(errors="replace") for p in workers.data_dir.glob("*.log")]
+    holes = sum(text.count("never reached the agent") for text in logs)
     print(  # noqa: T201 - the figures the issue asks for
         f"\nscale-out: events sent {len(sent)}, re-routed after a deadline {len(second)}, "
         f"lost {len(lost)}, duplicated {doubled} (identical redeliveries {repeats}), "
-        f"timeouts withdrawn {timeouts}; all re-routed {recovered_in:.0f}s after the SIGKILL"
+        f"timeouts withdrawn {timeouts}; all re-routed {recovered_in:.0f}s after the SIGKILL; "
+        f"holes Faust left that the agents read back {holes}"
     )
     assert not lost, sorted(lost)[:10]
     assert doubled == 0
