@@ -125,14 +125,15 @@ SEND_ATTEMPTS = 4
 DURABLE_ATTEMPTS = 4
 #: Seconds a produced message may take to be acknowledged before it counts as failed.
 SEND_TIMEOUT = 30.0
-#: Agents apply one command per Batch. Faust's ``take_events`` would batch many
-#: (one changelog flush and one wait for outputs per batch: 3.9x the throughput in
-#: ``refnet bench``). With it, the two-worker SIGKILL test lost a referral in 2 runs
-#: of 3; with ``events()`` it still did, more rarely. The cause was a rebalance
-#: cancelling the agent in the middle of a commit (its state staged, its outputs
-#: not sent, the event counted as handled): commits are now shielded. A second
-#: cause was Faust skipping an input offset in a rebalance, now caught by
-#: :class:`streams.gaps.OffsetGuard`. Batching is to be measured again on that ground.
+#: An agent applies up to BATCH_SIZE commands as one batch (one changelog flush,
+#: one wait for the outputs), waiting at most BATCH_WITHIN seconds to fill it.
+#: ``take_events`` acknowledges a batch's events only after it is applied. An
+#: earlier attempt lost referrals in the two-worker SIGKILL test: the causes were
+#: Faust skipping an input offset in a rebalance (now read back by
+#: :class:`streams.gaps.OffsetGuard`) and commits left half done by a cancelled
+#: agent (a batch now runs to its end; see ``unbroken``).
+BATCH_SIZE = 200
+BATCH_WITHIN = 0.002
 
 
 class SendFailed(RuntimeError):
@@ -262,10 +263,10 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
             table.data[key] = value
 
     class Batch:
-        """Commands of an agent applied as one (today one command a batch).
+        """Commands of an agent applied as one.
 
         Each decision is staged in the table at once (later commands in the batch
-        would see it), with its outputs appended to the row's outbox; then every
+        see it), with its outputs appended to the row's outbox; then every
         staged row is made durable with one flush, then every output is produced
         in order, awaited once, and the outboxes are emptied. Rows a decision
         removes are deleted after the outputs: what such a decision sends derives
@@ -441,27 +442,41 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
             getattr(command, "kind", "?"),
         )
 
-    async def apply_one(event: Any, table: Any, agent: str, handle: Any) -> None:
+    async def apply_events(events: Sequence[Any], table: Any, agent: str, handle: Any) -> None:
+        """Apply ``events`` as one batch, each after the records Faust skipped before
+        it (see streams.gaps). Read-back records are acknowledged to Faust once the
+        batch is committed, so that its commits go on past them; ``events``
+        themselves are acknowledged by ``take_events`` after this returns."""
         batch = Batch(table, agent)
-        handle(event, batch)
+        read_back: list[Any] = []
+        for event in events:
+            try:
+                missed = await guard.missed(event, agent)
+            except Exception as exc:  # noqa: BLE001 - the event itself still goes on
+                metrics.TASK_RESTARTS.labels("offset-guard").inc()
+                log.error("%s: could not check for skipped offsets (%s)", agent, type(exc).__name__)
+                missed = []
+            for record in missed:
+                handle(record, batch)
+                guard.applied(record)
+                read_back.append(record)
+            handle(event, batch)
+            guard.applied(event)
         await batch.commit()
-
-    async def apply_event(event: Any, table: Any, agent: str, handle: Any) -> None:
-        """Apply the records Faust skipped before ``event`` (see streams.gaps), then
-        ``event``. The read-back records are acknowledged to Faust, so that its
-        commits go on past them."""
-        try:
-            missed = await guard.missed(event, agent)
-        except Exception as exc:  # noqa: BLE001 - the event itself still goes on
-            metrics.TASK_RESTARTS.labels("offset-guard").inc()
-            log.error("%s: could not check for skipped offsets (%s)", agent, type(exc).__name__)
-            missed = []
-        for record in missed:
-            await apply_one(record, table, agent, handle)
-            guard.applied(record)
+        for record in read_back:
             acknowledge(record)
-        await apply_one(event, table, agent, handle)
-        guard.applied(event)
+
+    async def unbroken(work: Any) -> None:
+        """Run a batch to its end even if the agent is cancelled meanwhile (a stop or
+        a rebalance): its state is staged, so its outputs must go out, and
+        ``take_events`` must not acknowledge its events before that. The
+        cancellation goes on once the batch is done."""
+        task = asyncio.ensure_future(work)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await task
+            raise
 
     def acknowledge(record: Any) -> None:
         m = record.message
@@ -481,10 +496,8 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
 
     @app.agent(patients_topic, concurrency=1)
     async def patients(stream: Any) -> None:
-        async for event in stream.events():
-            # shielded: a rebalance cancels the agent, and Faust may then count the
-            # event as handled; its state is staged, so its outputs must go out
-            await asyncio.shield(apply_event(event, patients_table, "patients", handle_patient))
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            await unbroken(apply_events(events, patients_table, "patients", handle_patient))
 
     def arrived(event: Any, adapter: TypeAdapter[Any], batch: Batch) -> tuple[str, Any, Any]:
         """``(key, command, stored row)`` of an event still to decide, or a None command
@@ -530,9 +543,8 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
     @app.agent(referrals_topic, concurrency=1)
     async def referrals(stream: Any) -> None:
         await view.ready.wait()
-        async for event in stream.events():
-            # shielded: see patients
-            await asyncio.shield(apply_event(event, referrals_table, "referrals", handle_referral))
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            await unbroken(apply_events(events, referrals_table, "referrals", handle_referral))
 
     def handle_referral(event: Any, batch: Batch) -> None:
         key, command, raw = arrived(event, REFERRAL_COMMAND, batch)
