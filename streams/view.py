@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.kafka_auth import PLAINTEXT, KafkaAuth
 from schemas.codes import BusinessStatus, Party, TaskStatus
-from schemas.decode import Decoded, DecodeFailure, ServiceRemoved, decode
+from schemas.decode import MAX_MESSAGE_BYTES, Decoded, DecodeFailure, ServiceRemoved, decode
 from schemas.events import (
     Capacity,
     ReferralStateChanged,
@@ -337,6 +337,9 @@ class NetworkView:
             except ValueError:
                 log.warning("unreadable capacity record at %s[%d]@%d", topic, partition, offset)
             return
+        if topic == self.topics.referral_events:
+            self._record(topic, partition, offset, value)
+            return
         result = decode(topic, key, value, self.topics)
         if isinstance(result, ServiceRemoved):
             self.state.remove(result.service_id)
@@ -349,6 +352,25 @@ class NetworkView:
                 self.state.upsert(event)
             elif isinstance(event, ReferralStateChanged):
                 self.state.record(event)
+
+    def _record(self, topic: str, partition: int, offset: int, value: bytes | None) -> None:
+        """The fast path of the event log, read whole at every start: only
+        ``referral.state-changed`` changes the view, so anything else is passed
+        over unparsed, and that event is validated by its own model (the same
+        model the general decoder would pick, without its dispatch)."""
+        if value is None or len(value) > MAX_MESSAGE_BYTES or _STATE_CHANGED not in value:
+            return
+        try:
+            event = ReferralStateChanged.model_validate_json(value)
+        except ValueError:
+            log.warning("unreadable referral event at %s[%d]@%d", topic, partition, offset)
+            return
+        self.state.record(event)
+
+
+#: Every referral.state-changed document holds this (its event_type); nothing
+#: without it can validate as one.
+_STATE_CHANGED = b'"referral.state-changed"'
 
 
 async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:

@@ -256,3 +256,23 @@ def test_services_of_organizations_without_a_referrals_topic_are_left_out() -> N
     assert [s.service_id for s in state.directory()] == ["svc-a"]
     state.set_reachable(frozenset({"org-a", "org-b"}))  # org-b provisioned later
     assert sorted(s.service_id for s in state.directory()) == ["svc-a", "svc-b"]
+
+
+# ---------------------------------------------------------------- the event log's fast path
+async def test_the_event_log_counts_state_changes_and_passes_over_the_rest() -> None:
+    from schemas.topics import Topics
+    from streams.view import NetworkView
+
+    topics = Topics(prefix="t", partitions=3)
+    view = NetworkView("127.0.0.1:1", topics)
+    log = topics.referral_events
+    answer = changed(to_status="accepted", actor="organization", n=1).model_dump_json()
+    await view._apply(log, 0, 0, b"r", answer.encode())
+    await view._apply(log, 0, 1, b"r", offered(n=2).model_dump_json().encode())
+    # not a state change; unreadable; a tombstone; oversized: no effect, no exception
+    await view._apply(log, 0, 2, b"r", b'{"event_type": "screening.scored"}')
+    await view._apply(log, 0, 3, b"r", b'{"event_type": "referral.state-changed", "x": ')
+    await view._apply(log, 0, 4, b"r", None)
+    await view._apply(log, 0, 5, b"r", b'"referral.state-changed"' + b" " * (300 * 1024))
+    assert view.state.org_stats() == {"org-a": OrgRecord(answered_in_time=1, timed_out=0)}
+    assert view.state.load() == {"svc-a": 1}
