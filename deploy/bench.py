@@ -622,17 +622,58 @@ async def restore(bootstrap: str, data_dir: Path, size: int, out: Out) -> dict[s
     finally:
         worker.stop()
     per = rss_kb * 1024 / max(pending, 1)
+    phases = _restore_phases(worker.log.read_text(errors="replace"))
     out(
         f"8. restore of {size:,} open referrals: {seconds:.1f}s to a rebuilt deadline index "
         f"({pending:,} pending); worker RSS {rss_kb / 1024:.0f} MB, ~{per / 1024:.1f} KiB "
         "per open referral (RSS over referrals, baseline included)"
     )
+    if phases:
+        out("   " + ", ".join(f"{name} {secs:.1f}s" for name, secs in phases.items()))
     return {
         "referrals": size,
         "seconds": round(seconds, 2),
         "pending": pending,
         "rss_mb": round(rss_kb / 1024),
         "kib_per_referral": round(per / 1024, 2),
+    }
+
+
+_LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]", re.MULTILINE)
+
+
+def _log_time(stamp: str) -> datetime:
+    # the worker logs local wall-clock time; only differences are used
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC)
+
+
+def _restore_phases(text: str) -> dict[str, float]:
+    """Where a restore's time went, from the worker's log: start-up until Faust
+    begins reading the changelogs, the reading itself, and the deadline index."""
+
+    def at(marker: str) -> datetime | None:
+        index = text.find(marker)
+        if index < 0:
+            return None
+        stamps = list(_LOG_TIME.finditer(text, 0, index + 1))
+        if not stamps:
+            return None
+        return _log_time(stamps[-1].group(1))
+
+    first = _LOG_TIME.search(text)
+    marks = [
+        at("Restoring state from changelog topics"),
+        at("Done reading from changelog topics"),
+        at("deadline index:"),
+    ]
+    if first is None or None in marks:
+        return {}
+    start = _log_time(first.group(1))
+    reading, done, indexed = (m for m in marks if m is not None)
+    return {
+        "worker start-up": (reading - start).total_seconds(),
+        "Faust reading the changelog": (done - reading).total_seconds(),
+        "deadline index": (indexed - done).total_seconds(),
     }
 
 
