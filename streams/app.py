@@ -59,7 +59,7 @@ from streams.commands import (
 )
 from streams.config import NetworkConfig
 from streams.deadlines import DeadlineIndex
-from streams.gaps import POKE, OffsetGuard
+from streams.gaps import IDLE_SECONDS, POKE, OffsetGuard
 from streams.ingress import Ingress
 from streams.outputs import Outgoing, dead_letter_event
 from streams.patients import PatientRecord
@@ -619,14 +619,19 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
         except Exception as exc:  # noqa: BLE001 - a failed tick is counted; the next one runs
             metrics.TASK_RESTARTS.labels("timer").inc()
             log.error("deadline timer failed (%s); it runs again next tick", type(exc).__name__)
+
+    @app.timer(interval=IDLE_SECONDS)  # type: ignore[untyped-decorator]
+    async def poke_idle() -> None:
+        """Wake the agent of a quiet partition whose end lies beyond what it applied."""
+        if app.rebalancing:
+            return
         try:
-            await poke_idle()
-        except Exception as exc:  # noqa: BLE001 - counted; the next tick looks again
+            await poke_quiet_partitions()
+        except Exception as exc:  # noqa: BLE001 - counted; the next look goes on
             metrics.TASK_RESTARTS.labels("offset-guard").inc()
             log.error("looking for quiet partitions failed (%s)", type(exc).__name__)
 
-    async def poke_idle() -> None:
-        """Wake the agent of a quiet partition whose end lies beyond what it applied."""
+    async def poke_quiet_partitions() -> None:
         agents = {topics.network_patients: "patients", topics.network_referrals: "referrals"}
         owned = [
             (tp.topic, tp.partition) for tp in app.assignor.assigned_actives() if tp.topic in agents

@@ -98,7 +98,6 @@ class OffsetGuard:
         self._next: dict[tuple[str, int], tuple[int, int]] = {}
         self._last_event: dict[tuple[str, int], float] = {}
         self._last_poke: dict[tuple[str, int], float] = {}
-        self._last_look = 0.0
         #: (topic, partition) -> (generation, when this guard first saw it owned)
         self._owned_since: dict[tuple[str, int], tuple[int, float]] = {}
         self._consumer: AIOKafkaConsumer | None = None
@@ -218,11 +217,9 @@ class OffsetGuard:
         return records
 
     async def idle(self, owned: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
-        """Owned partitions to poke: records past the next offset to apply, quiet a while."""
+        """Owned partitions to poke: records past the next offset to apply, quiet a while.
+        Called every IDLE_SECONDS by a timer of the app."""
         now = time.monotonic()
-        if now - self._last_look < IDLE_SECONDS:
-            return []
-        self._last_look = now
         generation = self._generation()
         candidates = []
         for key in owned:
