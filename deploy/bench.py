@@ -275,16 +275,31 @@ async def passthrough(bootstrap: str, count: int, out: Out) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- 2-4. the pipeline
-class OfferReader:
-    """Reads every organization's referrals topic; notes when each referral was offered."""
+_SCREENING_ID = re.compile(rb'"screening_id":\s*"([^"]+)"')
+_KIND = re.compile(rb'"kind":\s*"(submission|open)"')
 
-    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+
+class OfferReader:
+    """Reads every organization's referrals topic; notes when each referral was offered.
+
+    It also reads the two internal topics, for when each hop produced its
+    command (record timestamps): the ingress's submission, the patient agent's
+    ``open``, the referral agent's offer."""
+
+    def __init__(self, bootstrap: str, topics: list[str], internal: list[str]) -> None:
         self.consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+            *topics,
+            *internal,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            group_id=None,
         )
+        self.internal = set(internal)
         self.offered: dict[str, float] = {}
         #: referral id -> the offer record's timestamp (when the worker produced it)
         self.produced: dict[str, float] = {}
+        #: (command kind, screening id) -> the command record's timestamp
+        self.hops: dict[tuple[str, str], float] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -295,7 +310,15 @@ class OfferReader:
         while True:
             batch = await self.consumer.getmany(timeout_ms=100, max_records=5000)
             now = time.perf_counter()
-            for records in batch.values():
+            for tp, records in batch.items():
+                if tp.topic in self.internal:
+                    for r in records:
+                        kind = _KIND.search(r.value or b"")
+                        screening = _SCREENING_ID.search(r.value or b"")
+                        if kind and screening:
+                            hop = (kind.group(1).decode(), screening.group(1).decode())
+                            self.hops.setdefault(hop, r.timestamp / 1000)
+                    continue
                 for r in records:
                     document = json.loads(r.value)
                     if document.get("event_type") == "referral.offered":
@@ -315,6 +338,25 @@ class OfferReader:
         await self.consumer.stop()
 
 
+def _hops(reader: OfferReader, sent_wall: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """p50 and p99 of each hop, in ms: submission to the ingress's command, to the
+    patient agent's ``open``, to the referral agent's offer."""
+    spans: dict[str, list[float]] = {"ingress": [], "patient agent": [], "referral agent": []}
+    for referral, sent in sent_wall.items():
+        screening = referral.split(":", 1)[1].rsplit(".", 1)[0]
+        submitted = reader.hops.get(("submission", screening))
+        opened = reader.hops.get(("open", screening))
+        offered = reader.produced.get(referral)
+        if submitted is None or opened is None or offered is None:
+            continue
+        spans["ingress"].append((submitted - sent) * 1000)
+        spans["patient agent"].append((opened - submitted) * 1000)
+        spans["referral agent"].append((offered - opened) * 1000)
+    return {
+        name: (_pct(values, 0.5), _pct(values, 0.99)) for name, values in spans.items() if values
+    }
+
+
 async def pipeline(
     bootstrap: str, data_dir: Path, screenings: int, rates: list[int], out: Out
 ) -> dict[str, Any]:
@@ -322,7 +364,11 @@ async def pipeline(
     topics = await _network(bootstrap, 6, orgs)
     producer = await _producer(bootstrap)
     worker = Worker(bootstrap, topics, data_dir)
-    reader = OfferReader(bootstrap, [topics.org_referrals(f"bench-org-{o}") for o in range(orgs)])
+    reader = OfferReader(
+        bootstrap,
+        [topics.org_referrals(f"bench-org-{o}") for o in range(orgs)],
+        [topics.network_patients, topics.network_referrals],
+    )
     result: dict[str, Any] = {}
     try:
         directory = [_service(i, f"bench-org-{i % orgs}") for i in range(20)]
@@ -403,6 +449,11 @@ async def pipeline(
                 f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms to the reader; "
                 f"p50 {n50:.0f} ms, p95 {n95:.0f} ms, p99 {n99:.0f} ms to the offer produced"
             )
+            hops = _hops(reader, sent_wall)
+            out(
+                "   by hop (to the record each produced), p50 / p99: "
+                + "; ".join(f"{name} {h[0]:.0f} / {h[1]:.0f} ms" for name, h in hops.items())
+            )
             result["latency"].append(
                 {
                     "rate": per_second,
@@ -412,6 +463,10 @@ async def pipeline(
                     "produced_p50_ms": round(n50, 1),
                     "produced_p95_ms": round(n95, 1),
                     "produced_p99_ms": round(n99, 1),
+                    "hops_ms": {
+                        name: {"p50": round(h[0], 1), "p99": round(h[1], 1)}
+                        for name, h in hops.items()
+                    },
                     "measured": len(latencies),
                 }
             )
@@ -648,11 +703,12 @@ def _log_time(stamp: str) -> datetime:
 
 
 def _restore_phases(text: str) -> dict[str, float]:
-    """Where a restore's time went, from the worker's log: start-up until Faust
-    begins reading the changelogs, the reading itself, and the deadline index."""
+    """Where a restore's time went, from the worker's log: start-up, the bulk load
+    of the changelogs (streams.store), what Faust's recovery read after it, and
+    the deadline index."""
 
-    def at(marker: str) -> datetime | None:
-        index = text.find(marker)
+    def at(marker: str, last: bool = False) -> datetime | None:
+        index = text.rfind(marker) if last else text.find(marker)
         if index < 0:
             return None
         stamps = list(_LOG_TIME.finditer(text, 0, index + 1))
@@ -662,18 +718,20 @@ def _restore_phases(text: str) -> dict[str, float]:
 
     first = _LOG_TIME.search(text)
     marks = [
-        at("Restoring state from changelog topics"),
-        at("Done reading from changelog topics"),
+        at("loading changelog partitions"),
+        at("changelog records of partitions", last=True),
+        at("Restore complete!"),
         at("deadline index:"),
     ]
     if first is None or None in marks:
         return {}
     start = _log_time(first.group(1))
-    reading, done, indexed = (m for m in marks if m is not None)
+    loading, loaded, recovered, indexed = (m for m in marks if m is not None)
     return {
-        "worker start-up": (reading - start).total_seconds(),
-        "Faust reading the changelog": (done - reading).total_seconds(),
-        "deadline index": (indexed - done).total_seconds(),
+        "worker start-up": (loading - start).total_seconds(),
+        "loading the changelogs": (loaded - loading).total_seconds(),
+        "Faust's recovery after it": (recovered - loaded).total_seconds(),
+        "deadline index": (indexed - recovered).total_seconds(),
     }
 
 

@@ -13,8 +13,10 @@ messages with more):
 
 Tables live in memory, backed by their changelog topics: recovery replays the
 changelog on start, so state (and with it every pending deadline) survives a
-crash. RocksDB would shorten recovery of large tables, but its Python bindings
-are not well kept; the memory store has no native dependency.
+crash. Newly assigned partitions are loaded in bulk (:mod:`streams.store`) and
+Faust's recovery reads what follows. RocksDB would shorten recovery of large
+tables, but its Python bindings are not well kept; the memory store has no
+native dependency.
 
 Each command is applied as: decide (pure), write the new record *with its
 outputs* (the outbox) to the table and wait for the changelog's
@@ -46,7 +48,7 @@ from pydantic import TypeAdapter, ValidationError
 from schemas.codes import DeadLetterKind
 from schemas.events import DeadLetterSource
 from schemas.topics import Topics
-from streams import metrics
+from streams import metrics, store
 from streams.commands import (
     PATIENT_COMMAND,
     REFERRAL_COMMAND,
@@ -73,6 +75,7 @@ from streams.referrals import (
 )
 from streams.referrals import decide as decide_referral
 from streams.referrals import fail as fail_referral
+from streams.store import ChangelogLoader
 from streams.supervise import Supervisor, fatal, install_log_redaction
 from streams.view import NetworkView
 
@@ -87,6 +90,9 @@ class IdempotentProducer(faust_aiokafka.Producer):
 
 
 class RefnetApp(faust.App):
+    #: reads newly assigned changelog partitions in bulk (see streams.store)
+    changelog_loader: ChangelogLoader | None = None
+
     def _new_producer(self) -> Any:
         return IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
 
@@ -176,9 +182,12 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
     )
     net = Network(app=app, config=config, topics=topics, bootstrap=bootstrap, view=view)
 
-    # values are JSON documents (the app's default value serializer)
-    patients_table = app.Table("patients", partitions=config.partitions)
-    referrals_table = app.Table("referrals", partitions=config.partitions)
+    # values are JSON documents (the app's default value serializer); a newly
+    # assigned partition is loaded in bulk (streams.store), not record by record
+    app.changelog_loader = ChangelogLoader(bootstrap, auth=auth)
+    table_store = store.URL
+    patients_table = app.Table("patients", partitions=config.partitions, store=table_store)
+    referrals_table = app.Table("referrals", partitions=config.partitions, store=table_store)
     patients_topic = app.topic(
         topics.network_patients,
         key_serializer="raw",

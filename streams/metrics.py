@@ -32,6 +32,16 @@ INTERNAL_ERRORS = Counter(
     ["agent", "error"],
 )
 SEND_RETRIES = Counter("refnet_send_retries_total", "Sends retried by an agent", ["agent"])
+CHANGELOG_LOADED = Counter(
+    "refnet_changelog_loaded_records_total",
+    "Changelog records a table loaded in bulk after a rebalance (instead of Faust's recovery)",
+    ["table"],
+)
+CHANGELOG_LOAD_FAILURES = Counter(
+    "refnet_changelog_load_failures_total",
+    "Bulk changelog loads that failed (Faust's recovery then read those partitions)",
+    ["table"],
+)
 
 # ---------------------------------------------------------------- what the network knows
 # Counted by the ledger sink, which reads the event log in one consumer group:
