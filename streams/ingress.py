@@ -9,7 +9,8 @@ notes that patterns do not work.
 Each message is decoded by :func:`schemas.decode.decode`; a failure goes to the
 dead-letter topic with its reason and the bytes, and the next message is read.
 Offsets are committed only after everything a batch produced is acknowledged
-by the broker (at-least-once; the owners de-duplicate by command id).
+by the broker (at-least-once; the owners de-duplicate by command id), in the
+background while the next batch is read.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import CommitFailedError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from connectors.kafka_auth import PLAINTEXT, KafkaAuth
@@ -245,25 +246,63 @@ class Ingress:
             return _dead(DeadLetterKind.INTERNAL, reason, source, record.value, record, self.topics)
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batches = await consumer.getmany(timeout_ms=500, max_records=200)
-            if not batches:
-                continue
-            futures = []
-            for records in batches.values():
-                for record in records:
-                    out = self.route_safely(record)
-                    self._observe(out.label)
-                    futures.append(
-                        await self.producer.send(out.topic, out.value, key=out.key.encode())
-                    )
-            await asyncio.gather(*futures)
+        committer = _Committer(consumer)
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=200)
+                if not batches:
+                    continue
+                futures = []
+                for records in batches.values():
+                    for record in records:
+                        out = self.route_safely(record)
+                        self._observe(out.label)
+                        futures.append(
+                            await self.producer.send(out.topic, out.value, key=out.key.encode())
+                        )
+                await asyncio.gather(*futures)
+                # everything the batch produced is acknowledged: its offsets may go
+                committer.commit(
+                    {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+                )
+        finally:
+            await committer.close()
+
+
+class _Committer:
+    """Commits offsets in the background, one request at a time, newest last.
+
+    The next batch is read while the last one's offsets are committed: a commit
+    is a round trip to the group coordinator that no message has to wait for.
+    Only offsets whose batch is acknowledged are handed over, so a commit never
+    passes an unproduced message; a commit refused after a rebalance is logged
+    and the new owner re-reads from the last commit (owners ignore repeats).
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
+        self.pending: dict[TopicPartition, int] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.pending.update(offsets)
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while self.pending:
+            offsets, self.pending = self.pending, {}
             try:
-                await consumer.commit()
-            except CommitFailedError:
-                # a rebalance took the partitions: the new owner re-reads from the
-                # last commit, and the owners ignore commands they already applied
-                log.warning("ingress commit failed after a rebalance; batch will be re-read")
+                await self.consumer.commit(offsets)
+            except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+                log.warning(
+                    "ingress commit failed (%s); those messages will be read again",
+                    type(exc).__name__,
+                )
+
+    async def close(self) -> None:
+        if self.task is not None and not self.task.done():
+            await asyncio.gather(self.task, return_exceptions=True)
 
 
 def is_party_topic(topics: Topics, name: str) -> bool:

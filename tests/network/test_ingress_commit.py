@@ -1,0 +1,73 @@
+"""The ingress commits in the background, on the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.ingress import _Committer
+
+pytestmark = pytest.mark.integration
+
+
+async def _topic(bootstrap: str) -> str:
+    name = f"commit-{uuid.uuid4().hex[:10]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
+    finally:
+        await admin.close()
+    return name
+
+
+async def _committed(bootstrap: str, group: str, tp: TopicPartition) -> int | None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group, partitions=[tp])
+    finally:
+        await admin.close()
+    meta = offsets.get(tp)
+    return None if meta is None or meta.offset < 0 else meta.offset
+
+
+async def test_the_newest_offsets_are_committed_last_one_request_at_a_time(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = await _topic(kafka_bootstrap)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    first, second = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    try:
+        consumer.assign([first, second])
+        committer = _Committer(consumer)
+        # handed over faster than the coordinator answers: merged, newest wins
+        for offset in range(1, 21):
+            committer.commit({first: offset})
+        committer.commit({second: 7})
+        await committer.close()
+        assert await _committed(kafka_bootstrap, group, first) == 20
+        assert await _committed(kafka_bootstrap, group, second) == 7
+
+        # a partition taken away (as by a rebalance): the refusal is logged, the
+        # loop goes on, and the next commit of what it still owns succeeds
+        consumer.assign([second])
+        with caplog.at_level(logging.WARNING, logger="streams.ingress"):
+            committer.commit({first: 30})
+            await committer.close()
+        assert "ingress commit failed" in caplog.text
+        committer.commit({second: 9})
+        await asyncio.wait_for(committer.close(), 10)
+        assert await _committed(kafka_bootstrap, group, second) == 9
+        assert await _committed(kafka_bootstrap, group, first) == 20
+    finally:
+        await consumer.stop()
