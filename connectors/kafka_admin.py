@@ -298,10 +298,17 @@ def _wait_visible(admin: AdminClient, wanted: Mapping[str, int], timeout: float)
 
 
 def list_topics(
-    bootstrap: str, *, timeout: float = 15.0, auth: KafkaAuth = PLAINTEXT
+    bootstrap: str,
+    *,
+    timeout: float = 15.0,
+    auth: KafkaAuth = PLAINTEXT,
+    admin: AdminClient | None = None,
 ) -> dict[str, int]:
-    """Topic name -> partition count, internal topics excluded."""
-    admin = admin_client(bootstrap, auth)
+    """Topic name -> partition count, internal topics excluded. A caller that asks
+    often passes its own long-lived ``admin``: a new client per call costs a
+    connection and librdkafka's threads each time."""
+    if admin is None:
+        admin = admin_client(bootstrap, auth)
     try:
         meta = admin.list_topics(timeout=timeout)
     except KafkaException as exc:

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -238,11 +239,17 @@ class NetworkView:
         #: called with organizations whose referrals topic disappeared (deprovisioned)
         self.on_orgs_removed: Callable[[frozenset[str]], Awaitable[None]] | None = None
         self._ends: dict[TopicPartition, int] | None = None
+        #: one admin client for every look at the topics (librdkafka, thread-safe)
+        self._admin: Any = None
 
     async def list_orgs(self) -> None:
-        from connectors.kafka_admin import list_topics
+        from connectors.kafka_admin import admin_client, list_topics
 
-        names = await asyncio.to_thread(list_topics, self.bootstrap, auth=self.auth)
+        if self._admin is None:
+            self._admin = admin_client(self.bootstrap, self.auth)
+        names = await asyncio.to_thread(
+            list_topics, self.bootstrap, auth=self.auth, admin=self._admin
+        )
         orgs = set()
         for name in names:
             parsed = self.topics.parse(name)
