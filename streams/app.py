@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -131,15 +131,39 @@ SEND_ATTEMPTS = 4
 DURABLE_ATTEMPTS = 4
 #: Seconds a produced message may take to be acknowledged before it counts as failed.
 SEND_TIMEOUT = 30.0
-#: An agent applies up to BATCH_SIZE commands as one batch (one changelog flush,
-#: one wait for the outputs), waiting at most BATCH_WITHIN seconds to fill it.
-#: ``take_events`` acknowledges a batch's events only after it is applied. An
-#: earlier attempt lost referrals in the two-worker SIGKILL test: the causes were
-#: Faust skipping an input offset in a rebalance (now read back by
+#: An agent applies up to BATCH_SIZE commands as one batch (one wait for the
+#: changelog, one for the outputs): what has arrived, without waiting for more
+#: (see :func:`batches`). A batch's events are acknowledged only after it is
+#: applied. An earlier attempt lost referrals in the two-worker SIGKILL test: the
+#: causes were Faust skipping an input offset in a rebalance (now read back by
 #: :class:`streams.gaps.OffsetGuard`) and commits left half done by a cancelled
 #: agent (a batch now runs to its end; see ``unbroken``).
 BATCH_SIZE = 200
-BATCH_WITHIN = 0.002
+
+
+async def batches(stream: Any, size: int = BATCH_SIZE) -> AsyncIterator[list[Any]]:
+    """The stream's events in batches of what has arrived, up to ``size``.
+
+    Faust's ``take_events`` waits for a timer to hand over a batch (and wakes every
+    ``within`` seconds even when idle); this hands one over as soon as the
+    channel's queue is empty, so one command alone goes at once, and commands
+    that queue up while a batch is applied form the next batch. Events are
+    acknowledged after the batch (the caller's work) is done, as ``take_events``
+    does.
+    """
+    stream.enable_acks = False  # acknowledged here, once the batch is applied
+    queue = stream.channel.queue
+    events: list[Any] = []
+    async for _value in stream:
+        events.append(stream.current_event)
+        if len(events) < size and not queue.empty():
+            continue
+        try:
+            yield events
+        finally:
+            for event in events:
+                await stream.ack(event)
+            events = []
 
 
 class SendFailed(RuntimeError):
@@ -242,14 +266,11 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
         if not writes:
             return
         for attempt in range(DURABLE_ATTEMPTS):
-            futures = [
-                table.send_changelog(partition, key, None, value_serializer="raw")
-                if value is None
-                else table.send_changelog(partition, key, value)
-                for table, key, partition, value in writes
-            ]
             try:
-                await app.producer.flush()
+                futures = [
+                    await changelog_write(table, partition, key, value)
+                    for table, key, partition, value in writes
+                ]
                 await asyncio.wait_for(asyncio.gather(*map(asyncio.shield, futures)), timeout=60)
             except Exception as exc:  # noqa: BLE001 - retried, then the worker stops
                 log.error(
@@ -263,13 +284,36 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
                 return
         fatal("a changelog refuses writes; state would not be durable")
 
-    def stage(table: Any, key: str, value: dict[str, Any] | None) -> None:
-        """Change a row in memory: later commands of the batch see it at once."""
+    async def changelog_write(
+        table: Any, partition: int, key: str, value: dict[str, Any] | None
+    ) -> Any:
+        """Produce one row (``None``: its tombstone) to the table's changelog; returns
+        the future of its acknowledgement. Encoded as Faust's ``send_changelog``
+        would, but handed to the producer at once: Faust's buffered send needs a
+        ``flush()``, which waits for everything the producer holds, the other
+        agent's writes included."""
+        key_bytes = app.serializers.dumps_key(table.key_type, key, serializer=table.key_serializer)
+        value_bytes = (
+            None
+            if value is None
+            else app.serializers.dumps_value(
+                table.value_type, value, serializer=table.value_serializer
+            )
+        )
+        return await app.producer.send(
+            table.changelog_topic.get_topic_name(), key_bytes, value_bytes, partition, None, None
+        )
+
+    def stage(table: Any, key: str, partition: int, value: dict[str, Any] | None) -> None:
+        """Change a row in memory: later commands of the batch see it at once. The
+        store learns the row's partition, so that the row leaves memory with it."""
         if value is None:
             if key in table.data:
                 del table.data[key]
+            table.data.forget_key(key)
         else:
             table.data[key] = value
+            table.data.note_key(key, partition)
 
     class Batch:
         """Commands of an agent applied as one.
@@ -306,7 +350,7 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
             delete: bool,
         ) -> None:
             if delete:
-                stage(self.table, key, None)
+                stage(self.table, key, partition, None)
                 self.rows[key] = (partition, None)
             elif record is not None:
                 stored = record.model_dump(mode="json")
@@ -320,7 +364,7 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
                     }
                     box = [*box, entry]
                 stored["outbox"] = box
-                stage(self.table, key, stored)
+                stage(self.table, key, partition, stored)
                 self.rows[key] = (partition, stored)
             self.send(command, outputs)
 
@@ -338,7 +382,7 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
             for table, key, partition, value in kept:
                 if value is not None and value.get("outbox"):
                     value["outbox"] = []
-                    table.send_changelog(partition, key, value)
+                    await changelog_write(table, partition, key, value)
 
     last_look = [0.0]
 
@@ -455,7 +499,7 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
         """Apply ``events`` as one batch, each after the records Faust skipped before
         it (see streams.gaps). Read-back records are acknowledged to Faust once the
         batch is committed, so that its commits go on past them; ``events``
-        themselves are acknowledged by ``take_events`` after this returns."""
+        themselves are acknowledged by :func:`batches` after this returns."""
         batch = Batch(table, agent)
         read_back: list[Any] = []
         for event in events:
@@ -478,7 +522,7 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
     async def unbroken(work: Any) -> None:
         """Run a batch to its end even if the agent is cancelled meanwhile (a stop or
         a rebalance): its state is staged, so its outputs must go out, and
-        ``take_events`` must not acknowledge its events before that. The
+        :func:`batches` must not acknowledge its events before that. The
         cancellation goes on once the batch is done."""
         task = asyncio.ensure_future(work)
         try:
@@ -505,7 +549,7 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
 
     @app.agent(patients_topic, concurrency=1)
     async def patients(stream: Any) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+        async for events in batches(stream):
             await unbroken(apply_events(events, patients_table, "patients", handle_patient))
 
     def arrived(event: Any, adapter: TypeAdapter[Any], batch: Batch) -> tuple[str, Any, Any]:
@@ -552,7 +596,7 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
     @app.agent(referrals_topic, concurrency=1)
     async def referrals(stream: Any) -> None:
         await view.ready.wait()
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+        async for events in batches(stream):
             await unbroken(apply_events(events, referrals_table, "referrals", handle_referral))
 
     def handle_referral(event: Any, batch: Batch) -> None:

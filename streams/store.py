@@ -110,6 +110,13 @@ class Store(memory.Store[Any, Any]):
         #: offset reached by the last load, per changelog partition (Faust starts there)
         self._loaded: dict[TP, int] = {}
 
+    def note_key(self, key: Any, partition: int) -> None:
+        """A row the agent wrote: it belongs to ``partition`` (and leaves with it)."""
+        self._key_partition[key] = partition
+
+    def forget_key(self, key: Any) -> None:
+        self._key_partition.pop(key, None)
+
     def persisted_offset(self, tp: TP) -> int | None:
         return self._loaded.get(tp)
 
@@ -158,8 +165,10 @@ class Store(memory.Store[Any, Any]):
         # (a million rows are tens of millions of objects), holding the GIL for
         # seconds: the consumer thread's heartbeats starve and the worker is
         # dropped from its group. Rows are acyclic JSON documents, freed by
-        # reference counting, so they are loaded with it off and then frozen:
-        # later collections skip them.
+        # reference counting, so they are loaded with it off; then one young
+        # collection frees whatever cyclic garbage the rest of the worker made
+        # meanwhile (everything allocated since sits in the youngest generation),
+        # and the survivors are frozen: later collections skip them.
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -176,6 +185,7 @@ class Store(memory.Store[Any, Any]):
             self._forget(partitions)
             return
         finally:
+            gc.collect(0)
             gc.freeze()
             if collecting:
                 gc.enable()
