@@ -862,6 +862,7 @@ async def _reload_deadlines(net: Network, table: Any, owned: frozenset[int]) -> 
     net.deadlines.drop_partitions(net.deadlines.partitions())
     net.held.clear()
     net.holder_of.clear()
+    pending: list[tuple[int, str, datetime]] = []
     for n, raw in enumerate(list(table.values())):
         if n % 500 == 499:
             await asyncio.sleep(0)
@@ -873,7 +874,8 @@ async def _reload_deadlines(net: Network, table: Any, owned: frozenset[int]) -> 
         if partition not in owned:
             continue
         if due is not None:
-            net.deadlines.set(partition, referral_id, due)
+            pending.append((partition, referral_id, due))
         net.hold(referral_id, holder_of_stored(raw))
+    net.deadlines.set_many(pending)
     log.info("deadline index: %d pending on partitions %s", len(net.deadlines), sorted(owned))
     net.owned = owned

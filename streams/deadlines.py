@@ -96,6 +96,27 @@ class DeadlineIndex:
         heapq.heappush(self._heap, (due, referral_id, token))
         self._maybe_compact()
 
+    def set_many(self, entries: Iterable[tuple[int, str, datetime]]) -> None:
+        """:meth:`set` for many ``(partition, referral_id, due)`` at once: the heap is
+        ordered once at the end (linear), not entry by entry (a rebuild of a
+        million deadlines took 4.9 s of pushes)."""
+        heap = self._heap
+        before = len(heap)
+        for partition, referral_id, due in entries:
+            _require_aware(due, "due")
+            current = self._live.get(referral_id)
+            if current is not None:
+                if current.partition == partition and current.due == due:
+                    continue
+                self._forget(referral_id, current.partition)
+            token = next(self._tokens)
+            self._live[referral_id] = _Live(partition, due, token)
+            self._by_partition.setdefault(partition, set()).add(referral_id)
+            heap.append((due, referral_id, token))
+        if len(heap) != before:
+            heapq.heapify(heap)
+        self._maybe_compact()
+
     def discard(self, referral_id: str) -> None:
         """Forget the referral's deadline, if any."""
         current = self._live.get(referral_id)

@@ -202,6 +202,13 @@ class DeadlineIndexVersusNaiveList(RuleBasedStateMachine):
         self._model_remove(referral_id)
         self.model.append(DueDeadline(partition, referral_id, at(minutes)))
 
+    @rule(entries=st.lists(st.tuples(PARTITIONS, REFERRALS, MINUTES), max_size=6))
+    def set_many(self, entries: list[tuple[int, str, int]]) -> None:
+        self.index.set_many((p, r, at(m)) for p, r, m in entries)
+        for partition, referral_id, minutes in entries:
+            self._model_remove(referral_id)
+            self.model.append(DueDeadline(partition, referral_id, at(minutes)))
+
     @rule(referral_id=REFERRALS)
     def discard(self, referral_id: str) -> None:
         self.index.discard(referral_id)
