@@ -120,34 +120,43 @@ def read_directory(
         TopicPartition,
     )
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"refnet-directory-reader-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "logger": _quiet_logger(),
-            **auth.librdkafka(),
-        }
-    )
+    def client(isolation: str) -> Consumer:
+        return Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"refnet-directory-reader-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",
+                "isolation.level": isolation,
+                "logger": _quiet_logger(),
+                **auth.librdkafka(),
+            }
+        )
+
+    consumer = client("read_committed")
     found: dict[str, Current] = {}
     try:
         meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if meta is None or meta.error is not None:
             return found
-        # Read each partition up to its high watermark as it is now. With
-        # read_committed the end of a partition is reported at its last stable
-        # offset, which lags a just-committed transaction until its markers are
-        # written: only the position past the high watermark means "all read".
+        # Read each partition up to its high watermark as it is now. A
+        # read_committed client is told the last stable offset instead, which
+        # lags a just-committed transaction until its markers are written (a
+        # directory read right after an import then looked empty): the high
+        # watermark comes from a read_uncommitted client, and only the position
+        # past it means "all read".
         ends: dict[int, int] = {}
-        for partition in sorted(meta.partitions):
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout
-            )
-            if high > low:
-                ends[partition] = high
+        probe = client("read_uncommitted")
+        try:
+            for partition in sorted(meta.partitions):
+                low, high = probe.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=timeout
+                )
+                if high > low:
+                    ends[partition] = high
+        finally:
+            probe.close()
         if ends:
             consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
         deadline = time.monotonic() + timeout

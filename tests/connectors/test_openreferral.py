@@ -560,3 +560,36 @@ def test_the_network_reads_an_imported_service(kafka_bootstrap: str) -> None:
         decoded.append(result.event.service_id)  # type: ignore[union-attr]
     consumer.close()
     assert sorted(decoded) == ["svc-pantry", "svc-rent", "svc-rides", "svc-shelter"]
+
+
+@pytest.mark.integration
+def test_a_transaction_committed_while_the_directory_is_read_is_read_whole(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    """A read_committed client is told the last stable offset, which stays behind a
+    transaction until its markers are written: the directory read right after an
+    import looked empty (one CI run). The reader now reads to the high watermark."""
+    import threading
+
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = f"{topics.prefix}.directory-read-test"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+    producer = Producer(
+        {"bootstrap.servers": kafka_bootstrap, "transactional.id": f"t-{uuid.uuid4().hex}"}
+    )
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for n in range(3):
+        producer.produce(topic, key=f"svc-{n}".encode(), value=b"{}")
+    producer.flush(30)
+    committer = threading.Timer(1.0, producer.commit_transaction, args=(30,))
+    committer.start()
+    try:
+        # the transaction is still open when reading starts, committed a second later
+        current = read_directory(kafka_bootstrap, topic, timeout=20)
+    finally:
+        committer.join()
+    assert sorted(current) == ["svc-0", "svc-1", "svc-2"]
