@@ -14,7 +14,6 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
 import connectors.ledger as ledger_module
@@ -29,6 +28,7 @@ from connectors.ledger import (
 )
 from schemas.codes import BusinessStatus, Category, Party, TaskStatus
 from schemas.events import MAX_TIMESTAMP, MIN_TIMESTAMP, ReferralStateChanged, to_bytes
+from tests.kafka_topics import create_topic
 
 integration = pytest.mark.integration
 SECRET = "SECRET-PATIENT-VALUE"
@@ -472,12 +472,7 @@ async def test_sink_copies_the_topic_into_the_ledger_skipping_what_cannot_be_rea
     kafka_bootstrap: str, database_url: str, ledger: Ledger, unique: str
 ) -> None:
     topic = f"t{unique}.referrals.events.v1"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(kafka_bootstrap, topic)
     referral_id = new_referral_id()
     first, last = changed(referral_id), changed(referral_id, to_status=TaskStatus.ACCEPTED)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
@@ -532,12 +527,7 @@ async def test_postgresql_stopped_for_30_s_mid_stream_loses_and_doubles_nothing(
     database = LocalDatabase(data_dir)
     url = await asyncio.to_thread(database.start)
     topic = f"t{unique}.referrals.events.v1"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(kafka_bootstrap, topic, 3)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     ledger_sink = LedgerSink(kafka_bootstrap, topic, url, group_id=f"ledger-{unique}")

@@ -8,22 +8,12 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.ingress import _Committer
+from tests.kafka_topics import create_topic
 
 pytestmark = pytest.mark.integration
-
-
-async def _topic(bootstrap: str) -> str:
-    name = f"commit-{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
-    finally:
-        await admin.close()
-    return name
 
 
 async def _committed(bootstrap: str, group: str, tp: TopicPartition) -> int | None:
@@ -40,7 +30,7 @@ async def _committed(bootstrap: str, group: str, tp: TopicPartition) -> int | No
 async def test_the_newest_offsets_are_committed_last_one_request_at_a_time(
     kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    topic = await _topic(kafka_bootstrap)
+    topic = await create_topic(kafka_bootstrap, f"commit-{uuid.uuid4().hex[:10]}", 2)
     group = f"g-{uuid.uuid4().hex[:8]}"
     consumer = AIOKafkaConsumer(
         bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False

@@ -6,22 +6,16 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams import gaps
 from streams.gaps import OffsetGuard, RawEvent, RawMessage
+from tests.kafka_topics import create_topic
 
 pytestmark = pytest.mark.integration
 
 
 async def _topic_with(bootstrap: str, n: int) -> str:
-    topic = f"guard-{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
-    finally:
-        await admin.close()
+    topic = await create_topic(bootstrap, f"guard-{uuid.uuid4().hex[:10]}", 2)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
     await producer.start()
     try:

@@ -9,11 +9,11 @@ from typing import Any
 import faust
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.types import TP
 
 from streams import metrics, store
 from streams.store import ChangelogLoader
+from tests.kafka_topics import create_topic
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +27,7 @@ async def _table(bootstrap: str, records: list[tuple[int, str, dict[str, Any] | 
     app = faust.App(f"load-{uuid.uuid4().hex[:8]}", broker=f"kafka://{bootstrap}")
     table = app.Table("rows", partitions=3, store=store.URL)
     topic = table.changelog_topic.get_topic_name()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(bootstrap, topic, 3)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
     await producer.start()
     try:
