@@ -145,6 +145,14 @@ class Settings(BaseModel):
     pattern_refresh: float = Field(
         default=5.0, gt=0, description="Seconds between looks for newly provisioned topics."
     )
+    view_snapshot_interval: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Seconds between snapshots of the network view's record, from which a "
+            "starting worker goes on instead of reading the whole event log."
+        ),
+    )
     session_timeout: float = Field(
         default=30.0,
         ge=6,
@@ -267,6 +275,7 @@ class Settings(BaseModel):
             database_url=self.database_url,
             timer_interval=self.timer_interval,
             pattern_refresh=self.pattern_refresh,
+            view_snapshot_interval=self.view_snapshot_interval,
             session_timeout=self.session_timeout,
             standby_replicas=self.standby_replicas,
             failpoint=self.failpoint,

@@ -8,7 +8,7 @@ one broker with unique prefixes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final
 
@@ -37,6 +37,7 @@ class TopicKind(StrEnum):
     NETWORK_PATIENTS = "network-patients"
     NETWORK_REFERRALS = "network-referrals"
     NETWORK_CAPACITY = "network-capacity"
+    NETWORK_VIEW = "network-view"
     # internal: Faust's changelog topics of the worker's two tables
     PATIENTS_CHANGELOG = "patients-changelog"
     REFERRALS_CHANGELOG = "referrals-changelog"
@@ -110,6 +111,16 @@ _CONFIG: Final[dict[TopicKind, dict[str, str]]] = {
     TopicKind.NETWORK_PATIENTS: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
     TopicKind.NETWORK_REFERRALS: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
     TopicKind.NETWORK_CAPACITY: {"cleanup.policy": "compact", "retention.ms": "-1"},
+    # a few live keys rewritten every minute: small segments so that compaction
+    # keeps what a starting worker reads near the end small
+    TopicKind.NETWORK_VIEW: {
+        "cleanup.policy": "compact",
+        "retention.ms": "-1",
+        "segment.ms": str(3600 * 1000),
+        "segment.bytes": str(16 * 1024 * 1024),
+        "min.cleanable.dirty.ratio": "0.1",
+        "delete.retention.ms": str(3600 * 1000),
+    },
     TopicKind.PATIENTS_CHANGELOG: {"cleanup.policy": "compact"},
     TopicKind.REFERRALS_CHANGELOG: {"cleanup.policy": "compact"},
 }
@@ -168,6 +179,12 @@ class Topics:
     def network_capacity(self) -> str:
         """Capacity reported by organizations, keyed by service_id (compacted)."""
         return f"{self.prefix}.network.capacity.v1"
+
+    @property
+    def network_view(self) -> str:
+        """Snapshots of the network view's record (compacted, one partition; see
+        :mod:`streams.view_snapshot`)."""
+        return f"{self.prefix}.network.view.v1"
 
     # ------------------------------------------------------------ changelog topics
     @staticmethod
@@ -254,6 +271,7 @@ class Topics:
             self.spec(self.network_patients, TopicKind.NETWORK_PATIENTS),
             self.spec(self.network_referrals, TopicKind.NETWORK_REFERRALS),
             self.spec(self.network_capacity, TopicKind.NETWORK_CAPACITY),
+            replace(self.spec(self.network_view, TopicKind.NETWORK_VIEW), partitions=1),
         ]
 
     def changelog_catalog(self, app_id: str) -> list[TopicSpec]:

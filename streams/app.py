@@ -145,6 +145,9 @@ class Network:
     #: organization -> referrals it holds, in the partitions this worker owns
     held: dict[str, set[str]] = field(default_factory=dict)
     holder_of: dict[str, str] = field(default_factory=dict)
+    #: this worker owned partition 0 at the last snapshot interval: it writes the
+    #: view's snapshots, and one more as it stops
+    snapshot_writer: bool = False
 
     def hold(self, referral_id: str, org_id: str | None) -> None:
         before = self.holder_of.pop(referral_id, None)
@@ -161,6 +164,8 @@ SEND_ATTEMPTS = 4
 DURABLE_ATTEMPTS = 4
 #: Seconds a produced message may take to be acknowledged before it counts as failed.
 SEND_TIMEOUT = 30.0
+#: Seconds a stopping worker gives its last snapshot of the view.
+STOP_SNAPSHOT_SECONDS = 10.0
 #: An agent applies up to BATCH_SIZE commands as one batch (one wait for the
 #: changelog, one for the outputs): what has arrived, without waiting for more
 #: (see :func:`batches`). A batch's events are acknowledged only after it is
@@ -703,6 +708,20 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
             metrics.TASK_RESTARTS.labels("timer").inc()
             log.error("deadline timer failed (%s); it runs again next tick", type(exc).__name__)
 
+    @app.timer(interval=config.view_snapshot_interval)  # type: ignore[untyped-decorator]
+    async def view_snapshot() -> None:
+        """The owner of the referral commands' partition 0 snapshots the view."""
+        if app.rebalancing or net.producer is None:
+            return
+        net.snapshot_writer = 0 in owned_partitions()
+        if not net.snapshot_writer or view.topics.network_view not in view.topic_names:
+            return
+        try:
+            await view.write_snapshot(net.producer)
+        except Exception as exc:  # noqa: BLE001 - counted; the next interval tries again
+            metrics.TASK_RESTARTS.labels("view-snapshot").inc()
+            log.error("writing the view's snapshot failed (%s)", type(exc).__name__)
+
     @app.timer(interval=IDLE_SECONDS)  # type: ignore[untyped-decorator]
     async def poke_idle() -> None:
         """Wake the agent of a quiet partition whose end lies beyond what it applied."""
@@ -859,6 +878,12 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
                 supervisor.start("status", page.run)
 
         async def on_stop(self) -> None:
+            writer = net.snapshot_writer or (not app.rebalancing and 0 in owned_partitions())
+            if writer and net.producer is not None:
+                try:  # the next start goes on from here
+                    await asyncio.wait_for(view.write_snapshot(net.producer), STOP_SNAPSHOT_SECONDS)
+                except Exception as exc:  # noqa: BLE001 - the last interval's snapshot stands
+                    log.warning("no snapshot of the view at stop (%s)", type(exc).__name__)
             await net.supervisor.stop()
             if net.producer is not None:
                 await net.producer.stop()

@@ -52,6 +52,8 @@ class NetworkConfig:
     database_url: str | None = None
     timer_interval: float = 0.5
     pattern_refresh: float = 5.0
+    #: seconds between snapshots of the network view (written by partition 0's owner)
+    view_snapshot_interval: float = 60.0
     session_timeout: float = 30.0
     #: standby copies of each table partition on other workers (Faust table_standby_replicas)
     standby_replicas: int = 0

@@ -42,6 +42,16 @@ CHANGELOG_LOAD_FAILURES = Counter(
     "Bulk changelog loads that failed (Faust's recovery then read those partitions)",
     ["table"],
 )
+VIEW_SNAPSHOTS = Counter(
+    "refnet_view_snapshots_total",
+    "Snapshots of the network view's record written by this worker, or read at its start",
+    ["event"],
+)
+VIEW_SNAPSHOT_REJECTED = Counter(
+    "refnet_view_snapshots_rejected_total",
+    "Snapshots found but not used at a start (the whole event log was read instead)",
+    ["reason"],
+)
 
 # ---------------------------------------------------------------- what the network knows
 # Counted by the ledger sink, which reads the event log in one consumer group:

@@ -17,7 +17,9 @@ they were when the worker started.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from connectors.kafka_auth import PLAINTEXT, KafkaAuth
 from schemas.codes import BusinessStatus, Party, TaskStatus
@@ -37,8 +39,20 @@ from schemas.events import (
     ServiceUpserted,
 )
 from schemas.topics import TopicKind, Topics
+from streams import metrics
 from streams.directory_index import DirectoryIndex
 from streams.matching import MatchRequest, OrgRecord
+from streams.view_snapshot import (
+    MANIFEST_KEY,
+    RECENT_OFFERS,
+    Document,
+    Rejected,
+    Snapshot,
+    encode,
+    manifest_bytes,
+    part_key,
+    read_latest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +63,9 @@ DeadLetterSink = Callable[
 
 #: Offers remembered for de-duplicating reservations (the owner's and the log's).
 MAX_COUNTED_OFFERS = 200_000
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+#: The longest an empty fetch waits while the view starts (see NetworkView._follow).
+START_FETCH_WAIT_MS = 10
 
 
 @dataclass
@@ -116,15 +133,53 @@ class NetworkState:
         self._counted[key] = None
         if len(self._counted) > MAX_COUNTED_OFFERS:
             self._counted.popitem(last=False)
-        service = self.services.get(service_id)
-        report = self.capacity.get(service_id)
-        since = max(
-            report.at if report is not None else datetime.min.replace(tzinfo=UTC),
-            service.occurred_at if service is not None else datetime.min.replace(tzinfo=UTC),
-        )
-        if at >= since:
+        if at >= (self.figure_since(service_id) or _EARLIEST):
             self.reserved[service_id] += 1
             self._directory = None
+
+    def figure_since(self, service_id: str) -> datetime | None:
+        """When the capacity figure in force for ``service_id`` was given (None: never)."""
+        service = self.services.get(service_id)
+        report = self.capacity.get(service_id)
+        times = [t.at for t in (report,) if t is not None]
+        if service is not None:
+            times.append(service.occurred_at)
+        return max(times) if times else None
+
+    def record_snapshot(self, recent: int) -> dict[str, Any]:
+        """What the event log has taught this view, as plain data (see
+        :mod:`streams.view_snapshot`): with the log's positions, enough to go on
+        from there instead of from the log's beginning."""
+        return {
+            "on_time": dict(self.on_time),
+            "timed_out": dict(self.timed_out),
+            "offers": dict(self.offers),
+            "reserved": {
+                sid: (n, self.figure_since(sid)) for sid, n in self.reserved.items() if n > 0
+            },
+            "counted": list(itertools.islice(reversed(self._counted), recent))[::-1],
+        }
+
+    def restore(self, document: Document) -> None:
+        """Take a snapshot's record, before the events after its positions.
+
+        The directory and the capacity reports are read whole first (they are
+        compacted). A service's reservations are taken only if its capacity
+        figure is still the one they were counted against: a newer figure
+        counts anew, as when it arrives live.
+        """
+        self.on_time.update(document.on_time)
+        self.timed_out.update(document.timed_out)
+        self.offers.update(document.offers)
+        for service_id, (count, since) in document.reserved.items():
+            if count > 0 and self.figure_since(service_id) == since:
+                self.reserved[service_id] += count
+        for referral_id, attempt in document.counted:
+            self._counted[(referral_id, attempt)] = None
+        while len(self._counted) > MAX_COUNTED_OFFERS:
+            self._counted.popitem(last=False)
+        self._stats = None
+        self._directory = None
 
     def record(self, event: ReferralStateChanged) -> None:
         if event.business_status is BusinessStatus.OFFERED and event.service_id:
@@ -224,6 +279,7 @@ class NetworkView:
         on_dead_letter: DeadLetterSink | None = None,
         refresh_seconds: float = 5.0,
         auth: KafkaAuth = PLAINTEXT,
+        use_snapshots: bool = True,
     ) -> None:
         self.bootstrap = bootstrap
         self.auth = auth
@@ -231,6 +287,8 @@ class NetworkView:
         self.state = NetworkState()
         self.ready = asyncio.Event()
         self.skipped = 0
+        #: records of the event log read since this view started
+        self.log_records = 0
         self._on_dead_letter = on_dead_letter
         self._refresh = refresh_seconds
         self._positions: dict[TopicPartition, int] = {}
@@ -239,6 +297,11 @@ class NetworkView:
         #: called with organizations whose referrals topic disappeared (deprovisioned)
         self.on_orgs_removed: Callable[[frozenset[str]], Awaitable[None]] | None = None
         self._ends: dict[TopicPartition, int] | None = None
+        #: start from the network's newest snapshot (False: read the whole event log)
+        self.use_snapshots = use_snapshots
+        #: the event-log positions of this view's last snapshot, and its part count
+        self._snapshot_positions: dict[int, int] | None = None
+        self._snapshot_parts = 0
         #: one admin client for every look at the topics (librdkafka, thread-safe)
         self._admin: Any = None
 
@@ -267,15 +330,19 @@ class NetworkView:
             await self.list_orgs()
             await asyncio.sleep(self._refresh)
 
-    async def run(self) -> None:
-        """Read the three topics (from the last position, or the beginning) forever."""
-        consumer = AIOKafkaConsumer(
+    def _consumer(self, **settings: Any) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            **settings,
             **self.auth.aiokafka(),
         )
+
+    async def run(self) -> None:
+        """Read the three topics (from the last position, or the beginning) forever."""
+        consumer = self._consumer()
         await consumer.start()
         try:
             await self._follow(consumer)
@@ -292,41 +359,179 @@ class NetworkView:
         for name in names:
             found = consumer.partitions_for_topic(name) or await _partitions(consumer, name)
             partitions.extend(TopicPartition(name, p) for p in sorted(found))
-        consumer.assign(partitions)
-        for tp in partitions:
-            if tp in self._positions:
-                consumer.seek(tp, self._positions[tp])
-            else:
-                await consumer.seek_to_beginning(tp)
         if self._ends is None:
-            self._ends = dict(await consumer.end_offsets(partitions))
+            # its own consumer, whose empty fetches end at once: the broker answers a
+            # connection's requests in order, and each of the start's offset requests
+            # would wait behind a long poll (half a second by default)
+            starting = self._consumer(fetch_max_wait_ms=START_FETCH_WAIT_MS)
+            await starting.start()
+            try:
+                await self._start(starting, partitions)
+            finally:
+                await starting.stop()
+        assert self._ends is not None
+        consumer.assign(partitions)
+        await _seek(consumer, partitions, self._positions)
         pending = {tp for tp, end in self._ends.items() if end > self._positions.get(tp, 0)}
         if not pending:
             self._set_ready()
         while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=500)
-            for tp, records in batches.items():
-                for record in records:
-                    try:
-                        await self._apply(
-                            record.topic, record.partition, record.offset, record.key, record.value
-                        )
-                    except Exception as exc:  # noqa: BLE001 - one record never stops the view
-                        self.skipped += 1
-                        log.error(
-                            "network view: skipped %s[%d]@%d (%s)",
-                            record.topic,
-                            record.partition,
-                            record.offset,
-                            type(exc).__name__,
-                        )
-                    self._positions[tp] = record.offset + 1
+            await self._apply_batch(await consumer.getmany(timeout_ms=200, max_records=500))
             if pending:
                 for tp in list(pending):
                     if await consumer.position(tp) >= self._ends[tp]:
                         pending.discard(tp)
                 if not pending:
                     self._set_ready()
+
+    async def _start(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        """The first run: the newest snapshot (if any), the ends to be ready at, the
+        directory and capacity read whole, then the snapshot's record taken."""
+        started = time.monotonic()
+        snapshot = await self._read_snapshot(consumer, partitions)
+        self._ends = dict(await consumer.end_offsets(partitions))
+        log_tps = [tp for tp in partitions if tp.topic == self.topics.referral_events]
+        if snapshot is not None:
+            beyond = [
+                tp.partition
+                for tp in log_tps
+                if snapshot.manifest.positions.get(tp.partition, 0) > self._ends[tp]
+            ]
+            if snapshot.manifest.partitions != len(log_tps) or beyond:
+                self._reject(
+                    Rejected(
+                        "positions",
+                        f"it was taken of {snapshot.manifest.partitions} partitions and the "
+                        f"log has {len(log_tps)}; positions past the end in {beyond or 'none'} "
+                        "(was the event log recreated?)",
+                    )
+                )
+                snapshot = None
+        compacted = [tp for tp in partitions if tp.topic != self.topics.referral_events]
+        consumer.assign(compacted)
+        await _seek(consumer, compacted, {})
+        pending = {tp for tp in compacted if self._ends[tp] > 0}
+        while pending:
+            await self._apply_batch(await consumer.getmany(timeout_ms=200, max_records=500))
+            for tp in list(pending):
+                if await consumer.position(tp) >= self._ends[tp]:
+                    pending.discard(tp)
+        if snapshot is None:
+            return
+        self._snapshot_parts = len(snapshot.manifest.parts)
+        self.state.restore(snapshot.document)
+        for tp in log_tps:
+            position = snapshot.manifest.positions.get(tp.partition)
+            if position is not None:
+                self._positions[tp] = position
+        behind = sum(self._ends[tp] - self._positions.get(tp, 0) for tp in log_tps)
+        metrics.VIEW_SNAPSHOTS.labels("read").inc()
+        log.info(
+            "network view: snapshot of %s taken; %d events of the log after it "
+            "(%.1fs to read the snapshot and the directory)",
+            snapshot.manifest.written_at.isoformat(timespec="seconds"),
+            behind,
+            time.monotonic() - started,
+        )
+
+    async def _read_snapshot(
+        self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+    ) -> Snapshot | None:
+        name = self.topics.network_view
+        if not self.use_snapshots:
+            return None
+        if not (consumer.partitions_for_topic(name) or await _exists(consumer, name)):
+            log.warning("network view: no topic %s ('refnet topics apply' creates it)", name)
+            return None
+        tp = TopicPartition(name, 0)
+        consumer.assign([tp])
+        try:
+            snapshot = await read_latest(consumer, tp)
+        except Rejected as rejected:
+            self._reject(rejected)
+            return None
+        if snapshot is None:
+            log.info("network view: no snapshot yet; reading the whole event log")
+            return None
+        if snapshot.manifest.event_log != self.topics.referral_events:
+            self._reject(Rejected("positions", "it is of another event log"))
+            return None
+        return snapshot
+
+    def _reject(self, rejected: Rejected) -> None:
+        metrics.VIEW_SNAPSHOT_REJECTED.labels(rejected.reason).inc()
+        log.warning("network view: snapshot not used (%s); reading the whole event log", rejected)
+
+    async def write_snapshot(self, producer: AIOKafkaProducer) -> bool:
+        """Write this view's record and positions as the network's newest snapshot.
+
+        Only once ready, and only when the event log moved since this view's last
+        snapshot. Returns whether one was written.
+        """
+        if not self.ready.is_set():
+            return False
+        positions = {
+            tp.partition: offset
+            for tp, offset in self._positions.items()
+            if tp.topic == self.topics.referral_events
+        }
+        if positions == self._snapshot_positions:
+            return False
+        # taken between two records of the view: the record matches the positions
+        document = self.state.record_snapshot(RECENT_OFFERS)
+        started = time.monotonic()
+        parts, sha256, size = await asyncio.to_thread(encode, document)
+        topic = self.topics.network_view
+        sent = [
+            await producer.send(topic, part, key=part_key(i), partition=0)
+            for i, part in enumerate(parts)
+        ]
+        offsets = [(await future).offset for future in sent]
+        for stale in range(len(parts), self._snapshot_parts):
+            await producer.send(topic, None, key=part_key(stale), partition=0)
+        log_partitions = len(self._ends_of(self.topics.referral_events))
+        manifest = manifest_bytes(
+            event_log=self.topics.referral_events,
+            partitions=log_partitions or len(positions),
+            positions=positions,
+            offsets=offsets,
+            parts=parts,
+            sha256=sha256,
+            document_bytes=size,
+        )
+        await (await producer.send(topic, manifest, key=MANIFEST_KEY, partition=0))
+        self._snapshot_positions = positions
+        self._snapshot_parts = len(parts)
+        metrics.VIEW_SNAPSHOTS.labels("written").inc()
+        log.info(
+            "network view snapshot written: %d events of the log, %d bytes in %d part(s), %.2fs",
+            sum(positions.values()),
+            sum(len(p) for p in parts),
+            len(parts),
+            time.monotonic() - started,
+        )
+        return True
+
+    def _ends_of(self, topic: str) -> list[TopicPartition]:
+        return [tp for tp in (self._ends or {}) if tp.topic == topic]
+
+    async def _apply_batch(self, batches: Mapping[TopicPartition, list[Any]]) -> None:
+        for tp, records in batches.items():
+            for record in records:
+                try:
+                    await self._apply(
+                        record.topic, record.partition, record.offset, record.key, record.value
+                    )
+                except Exception as exc:  # noqa: BLE001 - one record never stops the view
+                    self.skipped += 1
+                    log.error(
+                        "network view: skipped %s[%d]@%d (%s)",
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        type(exc).__name__,
+                    )
+                self._positions[tp] = record.offset + 1
 
     def _set_ready(self) -> None:
         if not self.ready.is_set():
@@ -365,6 +570,7 @@ class NetworkView:
         ``referral.state-changed`` changes the view, so anything else is passed
         over unparsed, and that event is validated by its own model (the same
         model the general decoder would pick, without its dispatch)."""
+        self.log_records += 1
         if value is None or len(value) > MAX_MESSAGE_BYTES or _STATE_CHANGED not in value:
             return
         try:
@@ -378,6 +584,25 @@ class NetworkView:
 #: Every referral.state-changed document holds this (its event_type); nothing
 #: without it can validate as one.
 _STATE_CHANGED = b'"referral.state-changed"'
+
+
+async def _seek(
+    consumer: AIOKafkaConsumer,
+    partitions: list[TopicPartition],
+    positions: Mapping[TopicPartition, int],
+) -> None:
+    """Each partition to its known position, the rest to their beginning: one request
+    for every beginning (a seek_to_beginning per partition waits behind the fetch in
+    flight, up to half a second each)."""
+    fresh = [tp for tp in partitions if tp not in positions]
+    beginnings = await consumer.beginning_offsets(fresh) if fresh else {}
+    for tp in partitions:
+        consumer.seek(tp, positions[tp] if tp in positions else beginnings[tp])
+
+
+async def _exists(consumer: AIOKafkaConsumer, name: str) -> bool:
+    await consumer._client.force_metadata_update()
+    return bool(consumer.partitions_for_topic(name))
 
 
 async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:

@@ -90,7 +90,7 @@ def test_only_the_state_topics_have_fixed_partitions() -> None:
 def test_apply_catalog_is_the_network_catalog_and_the_changelogs() -> None:
     t = Topics()
     assert t.apply_catalog("a1") == t.network_catalog() + t.changelog_catalog("a1")
-    assert len(t.network_catalog()) == 7  # unchanged by the changelogs
+    assert len(t.network_catalog()) == 8  # unchanged by the changelogs
 
 
 @pytest.mark.parametrize("bad", ["", "has space", "a/b", "x" * 201])
