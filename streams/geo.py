@@ -34,6 +34,7 @@ LatLon = tuple[float, float]
 _zip_matching: Final[Callable[[str], list[Mapping[str, object]]]] = zipcodes.matching
 
 
+@lru_cache(maxsize=1 << 16)
 def normalize_postal_code(code: str) -> str:
     """Return the comparable form of a postal code.
 

@@ -58,8 +58,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from schemas.codes import Category, ServiceStatus
 from schemas.events import Patient, ServiceUpserted
@@ -173,13 +174,15 @@ class Candidate:
     def org_id(self) -> str:
         return self.service.org_id
 
-    def sort_key(self) -> tuple[bool, bool, Fraction, bool, int, int, str]:
-        """The key :func:`rank` sorts by, ascending (best first)."""
+    def sort_key(self, score_place: int | None = None) -> tuple[Any, ...]:
+        """The key :func:`rank` sorts by, ascending (best first). ``score_place`` is
+        the on-time score's place among those compared (0 for the best), standing
+        in for the score itself."""
         known = self.available is not None
         return (
             not self.requested,
             not self.language_match,
-            -self.on_time_score,
+            -self.on_time_score if score_place is None else score_place,
             not known,
             -(self.available or 0),
             self.load,
@@ -229,6 +232,7 @@ def age_on(birth_date: date | None, day: date) -> int | None:
     return day.year - birth_date.year - int(before_birthday)
 
 
+@lru_cache(maxsize=4096)
 def primary_language(tag: str) -> str:
     """Primary language subtag of a BCP 47 tag, lower-cased (``"es-MX"`` -> ``"es"``)."""
     return tag.strip().replace("_", "-").split("-", 1)[0].casefold()
@@ -365,24 +369,33 @@ def rank(
     """
     patient = _Patient.of(need)
     candidates: list[Candidate] = []
+    #: each organization's score, computed once per call (Fractions are slow)
+    scores: dict[str, Fraction] = {}
     for service in _unique(services):
         reasons, coverage = _check(service, patient, excluded)
         if reasons or coverage is None:
             continue
-        record = org_stats.get(service.org_id)
+        score = scores.get(service.org_id)
+        if score is None:
+            record = org_stats.get(service.org_id)
+            score = scores[service.org_id] = (record or OrgRecord()).on_time_score
         candidates.append(
             Candidate(
                 service=service,
                 requested=service.service_id == need.requested_service_id,
                 language_match=speaks(service, need.preferred_language),
-                on_time_score=(record or OrgRecord()).on_time_score,
+                on_time_score=score,
                 available=_available(service),
                 load=max(load.get(service.service_id, 0), 0),
                 coverage=coverage[0],
                 distance_km=coverage[1],
             )
         )
-    candidates.sort(key=Candidate.sort_key)
+    # The scores' order, as integers: the sort compares those, not Fractions,
+    # with the same result (equal scores get equal places).
+    order = {score: n for n, score in enumerate(sorted(set(scores.values()), reverse=True))}
+    place = {org_id: order[score] for org_id, score in scores.items()}
+    candidates.sort(key=lambda c: c.sort_key(place[c.service.org_id]))
     return candidates
 
 
