@@ -73,7 +73,9 @@ def test_apply_repairs_config_drift_and_grows_partitions(
     assert results[wider.directory].detail == f"partitions -> {topics.partitions + 2}"
     listed = list_topics(kafka_bootstrap)
     for spec in drifted:
-        assert listed[spec.name] == topics.partitions + 2
+        assert listed[spec.name] == spec.partitions
+        # every topic grew with the setting, except the view's snapshots (one partition)
+        assert spec.partitions == (1 if spec.name == wider.network_view else topics.partitions + 2)
     assert listed[wider.network_patients] == topics.partitions  # not in the call: untouched
 
 
@@ -170,7 +172,9 @@ def test_apply_refuses_to_change_the_state_topics_partitions_and_changes_nothing
     assert "stop every worker" in message and "refnet topics apply" in message
     after = list_topics(kafka_bootstrap)
     for spec in wider.apply_catalog(app_id):  # the growable topics did not grow either
-        assert after[spec.name] == before[spec.name] == 3
+        assert (
+            after[spec.name] == before[spec.name] == (1 if spec.name == wider.network_view else 3)
+        )
     # fewer partitions is a change too
     with pytest.raises(PartitionChangeRefused, match="has 3 partitions; the catalog asks for 2"):
         apply_topics(
