@@ -61,3 +61,36 @@ async def test_the_newest_offsets_are_committed_last_one_request_at_a_time(
         assert await _committed(kafka_bootstrap, group, first) == 20
     finally:
         await consumer.stop()
+
+
+async def test_offsets_handed_over_within_the_spacing_go_in_one_request(
+    kafka_bootstrap: str,
+) -> None:
+    topic = await create_topic(kafka_bootstrap, f"commit-{uuid.uuid4().hex[:10]}", 1)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    tp = TopicPartition(topic, 0)
+    requests: list[dict[TopicPartition, int]] = []
+    commit = consumer.commit
+
+    async def counted(offsets: dict[TopicPartition, int]) -> None:
+        requests.append(dict(offsets))
+        await commit(offsets)
+
+    consumer.commit = counted  # type: ignore[method-assign]
+    try:
+        consumer.assign([tp])
+        committer = _Committer(consumer, spacing=30.0)
+        committer.commit({tp: 1})  # goes at once
+        for offset in range(2, 12):  # a batch every 10 ms, within the spacing
+            await asyncio.sleep(0.01)
+            committer.commit({tp: offset})
+        assert requests == [{tp: 1}]  # the rest waits for the spacing
+        await asyncio.wait_for(committer.close(), 10)  # a stop does not wait for it
+        assert requests == [{tp: 1}, {tp: 11}]
+        assert await _committed(kafka_bootstrap, group, tp) == 11
+    finally:
+        await consumer.stop()
