@@ -46,7 +46,7 @@ FORMAT: Final = 1
 #: compressed bytes per part record (well under Kafka's 1 MB default)
 PART_BYTES: Final = 512 * 1024
 #: a document that inflates past this is refused (no zip bomb reaches memory)
-MAX_DOCUMENT_BYTES: Final = 512 * 1024 * 1024
+MAX_DOCUMENT_BYTES: Final = 64 * 1024 * 1024
 #: the newest offers kept for de-duplication (in flight when the snapshot was taken)
 RECENT_OFFERS: Final = 10_000
 MANIFEST_KEY: Final = b"manifest"
