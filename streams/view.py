@@ -302,6 +302,8 @@ class NetworkView:
         #: the event-log positions of this view's last snapshot, and its part count
         self._snapshot_positions: dict[int, int] | None = None
         self._snapshot_parts = 0
+        #: one snapshot at a time (the timer's and the stop's would interleave parts)
+        self._snapshot_lock = asyncio.Lock()
         #: one admin client for every look at the topics (librdkafka, thread-safe)
         self._admin: Any = None
 
@@ -468,6 +470,10 @@ class NetworkView:
         Only once ready, and only when the event log moved since this view's last
         snapshot. Returns whether one was written.
         """
+        async with self._snapshot_lock:
+            return await self._write_snapshot(producer)
+
+    async def _write_snapshot(self, producer: AIOKafkaProducer) -> bool:
         if not self.ready.is_set():
             return False
         positions = {
