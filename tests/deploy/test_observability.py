@@ -54,7 +54,7 @@ def test_promtool_accepts_the_scrape_configuration_and_the_rules() -> None:
     assert config.returncode == 0, config.stdout + config.stderr
     checked = promtool("check", "rules", "alerts.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 7 rules found" in checked.stdout
+    assert "SUCCESS: 8 rules found" in checked.stdout
 
 
 def test_the_alerts_fire_when_they_should_and_not_before() -> None:
@@ -71,6 +71,7 @@ def test_the_alerts_fire_when_they_should_and_not_before() -> None:
         "RefnetConsumerLagGrowing",
         "RefnetTaskRestarting",
         "RefnetLedgerWaiting",
+        "RefnetViewSnapshotRejected",
     }
     assert covered == alerts
 
