@@ -236,7 +236,8 @@ async def test_ten_thousand_refused_updates_do_not_grow_the_victims_record(
         t.clinic_updates(GOOD),
         until=lambda vs: any(v["status"] == "accepted" for v in vs),
     )
-    assert updates[-1]["referral_id"] == "victim-1"
+    # (values come partition by partition: the good screening's updates may follow)
+    assert [v["referral_id"] for v in updates if v["status"] == "accepted"] == ["victim-1"]
 
 
 async def test_a_vanished_clinic_topic_never_blocks_the_network(network: Network) -> None:
