@@ -27,15 +27,21 @@ async def _committed(bootstrap: str, group: str, tp: TopicPartition) -> int | No
     return None if meta is None or meta.offset < 0 else meta.offset
 
 
+async def _group_consumer(bootstrap: str, partitions: int) -> tuple[str, str, AIOKafkaConsumer]:
+    """A topic of its own and a started consumer of a group of its own."""
+    topic = await create_topic(bootstrap, f"commit-{uuid.uuid4().hex[:10]}", partitions)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    return topic, group, consumer
+
+
 async def test_the_newest_offsets_are_committed_last_one_request_at_a_time(
     kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    topic = await create_topic(kafka_bootstrap, f"commit-{uuid.uuid4().hex[:10]}", 2)
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
+    topic, group, consumer = await _group_consumer(kafka_bootstrap, 2)
     first, second = TopicPartition(topic, 0), TopicPartition(topic, 1)
     try:
         consumer.assign([first, second])
@@ -66,12 +72,7 @@ async def test_the_newest_offsets_are_committed_last_one_request_at_a_time(
 async def test_offsets_handed_over_within_the_spacing_go_in_one_request(
     kafka_bootstrap: str,
 ) -> None:
-    topic = await create_topic(kafka_bootstrap, f"commit-{uuid.uuid4().hex[:10]}", 1)
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
+    topic, group, consumer = await _group_consumer(kafka_bootstrap, 1)
     tp = TopicPartition(topic, 0)
     requests: list[dict[TopicPartition, int]] = []
     commit = consumer.commit

@@ -79,18 +79,7 @@ def record_of(state: NetworkState) -> dict[str, Any]:
 
 def through_the_wire(state: NetworkState) -> Document:
     parts, sha256, size = encode(state.record_snapshot(view_snapshot.RECENT_OFFERS))
-    manifest = Manifest.model_validate_json(
-        manifest_bytes(
-            event_log="t.referrals.events.v1",
-            partitions=1,
-            positions={0: 1},
-            offsets=list(range(len(parts))),
-            parts=parts,
-            sha256=sha256,
-            document_bytes=size,
-        )
-    )
-    return decode(manifest, parts)
+    return decode(_manifest(parts, sha256, size), parts)
 
 
 @settings(max_examples=300, deadline=None)
