@@ -390,7 +390,7 @@ class NetworkView:
         """The first run: the newest snapshot (if any), the ends to be ready at, the
         directory and capacity read whole, then the snapshot's record taken."""
         started = time.monotonic()
-        snapshot = await self._read_snapshot(consumer, partitions)
+        snapshot = await self._read_snapshot(consumer)
         self._ends = dict(await consumer.end_offsets(partitions))
         log_tps = [tp for tp in partitions if tp.topic == self.topics.referral_events]
         if snapshot is not None:
@@ -436,9 +436,7 @@ class NetworkView:
             time.monotonic() - started,
         )
 
-    async def _read_snapshot(
-        self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
-    ) -> Snapshot | None:
+    async def _read_snapshot(self, consumer: AIOKafkaConsumer) -> Snapshot | None:
         name = self.topics.network_view
         if not self.use_snapshots:
             return None
