@@ -3,11 +3,11 @@
 Runs the same steps, with the same data, as the network benchmark (20 services,
 screenings with one or two needs) in one process:
 
-* ingress: ``streams.ingress.route`` of a screening.submitted (decode + re-key);
-* patients: ``PATIENT_COMMAND.validate_json`` + record load + ``streams.patients.decide``
+* ingress: ``streams.runtime.ingress.route`` of a screening.submitted (decode + re-key);
+* patients: ``PATIENT_COMMAND.validate_json`` + record load + ``streams.decisions.patients.decide``
   + record dump, as the patients agent does;
 * referrals: ``REFERRAL_COMMAND.validate_json`` + ``Context`` (directory, org
-  stats, load) + ``streams.referrals.decide`` + record dump, as the referrals agent;
+  stats, load) + ``streams.decisions.referrals.decide`` + record dump, as the referrals agent;
 * view: ``schemas.decode.decode`` + ``NetworkState.record`` of each
   referral.state-changed the referrals step produced.
 
@@ -36,13 +36,13 @@ from benchmarks.network_throughput import CLINIC, directory, screenings
 from schemas.decode import Decoded, decode
 from schemas.events import ReferralStateChanged, ServiceUpserted
 from schemas.topics import Topics
-from streams.commands import PATIENT_COMMAND, REFERRAL_COMMAND
-from streams.ingress import route
-from streams.patients import PatientRecord
-from streams.patients import decide as decide_patient
-from streams.referrals import Context, ReferralRecord
-from streams.referrals import decide as decide_referral
-from streams.view import NetworkState
+from streams.decisions.commands import PATIENT_COMMAND, REFERRAL_COMMAND
+from streams.decisions.patients import PatientRecord
+from streams.decisions.patients import decide as decide_patient
+from streams.decisions.referrals import Context, ReferralRecord
+from streams.decisions.referrals import decide as decide_referral
+from streams.runtime.ingress import route
+from streams.runtime.view import NetworkState
 
 
 def record(topic: str, key: str, value: bytes, offset: int) -> ConsumerRecord[bytes, bytes]:

@@ -31,14 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.commands import network_referral_id
+from streams.decisions.commands import network_referral_id
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
-from connectors.kafka_admin import apply_topics  # noqa: E402
+from connectors.kafka.admin import apply_topics  # noqa: E402
 from deploy.local.broker import LocalBroker  # noqa: E402
 from deploy.settings import Settings  # noqa: E402
 from schemas.events import to_bytes  # noqa: E402

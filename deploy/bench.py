@@ -43,7 +43,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from connectors.kafka_admin import apply_topics
+from connectors.kafka.admin import apply_topics
 from deploy.settings import Settings
 from schemas.codes import Category
 from schemas.events import ReferralStateChanged, ScreeningSubmitted, ServiceUpserted, to_bytes
@@ -509,8 +509,8 @@ async def pipeline(
 
 # ---------------------------------------------------------------- 5. ranking
 def ranking(sizes: list[int], out: Out) -> list[dict[str, Any]]:
-    from streams.matching import MatchRequest, rank
-    from streams.view import NetworkState
+    from streams.decisions.matching import MatchRequest, rank
+    from streams.runtime.view import NetworkState
 
     rng = random.Random(1)
     zips = [f"{75000 + n:05d}" for n in range(300)]  # Texas ZIPs: real centroids
@@ -629,7 +629,7 @@ async def startup(bootstrap: str, data_dir: Path, sizes: list[int], out: Out) ->
 
 # ---------------------------------------------------------------- 7. deadlines
 def deadlines(sizes: list[int], out: Out) -> list[dict[str, Any]]:
-    from streams.deadlines import DeadlineIndex
+    from streams.decisions.deadlines import DeadlineIndex
 
     results = []
     for size in sizes:
@@ -770,7 +770,7 @@ def _log_time(stamp: str) -> datetime:
 
 def _restore_phases(text: str) -> dict[str, float]:
     """Where a restore's time went, from the worker's log: start-up, the bulk load
-    of the changelogs (streams.store), what Faust's recovery read after it, and
+    of the changelogs (streams.runtime.store), what Faust's recovery read after it, and
     the deadline index."""
 
     def at(marker: str, last: bool = False) -> datetime | None:

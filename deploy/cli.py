@@ -17,7 +17,7 @@ from deploy.settings import Settings, SettingsError, describe
 from schemas.topics import InvalidPartyId, Topics, TopicSpec
 
 if TYPE_CHECKING:
-    from connectors.kafka_admin import TopicResult
+    from connectors.kafka.admin import TopicResult
 
 
 class CliError(RuntimeError):
@@ -172,7 +172,7 @@ def kafka_lines(
 def apply_network(settings: Settings, admin: Admin) -> tuple[list[TopicResult], int | None]:
     """The network's topics and, on a broker that enforces ACLs, its principal's rules
     (how many; None when the broker enforces none)."""
-    from connectors.kafka_admin import apply_topics, create_acls, security_enabled
+    from connectors.kafka.admin import apply_topics, create_acls, security_enabled
     from deploy.provision import network_acls
 
     results = apply_topics(admin.bootstrap, catalog_for(settings), auth=admin.auth)
@@ -203,7 +203,7 @@ def cmd_topics_apply(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_topics_list(settings: Settings, args: argparse.Namespace) -> int:
-    from connectors.kafka_admin import list_topics
+    from connectors.kafka.admin import list_topics
 
     access = resolve_kafka(settings, admin=True)
     for name, partitions in sorted(list_topics(access.bootstrap, auth=access.auth).items()):
@@ -382,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from connectors.kafka_admin import AdminError
+        from connectors.kafka.admin import AdminError
 
         if isinstance(exc, AdminError):
             print(f"refnet: {exc}", file=sys.stderr)

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import TypeAdapter
 
-from connectors.kafka_auth import PLAINTEXT, KafkaAuth
+from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 from deploy.demo_live import (
     DemoError,
     DemoOptions,
@@ -201,7 +201,7 @@ def stop_worker(run: Run, timeout: float = 15.0) -> None:
 
 def delete_demo_topics(run: Run, auth: KafkaAuth) -> int:
     """Delete the demo's topics and consumer groups; return how many topics went."""
-    from connectors.kafka_admin import admin_client
+    from connectors.kafka.admin import admin_client
 
     if run.bootstrap is None or run.topics is None:
         return 0
@@ -327,7 +327,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     """Failures the demo reports in a line (a broker that cannot start, Kafka refusing...)."""
     from aiokafka.errors import KafkaError
 
-    from connectors.kafka_admin import AdminError
+    from connectors.kafka.admin import AdminError
     from deploy import cli
     from deploy.directory import DirectoryError
     from deploy.local.broker import BrokerError
@@ -414,7 +414,7 @@ def _revoke_network_rules(run: Run) -> None:
     """The rules that granted the network's principal the demo's topics and groups."""
     from confluent_kafka.admin import AclBindingFilter  # type: ignore[attr-defined]
 
-    from connectors.kafka_admin import admin_client
+    from connectors.kafka.admin import admin_client
     from deploy.provision import network_acls
 
     admin, topics = run.admin, run.topics

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from connectors.kafka_auth import KafkaAuth
+from connectors.kafka.auth import KafkaAuth
 from deploy.demo_parties import Action, Clinics, DemoConfig, Organizations, Tally
 from schemas.events import (
     ReferralOffered,

@@ -1,6 +1,6 @@
 """``refnet directory import``: an Open Referral (HSDS) directory onto the directory topic.
 
-Everything is read and checked first (:mod:`connectors.openreferral`); a file
+Everything is read and checked first (:mod:`connectors.openreferral.importer`); a file
 with a problem publishes nothing. Then the directory topic's current records
 are read back from Kafka and compared by content (:func:`content_hash`), so a
 re-import publishes only what changed, on any machine. What changed is
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from pydantic import TypeAdapter, ValidationError
 
-from connectors.kafka_auth import PLAINTEXT, KafkaAuth
-from connectors.openreferral import (
+from connectors.kafka.auth import PLAINTEXT, KafkaAuth
+from connectors.openreferral.importer import (
     DEFAULT_RADIUS_KM,
     Conversion,
     HsdsError,
@@ -36,7 +36,7 @@ from connectors.openreferral import (
     convert,
     read,
 )
-from connectors.sdoh_taxonomy import Mapping, MappingError
+from connectors.openreferral.taxonomy import Mapping, MappingError
 from deploy.settings import Settings
 
 if TYPE_CHECKING:
@@ -288,7 +288,7 @@ class Provisioned:
 def provision(admin: Admin, topics: Topics, org_ids: Sequence[str]) -> Provisioned:
     """The directory topic and each organization's topics; on a secured broker, as
     ``refnet provision org`` does, also each organization's credentials and ACLs."""
-    from connectors.kafka_admin import Outcome, apply_topics, security_enabled
+    from connectors.kafka.admin import Outcome, apply_topics, security_enabled
     from deploy.provision import provision_party
     from schemas.topics import TopicKind
 

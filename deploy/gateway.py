@@ -6,7 +6,7 @@ import argparse
 import logging
 from typing import Any
 
-from connectors.fhir_api import GatewayConfig, create_app
+from connectors.gateway.app import GatewayConfig, create_app
 
 
 def config_from(settings: Any) -> GatewayConfig:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from connectors.kafka_admin import (
+from connectors.kafka.admin import (
     CLUSTER,
     Acl,
     TopicResult,
@@ -39,7 +39,7 @@ from connectors.kafka_admin import (
     security_enabled,
     upsert_scram,
 )
-from connectors.kafka_auth import KafkaAuth
+from connectors.kafka.auth import KafkaAuth
 from schemas.topics import Topics, TopicSpec, check_party_id
 
 PartyKind = Literal["clinic", "org", "admin"]
@@ -194,9 +194,9 @@ def api_token_path(data_dir: Path, kind: PartyKind, party_id: str) -> Path:
 def _api_token(data_dir: Path, kind: PartyKind, party_id: str, path: Path) -> str:
     """The party's gateway token: the one in ``path`` if still current, else a new one.
 
-    Only its SHA-256 is kept by the gateway (connectors.gateway_tokens).
+    Only its SHA-256 is kept by the gateway (connectors.gateway.tokens).
     """
-    from connectors.gateway_tokens import holds_token, issue_token
+    from connectors.gateway.tokens import holds_token, issue_token
 
     assert kind in ("clinic", "org")
     try:
@@ -334,7 +334,7 @@ def deprovision_party(
     existed = path.exists()
     path.unlink(missing_ok=True)
     if kind != "admin":
-        from connectors.gateway_tokens import revoke_token
+        from connectors.gateway.tokens import revoke_token
 
         revoke_token(admin.data_dir, kind, party_id)
         api_token_path(admin.data_dir, kind, party_id).unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """``refnet report``: loop closure, quality measures and service gaps, from the ledger.
 
-The figures are computed in SQL by :mod:`connectors.reporting`; this module
+The figures are computed in SQL by :mod:`connectors.ledger.reporting`; this module
 reads the command line and prints them as a table, JSON or CSV.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from connectors.reporting import DIMENSIONS
+from connectors.ledger.reporting import DIMENSIONS
 from deploy.settings import Settings
 
 DEFAULT_WINDOW = timedelta(days=30)
@@ -86,8 +86,8 @@ def _report(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
 async def fetch_report(
     url: str, since: datetime, until: datetime, by: Sequence[str]
 ) -> dict[str, Any]:
-    from connectors.ledger import Ledger
-    from connectors.reporting import build_report
+    from connectors.ledger.reporting import build_report
+    from connectors.ledger.sink import Ledger
 
     ledger = await Ledger.connect(url, min_size=1, max_size=1)
     try:

@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from connectors.kafka_auth import KafkaAuth, KafkaAuthError
-from streams.config import (
+from connectors.kafka.auth import KafkaAuth, KafkaAuthError
+from streams.runtime.config import (
     DEFAULT_IDLE_EXPIRY,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_CLOCK_SKEW,

@@ -12,10 +12,10 @@ from typing import Any
 import faust
 from prometheus_client import start_http_server
 
-from connectors.kafka_auth import KafkaAuth
+from connectors.kafka.auth import KafkaAuth
 from deploy.settings import Settings
-from streams.app import build
-from streams.supervise import install_log_redaction
+from streams.runtime.app import build
+from streams.runtime.supervise import install_log_redaction
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def run_worker(settings: Settings, bootstrap: str) -> int:
     (else it exits anyway with status 143: see :class:`GracefulWorker`).
 
     A supervised task that keeps failing, or a table write the broker keeps
-    refusing, ends the process with a non-zero status (see streams.supervise):
+    refusing, ends the process with a non-zero status (see streams.runtime.supervise):
     a worker that cannot do its job stops instead of running deaf.
     """
     config = settings.network()
@@ -98,7 +98,7 @@ def _partition_problems(settings: Settings, bootstrap: str, auth: KafkaAuth) -> 
     Faust would otherwise fail every table write (the changelog must have as
     many partitions as the topic whose keys it holds).
     """
-    from connectors.kafka_admin import check_partitions, partition_advice
+    from connectors.kafka.admin import check_partitions, partition_advice
     from schemas.topics import Topics
 
     topics = Topics(

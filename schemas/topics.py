@@ -183,7 +183,7 @@ class Topics:
     @property
     def network_view(self) -> str:
         """Snapshots of the network view's record (compacted, one partition; see
-        :mod:`streams.view_snapshot`)."""
+        :mod:`streams.runtime.view_snapshot`)."""
         return f"{self.prefix}.network.view.v1"
 
     # ------------------------------------------------------------ changelog topics

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from connectors.kafka_auth import KafkaAuth
+from connectors.kafka.auth import KafkaAuth
 from deploy.local.broker import LocalBroker
 from deploy.local.database import LocalDatabase
 from deploy.settings import Settings

@@ -8,7 +8,7 @@ import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from connectors.kafka_admin import apply_topics
+from connectors.kafka.admin import apply_topics
 from schemas.topics import TopicKind, Topics, TopicSpec
 
 pytestmark = pytest.mark.integration

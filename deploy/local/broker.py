@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from connectors.kafka_auth import PLAINTEXT, KafkaAuth
+from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 from deploy.local.ca import CaError, ensure_tls
 from deploy.local.kraft import OPERATOR, SCRAM_MECHANISM, NodePorts, render
 from deploy.local.runtime import (

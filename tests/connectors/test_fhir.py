@@ -14,7 +14,7 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
-from connectors.fhir import (
+from connectors.fhir.mapping import (
     BUSINESS_STATUS_SYSTEM,
     REASON_SYSTEM,
     REFERRAL_ID_SYSTEM,
@@ -36,7 +36,7 @@ from schemas.codes import (
     Priority,
     TaskStatus,
 )
-from schemas.scoring import Need, score
+from streams.decisions.scoring import Need, score
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"
 HVS_QR = "SDOHCC-QuestionnaireResponseHungerVitalSignExample"

@@ -22,9 +22,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from connectors.fhir_api import GatewayConfig, create_app
-from connectors.kafka_admin import apply_topics
-from connectors.kafka_auth import PLAINTEXT
+from connectors.gateway.app import GatewayConfig, create_app
+from connectors.kafka.admin import apply_topics
+from connectors.kafka.auth import PLAINTEXT
 from deploy.provision import Admin, provision_party
 from schemas.topics import Topics
 

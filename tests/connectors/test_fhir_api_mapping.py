@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connectors.gateway_fhir import (
+from connectors.fhir.gateway import (
     GatewayInputError,
     Resolver,
     apply_json_patch,
@@ -18,8 +18,8 @@ from connectors.gateway_fhir import (
     screening_from,
     status_change_from,
 )
-from connectors.gateway_tokens import TokenStore, issue_token, revoke_token, tokens_path
-from connectors.webhooks import check_url, new_secret, sign, verify
+from connectors.gateway.notifier import check_url, new_secret, sign, verify
+from connectors.gateway.tokens import TokenStore, issue_token, revoke_token, tokens_path
 from schemas.codes import SDOH_CATEGORY_SYSTEM, Category, Instrument
 from schemas.events import ReferralOffered
 

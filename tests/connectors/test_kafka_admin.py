@@ -12,7 +12,7 @@ import uuid
 import pytest
 from confluent_kafka.admin import ConfigResource
 
-from connectors.kafka_admin import (
+from connectors.kafka.admin import (
     Outcome,
     PartitionChangeRefused,
     admin_client,

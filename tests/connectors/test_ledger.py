@@ -16,8 +16,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-import connectors.ledger as ledger_module
-from connectors.ledger import (
+import connectors.ledger.sink as ledger_module
+from connectors.ledger.sink import (
     RETRY_MAX_DELAY,
     Batch,
     Ledger,

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.openreferral import (
+from connectors.openreferral.areas import language_code, postal_codes_in_geojson
+from connectors.openreferral.importer import (
     DEFAULT_RADIUS_KM,
     Conversion,
     HsdsError,
@@ -28,8 +29,7 @@ from connectors.openreferral import (
     org_id_for,
     read,
 )
-from connectors.openreferral_areas import language_code, postal_codes_in_geojson
-from connectors.sdoh_taxonomy import Mapping, MappingError, Term
+from connectors.openreferral.taxonomy import Mapping, MappingError, Term
 from deploy.directory import (
     DEFAULT_MAPPING,
     ImportOptions,
@@ -454,7 +454,7 @@ def test_dry_run_without_a_broker_checks_the_files_and_prints_the_events(tmp_pat
 
 # ---------------------------------------------------------------- the command (real broker)
 def _import(bootstrap: str, topics: Topics, *paths: Path, **options: object) -> tuple[int, str]:
-    from connectors.kafka_auth import PLAINTEXT
+    from connectors.kafka.auth import PLAINTEXT
     from deploy.provision import Admin
 
     settings = Settings.from_env({"REFNET_TOPIC_PREFIX": topics.prefix, "REFNET_PARTITIONS": "3"})
@@ -478,7 +478,7 @@ def test_import_publishes_once_and_a_re_import_publishes_nothing_new(
     current = read_directory(kafka_bootstrap, topics.directory)
     assert len(current) == expected
     assert {c.source for c in current.values()} == {"hsds"}
-    from connectors.kafka_admin import list_topics
+    from connectors.kafka.admin import list_topics
 
     names = list_topics(kafka_bootstrap)
     assert topics.org_referrals("eastside-housing") in names

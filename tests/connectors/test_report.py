@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from connectors.ledger import Batch, Ledger, row_of
-from connectors.ledger_rows import dead_letter_row, screening_row
-from connectors.reporting import build_report
+from connectors.ledger.reporting import build_report
+from connectors.ledger.rows import dead_letter_row, screening_row
+from connectors.ledger.sink import Batch, Ledger, row_of
 from deploy import report as cli_report
 from schemas.events import (
     DeadLetter,

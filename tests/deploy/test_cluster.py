@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import ConfigResource
 
-from connectors.kafka_admin import admin_client, apply_topics
+from connectors.kafka.admin import admin_client, apply_topics
 from deploy.local.broker import LocalBroker
 from deploy.settings import Settings
 from schemas.events import to_bytes

@@ -21,7 +21,7 @@ from deploy.demo import MIN_WINDOW, scaled
 from deploy.demo_parties import SUMMARY_KEYS, Clinics, DemoConfig, Organizations, Tally
 from schemas.codes import Category, Instrument, OrgStatus
 from schemas.events import ReferralOffered, ReferralStateChanged, ServiceUpserted
-from schemas.scoring import score
+from streams.decisions.scoring import score
 
 ROOT = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 24)
@@ -354,7 +354,7 @@ def test_ctrl_c_stops_the_demo_cleanly_with_a_summary(
     kafka_bootstrap: str, database_url: str, tmp_path: Path
 ) -> None:
     """With the configured broker and database: they stay up, the demo's topics go."""
-    from connectors.kafka_admin import list_topics
+    from connectors.kafka.admin import list_topics
 
     env = _env(tmp_path, REFNET_KAFKA_BOOTSTRAP=kafka_bootstrap, REFNET_DATABASE_URL=database_url)
     proc = subprocess.Popen(

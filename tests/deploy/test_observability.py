@@ -14,7 +14,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-import streams.metrics  # noqa: F401 - registers every metric
+import connectors.observability.metrics  # noqa: F401 - registers every metric
 from deploy.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.kafka_admin import apply_topics, describe_acls, list_topics
-from connectors.kafka_auth import PLAINTEXT
+from connectors.kafka.admin import apply_topics, describe_acls, list_topics
+from connectors.kafka.auth import PLAINTEXT
 from deploy.provision import (
     Admin,
     ProvisionError,
@@ -226,7 +226,7 @@ def test_a_plain_broker_gets_topics_only(kafka_bootstrap: str, tmp_path: Path) -
 
 def test_exact_rules_can_be_deleted_one_by_one(secure_kafka: SecureKafka) -> None:
     """delete_acls(acls=...) takes the rules it created (DeleteAcls wants filters)."""
-    from connectors.kafka_admin import Acl, create_acls, delete_acls, describe_acls
+    from connectors.kafka.admin import Acl, create_acls, delete_acls, describe_acls
 
     principal = f"User:acl-probe-{uuid.uuid4().hex[:6]}"
     rule = Acl(principal, "topic", f"probe-{uuid.uuid4().hex[:6]}", "READ")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from connectors.kafka_admin import apply_topics
+from connectors.kafka.admin import apply_topics
 from schemas.events import Event, to_bytes
 from schemas.topics import Topics
 

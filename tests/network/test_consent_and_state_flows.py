@@ -248,7 +248,7 @@ async def test_a_deprovisioned_organization_s_referrals_re_route_or_end(network:
     ends failed / organization-removed, and nothing waits on the missing topic."""
     import asyncio
 
-    from connectors.kafka_admin import delete_topics
+    from connectors.kafka.admin import delete_topics
 
     t = network.topics
     await network.provision([CLINIC], ["leaving-org", "staying-org"])

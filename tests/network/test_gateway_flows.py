@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.kafka_auth import PLAINTEXT
-from connectors.webhooks import verify
+from connectors.gateway.notifier import verify
+from connectors.kafka.auth import PLAINTEXT
 from deploy.provision import Admin, deprovision_party, provision_party
 from schemas.codes import SDOH_CATEGORY_SYSTEM
 from schemas.events import ConsentUpdated

@@ -244,7 +244,7 @@ async def test_a_vanished_clinic_topic_never_blocks_the_network(network: Network
     """A deprovisioned clinic's updates topic is gone: what the network would tell it
     is dead-lettered (undeliverable) at once, everyone else is served, and the worker
     still stops promptly."""
-    from connectors.kafka_admin import delete_topics
+    from connectors.kafka.admin import delete_topics
 
     t = network.topics
     await _start(network)

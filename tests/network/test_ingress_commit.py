@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.ingress import _Committer
+from streams.runtime.ingress import _Committer
 from tests.kafka_topics import create_topic
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ async def test_the_newest_offsets_are_committed_last_one_request_at_a_time(
         # a partition taken away (as by a rebalance): the refusal is logged, the
         # loop goes on, and the next commit of what it still owns succeeds
         consumer.assign([second])
-        with caplog.at_level(logging.WARNING, logger="streams.ingress"):
+        with caplog.at_level(logging.WARNING, logger="streams.runtime.ingress"):
             committer.commit({first: 30})
             await committer.close()
         assert "ingress commit failed" in caplog.text

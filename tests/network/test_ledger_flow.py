@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from connectors.ledger import Ledger
+from connectors.ledger.sink import Ledger
 from tests.network import builders as b
 from tests.network.conftest import Network
 

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams import gaps
-from streams.gaps import OffsetGuard, RawEvent, RawMessage
+from streams.runtime import gaps
+from streams.runtime.gaps import OffsetGuard, RawEvent, RawMessage
 from tests.kafka_topics import create_topic
 
 pytestmark = pytest.mark.integration

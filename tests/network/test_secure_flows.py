@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors.kafka_admin import apply_topics, create_acls
+from connectors.kafka.admin import apply_topics, create_acls
 from deploy.provision import (
     deprovision_party,
     network_acls,

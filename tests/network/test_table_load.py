@@ -11,8 +11,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from faust.types import TP
 
-from streams import metrics, store
-from streams.store import ChangelogLoader
+from connectors.observability import metrics
+from streams.runtime import store
+from streams.runtime.store import ChangelogLoader
 from tests.kafka_topics import create_topic
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from connectors.kafka_admin import apply_topics
+from connectors.kafka.admin import apply_topics
+from connectors.observability import metrics
 from schemas.events import to_bytes
 from schemas.topics import Topics
-from streams import metrics, view_snapshot
-from streams.view import NetworkView
+from streams.runtime import view_snapshot
+from streams.runtime.view import NetworkView
 from tests.streams.fixtures import T0, capacity, service
 from tests.streams.test_view import changed
 
@@ -243,7 +244,7 @@ async def test_without_a_snapshot_or_its_topic_the_whole_log_is_read(log: Log) -
         assert view.log_records == 50
     finally:
         await _stop(task)
-    from connectors.kafka_admin import admin_client
+    from connectors.kafka.admin import admin_client
 
     admin = admin_client(log.bootstrap)
     await asyncio.to_thread(

@@ -15,7 +15,7 @@ from schemas.codes import (
     Party,
     TaskStatus,
 )
-from schemas.lifecycle import (
+from streams.decisions.lifecycle import (
     ALLOWED,
     INITIAL,
     REASON_OR_OUTCOME_REQUIRED,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from schemas import instruments as loinc
 from schemas.codes import Category, Instrument
-from schemas.scoring import (
+from streams.decisions.scoring import (
     AnswerInput,
     Need,
     ProblemKind,

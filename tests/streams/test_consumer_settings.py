@@ -6,8 +6,8 @@ from pathlib import Path
 
 import aiokafka
 
-from streams.app import FETCH_MAX_WAIT_MS, build
-from streams.config import NetworkConfig
+from streams.runtime.app import FETCH_MAX_WAIT_MS, build
+from streams.runtime.config import NetworkConfig
 
 
 async def test_aiokafka_keeps_the_fetch_wait_where_the_consumer_thread_sets_it() -> None:

@@ -9,7 +9,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from streams.deadlines import DeadlineIndex, DueDeadline
+from streams.decisions.deadlines import DeadlineIndex, DueDeadline
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ import pytest
 
 from schemas.codes import Category
 from schemas.events import ServiceUpserted
-from streams.directory_index import MAX_CELLS, DirectoryIndex
-from streams.matching import MatchRequest, rank
-from streams.view import NetworkState
+from streams.decisions.directory_index import MAX_CELLS, DirectoryIndex
+from streams.decisions.matching import MatchRequest, rank
+from streams.runtime.view import NetworkState
 from tests.streams.fixtures import T0, eid
 
 #: Real ZIP codes of the Bronx, Manhattan, Dallas and Anchorage (centroids known).

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.geo import centroid, distance_km, haversine_km, normalize_postal_code
+from streams.decisions.geo import centroid, distance_km, haversine_km, normalize_postal_code
 
 BRONX_10451 = (40.8222, -73.9217)
 

@@ -9,15 +9,15 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from schemas.events import DeadLetter, from_bytes, to_bytes
-from streams.commands import (
+from streams.decisions.commands import (
     PATIENT_COMMAND,
     REFERRAL_COMMAND,
     OrganizationStatus,
     SubmissionReceived,
 )
-from streams.ingress import ingress_pattern, is_party_topic, route
-from streams.outputs import Outgoing
-from streams.view import NetworkState
+from streams.decisions.outputs import Outgoing
+from streams.runtime.ingress import ingress_pattern, is_party_topic, route
+from streams.runtime.view import NetworkState
 from tests.streams.fixtures import (
     CLINIC,
     PATIENT_ID,

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from schemas.codes import Category, ServiceStatus
 from schemas.events import Capacity, Location, Patient, ServiceUpserted
-from streams.geo import centroid, haversine_km, normalize_postal_code
-from streams.matching import (
+from streams.decisions.geo import centroid, haversine_km, normalize_postal_code
+from streams.decisions.matching import (
     DEFAULT_RESPONSE_SLA,
     Candidate,
     Coverage,

@@ -20,7 +20,7 @@ from schemas.events import (
     from_bytes,
     to_bytes,
 )
-from streams.commands import (
+from streams.decisions.commands import (
     PATIENT_COMMAND,
     REFERRAL_COMMAND,
     CancelReferral,
@@ -30,8 +30,8 @@ from streams.commands import (
     derived_id,
     network_referral_id,
 )
-from streams.outputs import Outgoing
-from streams.patients import (
+from streams.decisions.outputs import Outgoing
+from streams.decisions.patients import (
     SEEN_LIMIT,
     PatientDecision,
     PatientRecord,

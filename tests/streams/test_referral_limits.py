@@ -7,15 +7,15 @@ from typing import Any
 
 from schemas.codes import TaskStatus
 from schemas.events import Consent
-from streams.commands import (
+from streams.decisions.commands import (
     PATIENT_COMMAND,
     ExpireReferral,
     ForgetReferral,
     PurgeReferral,
     UpdateConsent,
 )
-from streams.config import Limits
-from streams.referrals import ReferralDecision, ReferralRecord, decide, fail
+from streams.decisions.referrals import ReferralDecision, ReferralRecord, decide, fail
+from streams.runtime.config import Limits
 from tests.streams.fixtures import CLINIC, T0, eid
 from tests.streams.test_referrals import (
     EN_ORG,
@@ -201,7 +201,7 @@ def test_a_failed_command_on_a_closed_referral_is_only_dead_lettered() -> None:
 
 
 def test_the_stored_record_gives_the_same_deadline_as_the_model() -> None:
-    from streams.referrals import next_due_of_stored
+    from streams.decisions.referrals import next_due_of_stored
 
     offered = opened(lctx())
     active = accepted()

@@ -21,7 +21,7 @@ from schemas.events import (
     from_bytes,
     to_bytes,
 )
-from streams.commands import (
+from streams.decisions.commands import (
     MAX_ID_LENGTH,
     PATIENT_COMMAND,
     CancelReferral,
@@ -32,9 +32,9 @@ from streams.commands import (
     derived_id,
     network_referral_id,
 )
-from streams.matching import OrgRecord
-from streams.outputs import Outgoing
-from streams.referrals import Context, Offer, ReferralDecision, ReferralRecord, decide
+from streams.decisions.matching import OrgRecord
+from streams.decisions.outputs import Outgoing
+from streams.decisions.referrals import Context, Offer, ReferralDecision, ReferralRecord, decide
 from tests.streams.fixtures import (
     CLINIC,
     OTHER_CLINIC,
@@ -70,7 +70,7 @@ def ctx(now_offset: timedelta = timedelta(0), **kw: Any) -> Context:
 
 
 def open_command(referral_id: str = REF, **kw: Any) -> OpenReferral:
-    """The patient owner's open of the clinic's ``referral_id`` (as streams.patients sends it)."""
+    """The patient owner's open of the clinic's ``referral_id`` (as decisions.patients sends it)."""
     network_id = network_referral_id(CLINIC, referral_id)
     fields: dict[str, Any] = {
         "command_id": f"open:{network_id}",

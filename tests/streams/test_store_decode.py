@@ -9,7 +9,7 @@ import faust
 import pytest
 from faust.exceptions import ValueDecodeError
 
-from streams import store
+from streams.runtime import store
 
 
 def _store() -> Any:

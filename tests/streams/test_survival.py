@@ -12,25 +12,25 @@ from typing import Any
 
 from schemas.codes import Category
 from schemas.events import ConsentUpdated, DeadLetter, ScreeningScored, from_bytes, to_bytes
-from streams.commands import (
+from streams.decisions.commands import (
     REFERRAL_COMMAND,
     ForgetReferral,
     ReferralClosed,
     SubmissionReceived,
     UpdateConsent,
 )
-from streams.config import Limits
-from streams.ingress import route
-from streams.outputs import (
+from streams.decisions.outputs import (
     MAX_EXCERPT_BYTES,
     RAW_EXCERPT_BYTES,
     Outgoing,
     dead_letter_event,
     excerpt,
 )
-from streams.patients import PatientRecord, decide, scored_answers
-from streams.supervise import Supervisor
-from streams.view import NetworkState
+from streams.decisions.patients import PatientRecord, decide, scored_answers
+from streams.runtime.config import Limits
+from streams.runtime.ingress import route
+from streams.runtime.supervise import Supervisor
+from streams.runtime.view import NetworkState
 from tests.streams.fixtures import (
     CLINIC,
     FOOD_ONLY,
@@ -168,7 +168,7 @@ def test_each_offer_reserves_a_place_until_the_organization_reports_again() -> N
 
 
 def test_reservations_spread_offers_as_capacity_runs_out() -> None:
-    from streams.matching import MatchRequest, rank
+    from streams.decisions.matching import MatchRequest, rank
 
     state = NetworkState()
     state.upsert(service("svc-big", "org-a", available=3))
@@ -246,7 +246,7 @@ def test_a_patient_with_nothing_open_or_remembered_leaves_the_table() -> None:
 
 
 def test_a_patient_remembers_a_bounded_number_of_referrals() -> None:
-    from streams.patients import REFERRALS_LIMIT
+    from streams.decisions.patients import REFERRALS_LIMIT
 
     record = PatientRecord()
     for n in range(REFERRALS_LIMIT + 50):

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from schemas.events import Capacity, ReferralStateChanged
-from streams.matching import OrgRecord
-from streams.view import NetworkState
+from streams.decisions.matching import OrgRecord
+from streams.runtime.view import NetworkState
 from tests.streams.fixtures import CLINIC, PATIENT_ID, T0, capacity, eid, service
 
 DIRECTORY_AT = T0 - timedelta(days=1)
@@ -261,7 +261,7 @@ def test_services_of_organizations_without_a_referrals_topic_are_left_out() -> N
 # ---------------------------------------------------------------- the event log's fast path
 async def test_the_event_log_counts_state_changes_and_passes_over_the_rest() -> None:
     from schemas.topics import Topics
-    from streams.view import NetworkView
+    from streams.runtime.view import NetworkView
 
     topics = Topics(prefix="t", partitions=3)
     view = NetworkView("127.0.0.1:1", topics)

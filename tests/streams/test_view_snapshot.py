@@ -11,9 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams import view_snapshot
-from streams.view import NetworkState
-from streams.view_snapshot import Document, Manifest, Rejected, decode, encode, manifest_bytes
+from streams.runtime import view_snapshot
+from streams.runtime.view import NetworkState
+from streams.runtime.view_snapshot import (
+    Document,
+    Manifest,
+    Rejected,
+    decode,
+    encode,
+    manifest_bytes,
+)
 from tests.streams.fixtures import T0, capacity, service
 from tests.streams.test_view import changed
 

@@ -1,0 +1,214 @@
+"""The gateway's Kafka side: each party's producer and a current view of its inbox topic.
+
+A clinic's view follows its updates topic (``referral.updated``: the latest per
+referral); an organization's follows its referrals topic (``referral.offered``
+and ``referral.withdrawn`` per network referral id). Each view reads its topic
+from the beginning without a consumer group (only READ on the party's own
+topic is needed) and is ready once it has caught up with the end offsets seen at
+start. Every client connects as the party: on a secured broker with the party's
+own SCRAM credentials (its credentials file), so the broker's ACLs hold for the
+gateway as they do for the party's own clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from connectors.gateway.tokens import PartyRef
+from connectors.kafka.auth import KafkaAuth, KafkaAuthError
+from schemas.events import Event, to_bytes
+from schemas.topics import Topics
+
+log = logging.getLogger("refnet.gateway.views")
+
+Listener = Callable[[PartyRef, dict[str, Any]], Awaitable[None]]
+
+
+class PartyView:
+    """One party's producer and inbox view."""
+
+    def __init__(
+        self,
+        party: PartyRef,
+        topics: Topics,
+        bootstrap: str,
+        auth: KafkaAuth,
+        listener: Listener | None = None,
+        provisioned: Callable[[], bool] | None = None,
+    ) -> None:
+        self.party = party
+        #: False once the party's token is revoked (deprovisioned): the view then stops
+        self.provisioned = provisioned or (lambda: True)
+        self.stopped = False
+        self.topics = topics
+        self.bootstrap = bootstrap
+        self.auth = auth
+        self.listener = listener
+        if party.kind == "clinic":
+            self.inbox = topics.clinic_updates(party.id)
+            self.outbox = topics.clinic_submissions(party.id)
+        else:
+            self.inbox = topics.org_referrals(party.id)
+            self.outbox = topics.org_updates(party.id)
+        #: clinic: referral_id -> {"update", "authored_on"}; org: referral_id ->
+        #: {"offer", "withdrawn", "modified"}
+        self.records: dict[str, dict[str, Any]] = {}
+        self.ready = asyncio.Event()
+        self.changed = asyncio.Condition()
+        self._producer: AIOKafkaProducer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._producer_lock = asyncio.Lock()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name=f"view-{self.party.label}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+
+    async def wait_ready(self, within: float) -> bool:
+        try:
+            await asyncio.wait_for(self.ready.wait(), within)
+        except TimeoutError:
+            return False
+        return True
+
+    async def publish(self, key: str, event: Event) -> None:
+        async with self._producer_lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.bootstrap,
+                    acks="all",
+                    client_id=f"refnet-gateway-{self.party.label}",
+                    **self.auth.aiokafka(),
+                )
+                await producer.start()
+                self._producer = producer
+        await self._producer.send_and_wait(self.outbox, to_bytes(event), key=key.encode())
+
+    # ------------------------------------------------------------ the view
+    async def _follow(self) -> None:
+        delay = 1.0
+        while True:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                client_id=f"refnet-gateway-{self.party.label}",
+                **self.auth.aiokafka(),
+            )
+            try:
+                await consumer.start()
+                partitions = await self._partitions(consumer)
+                consumer.assign(partitions)
+                await consumer.seek_to_beginning(*partitions)
+                ends = await consumer.end_offsets(partitions)
+                self.records.clear()
+                delay = 1.0
+                while True:
+                    if not self.ready.is_set():
+                        positions = [await consumer.position(tp) for tp in ends]
+                        if all(p >= end for p, end in zip(positions, ends.values(), strict=True)):
+                            self.ready.set()
+                    batch = await consumer.getmany(timeout_ms=500)
+                    for records in batch.values():
+                        for record in records:
+                            await self._apply(record.value)
+                    if batch:
+                        async with self.changed:
+                            self.changed.notify_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a view logs, waits and reads again
+                log.warning(
+                    "view of %s: %s: %s; retrying in %.0fs",
+                    self.party.label,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                    delay,
+                )
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+            if not self.provisioned():
+                self.stopped = True
+                log.info("stopped following %s: it is no longer provisioned", self.party.label)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        for _ in range(100):
+            found = consumer.partitions_for_topic(self.inbox)
+            if found:
+                return [TopicPartition(self.inbox, p) for p in sorted(found)]
+            await consumer._client.force_metadata_update()  # as streams/view.py does
+            await asyncio.sleep(0.2)
+        raise KafkaError(f"topic of {self.party.label} not found")
+
+    async def _apply(self, value: bytes | None) -> None:
+        try:
+            message = json.loads(value or b"")
+            if not isinstance(message, dict):
+                return
+            kind = message.get("event_type")
+            rid = message["referral_id"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("view of %s: skipped a message that is not an event", self.party.label)
+            return
+        if self.party.kind == "clinic":
+            if kind != "referral.updated":
+                return
+            record = self.records.setdefault(rid, {"authored_on": message.get("occurred_at")})
+            record["update"] = message
+        else:
+            if kind == "referral.offered":
+                record = self.records.setdefault(rid, {})
+                record.update(offer=message, withdrawn=None, modified=message.get("occurred_at"))
+            elif kind == "referral.withdrawn" and rid in self.records:
+                self.records[rid].update(
+                    withdrawn=message.get("reason") or "withdrawn",
+                    modified=message.get("occurred_at"),
+                )
+            else:
+                return
+        if self.listener is not None:
+            try:
+                await self.listener(self.party, message)
+            except Exception:
+                log.exception("gateway listener failed for %s", self.party.label)
+
+
+def party_auth(data_dir: Path, party: PartyRef, default: KafkaAuth) -> tuple[str | None, KafkaAuth]:
+    """The party's own Kafka login (its credentials file) if it has one, else ``default``."""
+    path = data_dir / "credentials" / f"{party.kind}-{party.id}.json"
+    if not path.exists():
+        return None, default
+    try:
+        return KafkaAuth.from_file(path)
+    except KafkaAuthError:
+        log.warning("credentials of %s cannot be read; using the gateway's own", party.label)
+        return None, default
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+__all__ = ["Listener", "PartyView", "now_iso", "party_auth"]

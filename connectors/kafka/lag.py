@@ -1,0 +1,98 @@
+"""Consumer lag of the network's consumer groups, per topic, for Prometheus.
+
+Every ``interval`` seconds the monitor asks the broker for each group's
+committed offsets and for the topics' end offsets, and sets
+``refnet_consumer_lag{group, topic}``: the messages written but not yet
+committed by the group, summed over the partitions it has committed on (a
+group that never committed anything yet is left out). The figure is
+network-wide (every worker reports the same): aggregate with ``max``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+
+from connectors.kafka.auth import PLAINTEXT, KafkaAuth
+from connectors.observability import metrics
+
+log = logging.getLogger(__name__)
+
+
+def lag_by_topic(
+    committed: Mapping[TopicPartition, int | None],
+    end: Mapping[TopicPartition, int],
+    start: Mapping[TopicPartition, int],
+) -> dict[str, int]:
+    """Sum over each topic's partitions of ``end - committed`` (``start`` if never)."""
+    lag: dict[str, int] = {}
+    for tp, last in end.items():
+        done = committed.get(tp)
+        behind = last - (done if done is not None and done >= 0 else start.get(tp, 0))
+        lag[tp.topic] = lag.get(tp.topic, 0) + max(0, behind)
+    return lag
+
+
+class LagMonitor:
+    """Samples the lag of ``groups`` every ``interval`` seconds (a supervised task)."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        groups: Sequence[str],
+        *,
+        interval: float = 15.0,
+        auth: KafkaAuth = PLAINTEXT,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.groups = list(groups)
+        self.interval = interval
+        self.auth = auth
+        self._seen: set[tuple[str, str]] = set()
+
+    async def run(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.auth.aiokafka())
+        offsets = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.auth.aiokafka()
+        )
+        await admin.start()
+        try:
+            await offsets.start()
+            try:
+                while True:
+                    await self.sample(admin, offsets)
+                    await asyncio.sleep(self.interval)
+            finally:
+                await offsets.stop()
+        finally:
+            await admin.close()
+
+    async def sample(self, admin: Any, offsets: Any) -> dict[str, dict[str, int]]:
+        """Read every group's lag once and set the gauge; return it (group -> topic -> lag)."""
+        found: dict[str, dict[str, int]] = {}
+        for group in self.groups:
+            committed = {
+                tp: meta.offset
+                for tp, meta in (await admin.list_consumer_group_offsets(group)).items()
+            }
+            if not committed:
+                continue  # a group that never committed (not started yet): nothing to say
+            partitions = list(committed)
+            end = await offsets.end_offsets(partitions)
+            start = await offsets.beginning_offsets(partitions)
+            found[group] = lag_by_topic(committed, end, start)
+        seen = set()
+        for group, topics in found.items():
+            for topic, lag in topics.items():
+                metrics.CONSUMER_LAG.labels(group, topic).set(lag)
+                seen.add((group, topic))
+        for group, topic in self._seen - seen:  # a topic the group no longer reads
+            metrics.CONSUMER_LAG.remove(group, topic)
+        self._seen = seen
+        return found

@@ -1,0 +1,140 @@
+"""What a decision sends: messages to topics, built from typed events."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from pydantic_core import from_json
+
+from schemas.codes import DeadLetterKind
+from schemas.events import DeadLetter, DeadLetterError, DeadLetterSource, Event, to_bytes
+from streams.decisions.commands import Command, derived_id, encode
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to produce. ``label`` names it in metrics and logs (no PHI)."""
+
+    topic: str
+    key: str
+    value: bytes
+    label: str
+
+    @classmethod
+    def event(cls, topic: str, key: str, event: Event) -> Outgoing:
+        return cls(topic, key, to_bytes(event), event.event_type)
+
+    @classmethod
+    def command(cls, topic: str, key: str, command: Command) -> Outgoing:
+        kind = getattr(command, "kind", "command")
+        return cls(topic, key, encode(command), f"command.{kind}")
+
+    def stored(self) -> dict[str, str]:
+        """This message as a table row's outbox keeps it (values are UTF-8 JSON)."""
+        return {
+            "topic": self.topic,
+            "key": self.key,
+            "value": self.value.decode("utf-8"),
+            "label": self.label,
+        }
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, str]) -> Outgoing:
+        """The byte-identical message :meth:`stored` kept."""
+        return cls(stored["topic"], stored["key"], stored["value"].encode("utf-8"), stored["label"])
+
+
+#: Top-level fields a dead letter's excerpt may show: ids, types, codes and times
+#: that say what the message was, never a patient's name, phone, birth date,
+#: address, answers or free text.
+EXCERPT_FIELDS: Final = (
+    "event_type",
+    "event_id",
+    "occurred_at",
+    "referral_id",
+    "screening_id",
+    "service_id",
+    "org_id",
+    "clinic_id",
+    "status",
+    "instrument",
+    "category",
+    "priority",
+    "available",
+    "kind",
+    "command_id",
+)
+#: Longest excerpt in bytes, and longest value shown in it.
+MAX_EXCERPT_BYTES: Final = 1024
+_MAX_EXCERPT_VALUE: Final = 128
+#: Bytes shown of a message that is not a JSON object: enough to recognise an
+#: encoding (a byte-order mark, Avro's or gzip's magic bytes), too few to carry a record.
+RAW_EXCERPT_BYTES: Final = 16
+#: A message larger than this is excerpted from its first part only.
+_PARSE_AT_MOST: Final = 64 * 1024
+
+
+def excerpt(payload: bytes | None) -> bytes:
+    """A bounded, redacted excerpt of a message, for a dead letter.
+
+    A JSON object (even one cut short) shows only :data:`EXCERPT_FIELDS` with
+    scalar values, and the names of its other top-level fields; anything else
+    shows its first :data:`RAW_EXCERPT_BYTES` bytes.
+    """
+    if not payload:
+        return b""
+    try:
+        document = from_json(
+            payload[:_PARSE_AT_MOST], allow_partial=True, allow_inf_nan=False, cache_strings=False
+        )
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        return bytes(payload[:RAW_EXCERPT_BYTES])
+    kept: dict[str, object] = {}
+    for name in EXCERPT_FIELDS:
+        value = document.get(name)
+        if isinstance(value, str):
+            kept[name] = value[:_MAX_EXCERPT_VALUE]
+        elif isinstance(value, bool | int | float) or (value is None and name in document):
+            kept[name] = value
+    others = sorted(str(k)[:64] for k in document if k not in kept)
+    if others:
+        kept["other_fields"] = others[:32]
+    text = json.dumps(kept, ensure_ascii=False).encode()
+    while len(text) > MAX_EXCERPT_BYTES and kept.get("other_fields"):
+        kept["other_fields"] = kept["other_fields"][:-1]  # type: ignore[index]
+        text = json.dumps(kept, ensure_ascii=False).encode()
+    return text[:MAX_EXCERPT_BYTES]
+
+
+def dead_letter_event(
+    kind: DeadLetterKind,
+    message: str,
+    source: DeadLetterSource,
+    payload: bytes | None,
+    *,
+    occurred_at: datetime,
+) -> DeadLetter:
+    """A dead letter whose id derives from its source, so a replay repeats the same id.
+
+    It says where the message is (``source``: topic, partition, offset, key),
+    why it was refused, its size and SHA-256, and a redacted excerpt
+    (:func:`excerpt`); never the whole payload, so a dead letter always fits
+    the producer's limit whatever a party sent.
+    """
+    data = bytes(payload or b"")
+    return DeadLetter(
+        event_id=derived_id("deadletter", source.topic, source.partition, source.offset, kind),
+        occurred_at=occurred_at,
+        source=source,
+        error=DeadLetterError(kind=kind, message=message[:1000]),
+        payload_base64=base64.b64encode(excerpt(data)).decode("ascii"),
+        payload_bytes=len(data),
+        payload_sha256=hashlib.sha256(data).hexdigest(),
+    )

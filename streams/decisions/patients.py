@@ -1,0 +1,425 @@
+"""The patient owner: scores screenings and opens at most one referral per need.
+
+State per patient (key ``clinic_id:patient_id``): which categories have an open
+referral, and which referrals belong to the patient. Pure: ``decide`` returns
+the new state and the messages to send; the Faust agent only applies them.
+
+What a clinic sees, per derived or requested need:
+
+* consent covers it and no referral is open for that category: a referral opens
+  (``requested`` / ``offered``, or ``failed`` / ``unmatched``);
+* consent does not cover it: one ``referral.updated`` with status ``failed``,
+  business_status ``consent-required``, reason ``consent-not-granted``; nothing
+  reaches any organization;
+* a referral for that category is already open: one ``referral.updated`` for the
+  new referral id with status ``cancelled``, business_status ``duplicate``,
+  reason ``duplicate-open-referral`` and ``duplicate_of`` naming the open
+  referral; nothing else happens.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.codes import (
+    BusinessStatus,
+    Category,
+    DeadLetterKind,
+    Instrument,
+    Party,
+    ReasonCode,
+    TaskStatus,
+)
+from schemas.events import (
+    Answer,
+    Consent,
+    ConsentUpdated,
+    Need,
+    Patient,
+    ReferralCancelled,
+    ReferralRequested,
+    ReferralStateChanged,
+    ReferralUpdated,
+    ScoringProblem,
+    ScreeningScored,
+    ScreeningSubmitted,
+    to_bytes,
+)
+from schemas.instruments import PRAPARE_UNSCORED, QUESTIONS
+from schemas.topics import Topics
+from streams.decisions.commands import (
+    CancelReferral,
+    ForgetReferral,
+    OpenReferral,
+    PatientCommand,
+    ReferralClosed,
+    SubmissionReceived,
+    UpdateConsent,
+    derived_id,
+    fit_id,
+    network_referral_id,
+)
+from streams.decisions.outputs import Outgoing, dead_letter_event
+from streams.decisions.scoring import score
+
+#: How many processed event ids a patient keeps for de-duplication.
+SEEN_LIMIT = 500
+#: How many referral ids a patient's record remembers (open ones always; the
+#: oldest closed ones are forgotten first). Closed ones also leave with retention.
+REFERRALS_LIMIT = 1000
+
+
+class PatientRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    open: dict[Category, str] = Field(default_factory=dict)
+    referrals: dict[str, Category] = Field(default_factory=dict)
+    seen: list[str] = Field(default_factory=list)
+
+    def remember(self, command_id: str) -> None:
+        self.seen.append(command_id)
+        if len(self.seen) > SEEN_LIMIT:
+            del self.seen[: len(self.seen) - SEEN_LIMIT]
+        if len(self.referrals) > REFERRALS_LIMIT:
+            still_open = set(self.open.values())
+            for referral_id in list(self.referrals):
+                if len(self.referrals) <= REFERRALS_LIMIT:
+                    break
+                if referral_id not in still_open:
+                    del self.referrals[referral_id]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing open and nothing remembered: the record can leave the table."""
+        return not self.open and not self.referrals
+
+
+@dataclass(frozen=True)
+class PatientDecision:
+    """``record`` None: nothing to write; ``delete``: the record leaves the table."""
+
+    record: PatientRecord | None
+    outputs: list[Outgoing]
+    delete: bool = False
+
+
+def screening_referral_id(screening_id: str, category: Category) -> str:
+    """The id of the referral a screening opens for one need (stable on replay)."""
+    return fit_id(f"{screening_id}.{category.value}")
+
+
+def decide(
+    record: PatientRecord | None, command: PatientCommand, *, topics: Topics
+) -> PatientDecision:
+    """Apply one command to a patient's record."""
+    record = record.model_copy(deep=True) if record is not None else PatientRecord()
+    if command.command_id in record.seen:
+        return PatientDecision(None, [])
+    outputs: list[Outgoing] = []
+    if isinstance(command, ReferralClosed):
+        if record.open.get(command.category) == command.referral_id:
+            del record.open[command.category]
+    elif isinstance(command, ForgetReferral):
+        if command.referral_id not in record.open.values():
+            record.referrals.pop(command.referral_id, None)
+    else:
+        event = command.event
+        if isinstance(event, ScreeningSubmitted):
+            outputs = _screening(record, command, event, topics)
+        elif isinstance(event, ReferralRequested):
+            outputs = _requested(record, command, event, topics)
+        elif isinstance(event, ConsentUpdated):
+            outputs = _consent(record, command, event, topics)
+        else:
+            outputs = _cancelled(record, command, event, topics)
+    record.remember(command.command_id)
+    # A patient with nothing open and no referral to remember leaves the table
+    # (a tombstone on the changelog): state grows with open work, not history.
+    return PatientDecision(record, outputs, delete=record.empty)
+
+
+def _screening(
+    record: PatientRecord, command: SubmissionReceived, event: ScreeningSubmitted, topics: Topics
+) -> list[Outgoing]:
+    result = score(event.instrument, event.answers)
+    at = event.occurred_at
+    covered = [n.category for n in result.needs if _covers(event.consent, n.category, at)]
+    scored = ScreeningScored(
+        event_id=derived_id(event.event_id, "scored"),
+        occurred_at=at,
+        screening_id=event.screening_id,
+        patient_id=event.patient.id,
+        clinic_id=command.clinic_id,
+        instrument=event.instrument,
+        answers=scored_answers(event.instrument, event.answers),
+        needs=[Need(category=n.category, rule=n.rule) for n in result.needs],
+        problems=[
+            ScoringProblem(kind=p.kind.value, question=_code(p.question), detail=p.detail[:500])
+            for p in result.problems
+        ],
+        consented_categories=covered,
+    )
+    outputs = [Outgoing.event(topics.screenings, event.patient.id, scored)]
+    for need in result.needs:
+        referral_id = screening_referral_id(event.screening_id, need.category)
+        if referral_id in record.referrals:
+            # The screening was submitted again (new event id): its referral for this
+            # need exists already, open or closed. Opening it again would report it to
+            # the clinic as a duplicate of itself, or mark the category open for a
+            # referral the referral owner ignores (it exists) and never closes again.
+            continue
+        outputs += _open(
+            record,
+            command,
+            referral_id=referral_id,
+            patient=event.patient,
+            consent=event.consent,
+            category=need.category,
+            screening_id=event.screening_id,
+            requested_service_id=None,
+            note=None,
+            priority=None,
+            topics=topics,
+        )
+    return outputs
+
+
+def scored_answers(instrument: Instrument, answers: Sequence[Answer]) -> list[Answer]:
+    """The answers ``screening.scored`` may carry: coded answers to scored questions.
+
+    Enough to score the screening again, nothing more: no free text, no
+    address, income, insurance or other demographic items (PRAPARE asks them,
+    refnet does not score them), no numbers but the scored ones (AHC's
+    safety items).
+    """
+    scored = QUESTIONS[instrument] - PRAPARE_UNSCORED
+    kept = []
+    for a in answers:
+        if a.question not in scored:
+            continue
+        value = a.answer
+        coded = isinstance(value, str) and _LOINC_ANSWER.fullmatch(value) is not None
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if coded or number:
+            kept.append(Answer(question=a.question, answer=value))
+    return kept
+
+
+_LOINC_ANSWER = re.compile(r"LA[0-9]{1,8}-[0-9]")
+
+
+def _consent(
+    record: PatientRecord, command: SubmissionReceived, event: ConsentUpdated, topics: Topics
+) -> list[Outgoing]:
+    """Hand the new consent to every referral the patient has open at this clinic."""
+    outputs = []
+    for referral_id in record.open.values():
+        network_id = network_referral_id(command.clinic_id, referral_id)
+        update = UpdateConsent(
+            command_id=f"consent:{event.event_id}:{network_id}",
+            referral_id=network_id,
+            clinic_id=command.clinic_id,
+            consent=event.consent,
+            cause_event_id=event.event_id,
+            at=event.occurred_at,
+        )
+        outputs.append(Outgoing.command(topics.network_referrals, network_id, update))
+    return outputs
+
+
+def _requested(
+    record: PatientRecord, command: SubmissionReceived, event: ReferralRequested, topics: Topics
+) -> list[Outgoing]:
+    if event.referral_id in record.referrals:
+        return [
+            _dead_letter(
+                command,
+                DeadLetterKind.VALIDATION,
+                "referral_id was already used for this patient",
+                topics,
+            )
+        ]
+    return _open(
+        record,
+        command,
+        referral_id=event.referral_id,
+        patient=event.patient,
+        consent=event.consent,
+        category=event.category,
+        screening_id=None,
+        requested_service_id=event.service_id,
+        note=event.note,
+        priority=event.priority,
+        topics=topics,
+    )
+
+
+def _cancelled(
+    record: PatientRecord, command: SubmissionReceived, event: ReferralCancelled, topics: Topics
+) -> list[Outgoing]:
+    if event.referral_id not in record.referrals:
+        return [
+            _dead_letter(
+                command,
+                DeadLetterKind.UNKNOWN_REFERRAL,
+                "no referral with this id belongs to this patient and clinic",
+                topics,
+            )
+        ]
+    network_id = network_referral_id(command.clinic_id, event.referral_id)
+    cancel = CancelReferral(
+        command_id=f"cancel:{event.event_id}",
+        referral_id=network_id,
+        clinic_id=command.clinic_id,
+        reason=event.reason,
+        cause_event_id=event.event_id,
+        source=command.source,
+    )
+    return [Outgoing.command(topics.network_referrals, network_id, cancel)]
+
+
+def _open(
+    record: PatientRecord,
+    command: SubmissionReceived,
+    *,
+    referral_id: str,
+    patient: Patient,
+    consent: Consent,
+    category: Category,
+    screening_id: str | None,
+    requested_service_id: str | None,
+    note: str | None,
+    priority: object,
+    topics: Topics,
+) -> list[Outgoing]:
+    event = command.event
+    at = event.occurred_at
+    if not _covers(consent, category, at):
+        return _clinic_only(
+            command,
+            referral_id,
+            patient,
+            category,
+            screening_id,
+            TaskStatus.FAILED,
+            BusinessStatus.CONSENT_REQUIRED,
+            ReasonCode.CONSENT_NOT_GRANTED,
+            None,
+            topics,
+        )
+    existing = record.open.get(category)
+    if existing is not None:
+        return _clinic_only(
+            command,
+            referral_id,
+            patient,
+            category,
+            screening_id,
+            TaskStatus.CANCELLED,
+            BusinessStatus.DUPLICATE,
+            ReasonCode.DUPLICATE_OPEN_REFERRAL,
+            existing,
+            topics,
+        )
+    record.open[category] = referral_id
+    record.referrals[referral_id] = category
+    extra = {"priority": priority} if priority is not None else {}
+    network_id = network_referral_id(command.clinic_id, referral_id)
+    open_command = OpenReferral(
+        command_id=f"open:{network_id}",
+        referral_id=network_id,
+        clinic_referral_id=referral_id,
+        clinic_id=command.clinic_id,
+        patient=patient,
+        consent=consent,
+        category=category,
+        screening_id=screening_id,
+        requested_service_id=requested_service_id,
+        note=note,
+        cause_event_id=event.event_id,
+        requested_at=at,
+        **extra,
+    )
+    return [Outgoing.command(topics.network_referrals, network_id, open_command)]
+
+
+def _clinic_only(
+    command: SubmissionReceived,
+    referral_id: str,
+    patient: Patient,
+    category: Category,
+    screening_id: str | None,
+    status: TaskStatus,
+    business: BusinessStatus,
+    reason: ReasonCode,
+    duplicate_of: str | None,
+    topics: Topics,
+) -> list[Outgoing]:
+    """A referral that never leaves the network: the clinic alone hears of it."""
+    at: datetime = command.event.occurred_at
+    network_id = network_referral_id(command.clinic_id, referral_id)
+    update = ReferralUpdated(
+        event_id=derived_id(network_id, command.command_id, "updated"),
+        occurred_at=at,
+        referral_id=referral_id,
+        patient_id=patient.id,
+        category=category,
+        screening_id=screening_id,
+        status=status,
+        business_status=business,
+        reason=reason.value,
+        attempt=0,
+        duplicate_of=duplicate_of,
+    )
+    changed = ReferralStateChanged(
+        event_id=derived_id(network_id, command.command_id, "state"),
+        occurred_at=at,
+        referral_id=network_id,
+        clinic_referral_id=referral_id,
+        patient_id=patient.id,
+        clinic_id=command.clinic_id,
+        category=category,
+        screening_id=screening_id,
+        from_status=TaskStatus.DRAFT,
+        to_status=status,
+        business_status=business,
+        reason=reason.value,
+        attempt=0,
+        actor=Party.NETWORK,
+        cause_event_id=command.event.event_id,
+        preferred_language=patient.preferred_language,
+        postal_code=patient.postal_code,
+    )
+    return [
+        Outgoing.event(topics.clinic_updates(command.clinic_id), referral_id, update),
+        Outgoing.event(topics.referral_events, network_id, changed),
+    ]
+
+
+def _dead_letter(
+    command: SubmissionReceived, kind: DeadLetterKind, message: str, topics: Topics
+) -> Outgoing:
+    event = command.event
+    letter = dead_letter_event(
+        kind, message, command.source, to_bytes(event), occurred_at=event.occurred_at
+    )
+    return Outgoing.event(topics.deadletter, command.source.key or "", letter)
+
+
+def _covers(consent: Consent, category: Category, at: datetime) -> bool:
+    return consent.covers(category, at)
+
+
+def _code(question: str | None) -> str | None:
+    if not question:
+        return None
+    cleaned = "".join(ch for ch in question if ch.isalnum() or ch in "._:/-")[:64]
+    return cleaned if cleaned and cleaned[0].isalnum() else None
+
+
+__all__: Sequence[str] = ["PatientDecision", "PatientRecord", "decide", "screening_referral_id"]

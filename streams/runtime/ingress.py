@@ -1,0 +1,329 @@
+"""Ingress: reads every party's topic, decodes it once, re-keys it to its owner.
+
+One consumer group subscribes by pattern to every clinic's submissions topic
+and every organization's updates topic, so a party provisioned while the
+network runs is read after the next metadata refresh (``REFNET_PATTERN_REFRESH``
+seconds). Faust's own pattern subscription is not used: its aiokafka driver
+notes that patterns do not work.
+
+Each message is decoded by :func:`schemas.decode.decode`; a failure goes to the
+dead-letter topic with its reason and the bytes, and the next message is read.
+Offsets are committed only after everything a batch produced is acknowledged
+by the broker (at-least-once; the owners de-duplicate by command id), in the
+background while the next batch is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import ConsumerRecord
+
+from connectors.kafka.auth import PLAINTEXT, KafkaAuth
+from schemas.codes import DeadLetterKind
+from schemas.decode import Decoded, DecodeFailure, ServiceRemoved, decode
+from schemas.events import (
+    ConsentUpdated,
+    DeadLetterSource,
+    ReferralCancelled,
+    ReferralRequested,
+    ReferralStatusChanged,
+    ScreeningSubmitted,
+    ServiceCapacityChanged,
+)
+from schemas.topics import TopicKind, Topics
+from streams.decisions.commands import OrganizationStatus, SubmissionReceived, patient_key
+from streams.decisions.outputs import Outgoing, dead_letter_event
+from streams.runtime.config import Limits
+from streams.runtime.view import NetworkState
+
+log = logging.getLogger(__name__)
+
+Observer = Callable[[str], None]
+
+
+def ingress_pattern(topics: Topics) -> str:
+    """One regex for every clinic's submissions and every organization's updates."""
+    clinic = topics.clinic_submissions_pattern.strip("^$")
+    org = topics.org_updates_pattern.strip("^$")
+    return f"^(?:{clinic}|{org})$"
+
+
+#: Longest message key kept in a dead letter's source (keys are party-chosen).
+MAX_KEY_IN_SOURCE = 256
+
+
+def route(
+    record: ConsumerRecord[bytes, bytes],
+    topics: Topics,
+    state: NetworkState,
+    limits: Limits | None = None,
+    *,
+    now: datetime | None = None,
+) -> Outgoing:
+    """Where one party message goes: its owner's topic, or the dead-letter topic.
+
+    The edge's limits (:class:`streams.runtime.config.Limits`) are enforced here, once:
+    size (before any parsing), JSON depth and field bounds (in the decoder),
+    and time: an ``occurred_at`` more than ``max_clock_skew`` ahead of ``now``
+    is refused. A capacity report is stamped with ``now``, the time the network
+    received it, so reports are ordered by the network's clock, not the party's.
+    """
+    limits = limits or Limits()
+    now = now or datetime.now(UTC)
+    key_text = record.key.decode("utf-8", "backslashreplace") if record.key is not None else None
+    source = DeadLetterSource(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=key_text[:MAX_KEY_IN_SOURCE] if key_text is not None else None,
+    )
+    size = len(record.value) if record.value is not None else 0
+    if size > limits.max_message_bytes:
+        reason = (
+            f"message of {size} bytes is over the limit of {limits.max_message_bytes} bytes"
+            " (REFNET_MAX_MESSAGE_BYTES)"
+        )
+        return _dead(DeadLetterKind.LIMIT, reason, source, record.value, record, topics)
+    result = decode(
+        record.topic, record.key, record.value, topics, max_bytes=limits.max_message_bytes
+    )
+    if isinstance(result, DecodeFailure):
+        return _dead(result.kind, result.reason, source, record.value, record, topics)
+    if isinstance(result, ServiceRemoved):  # pragma: no cover - only on the directory
+        return _dead(DeadLetterKind.VALIDATION, "null value", source, record.value, record, topics)
+    assert isinstance(result, Decoded) and result.party_id is not None
+    event = result.event
+    if event.occurred_at > now + limits.max_clock_skew:
+        reason = (
+            "occurred_at is ahead of the network's clock by more than "
+            f"{int(limits.max_clock_skew.total_seconds())} s (REFNET_MAX_CLOCK_SKEW)"
+        )
+        return _dead(DeadLetterKind.LIMIT, reason, source, record.value, record, topics)
+    if result.kind is TopicKind.CLINIC_SUBMISSIONS:
+        assert isinstance(
+            event, ScreeningSubmitted | ReferralRequested | ReferralCancelled | ConsentUpdated
+        )
+        if isinstance(event, ConsentUpdated):
+            patient_id = event.patient_id
+        elif isinstance(event, ReferralCancelled):
+            if not result.key:
+                return _dead(
+                    DeadLetterKind.VALIDATION,
+                    "referral.cancelled needs the patient id as its message key",
+                    source,
+                    record.value,
+                    record,
+                    topics,
+                )
+            patient_id = result.key
+        else:
+            patient_id = event.patient.id
+        command = SubmissionReceived(
+            command_id=str(event.event_id), clinic_id=result.party_id, source=source, event=event
+        )
+        return Outgoing.command(
+            topics.network_patients, patient_key(result.party_id, patient_id), command
+        )
+    if isinstance(event, ReferralStatusChanged):
+        status = OrganizationStatus(
+            command_id=str(event.event_id), org_id=result.party_id, event=event, source=source
+        )
+        return Outgoing.command(topics.network_referrals, event.referral_id, status)
+    assert isinstance(event, ServiceCapacityChanged)
+    service = state.services.get(event.service_id)
+    if service is None or service.org_id != result.party_id:
+        return _dead(
+            DeadLetterKind.AUTHORIZATION,
+            f"service is not in the directory under organization {result.party_id}",
+            source,
+            record.value,
+            record,
+            topics,
+        )
+    stamped = event.model_copy(update={"occurred_at": now})
+    return Outgoing.event(topics.network_capacity, event.service_id, stamped)
+
+
+def _dead(
+    kind: DeadLetterKind,
+    reason: str,
+    source: DeadLetterSource,
+    value: bytes | None,
+    record: ConsumerRecord[bytes, bytes],
+    topics: Topics,
+) -> Outgoing:
+    letter = dead_letter_event(kind, reason, source, value, occurred_at=record_time(record))
+    return Outgoing.event(topics.deadletter, source.key or "", letter)
+
+
+def record_time(record: ConsumerRecord[bytes, bytes]) -> datetime:
+    """The record's timestamp, or now when the producer set one out of any sane range."""
+    try:
+        at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+    except (OverflowError, OSError, ValueError, TypeError):
+        return datetime.now(UTC)
+    return at if 1900 <= at.year < 9000 else datetime.now(UTC)
+
+
+class Ingress:
+    """The consumer-group loop around :func:`route` (run it under a Supervisor).
+
+    A message whose routing fails in an unexpected way is dead-lettered as
+    ``internal`` (exception type only) and the loop goes on; a failure of the
+    consumer or the producer ends :meth:`run`, and the supervisor starts it
+    again from the last committed offsets (owners ignore repeated commands).
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Topics,
+        producer: AIOKafkaProducer,
+        state: NetworkState,
+        *,
+        group_id: str,
+        refresh_seconds: float,
+        limits: Limits | None = None,
+        ready: Callable[[], Awaitable[object]] | None = None,
+        observe: Observer | None = None,
+        auth: KafkaAuth = PLAINTEXT,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.auth = auth
+        self.topics = topics
+        self.producer = producer
+        self.state = state
+        self.group_id = group_id
+        self.limits = limits or Limits()
+        self.refresh_ms = int(refresh_seconds * 1000)
+        self._ready = ready
+        self._observe = observe or (lambda label: None)
+
+    async def run(self) -> None:
+        if self._ready is not None:
+            await self._ready()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            metadata_max_age_ms=self.refresh_ms,
+            # a batch of at most 200 records of at most ~1 MB each stays bounded
+            max_partition_fetch_bytes=1024 * 1024,
+            **self.auth.aiokafka(),
+        )
+        await consumer.start()
+        try:
+            consumer.subscribe(pattern=ingress_pattern(self.topics))
+            log.info("ingress subscribed to %s", ingress_pattern(self.topics))
+            await self._loop(consumer)
+        finally:
+            await consumer.stop()
+
+    def route_safely(self, record: ConsumerRecord[bytes, bytes]) -> Outgoing:
+        try:
+            return route(record, self.topics, self.state, self.limits)
+        except Exception as exc:  # noqa: BLE001 - one message never stops intake
+            log.error(
+                "ingress: routing %s[%d]@%d failed (%s); dead-lettered",
+                record.topic,
+                record.partition,
+                record.offset,
+                type(exc).__name__,
+            )
+            source = DeadLetterSource(
+                topic=record.topic, partition=record.partition, offset=record.offset, key=None
+            )
+            reason = f"the ingress failed on this message: {type(exc).__name__}"
+            return _dead(DeadLetterKind.INTERNAL, reason, source, record.value, record, self.topics)
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        committer = _Committer(consumer)
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=200)
+                if not batches:
+                    continue
+                futures = []
+                for records in batches.values():
+                    for record in records:
+                        out = self.route_safely(record)
+                        self._observe(out.label)
+                        futures.append(
+                            await self.producer.send(out.topic, out.value, key=out.key.encode())
+                        )
+                await asyncio.gather(*futures)
+                # everything the batch produced is acknowledged: its offsets may go
+                committer.commit(
+                    {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+                )
+        finally:
+            await committer.close()
+
+
+#: Seconds between two commits of the ingress: at 200 screenings/s it committed
+#: after every batch, 170 requests a second. A crash or a rebalance re-reads at
+#: most this much more, which the owners ignore (each command id has one effect).
+COMMIT_SPACING = 0.2
+
+
+class _Committer:
+    """Commits offsets in the background, one request at a time, newest last, at
+    most one every ``spacing`` seconds.
+
+    The next batch is read while the last one's offsets are committed: a commit
+    is a round trip to the group coordinator that no message has to wait for.
+    Only offsets whose batch is acknowledged are handed over, so a commit never
+    passes an unproduced message; a commit refused after a rebalance is logged
+    and the new owner re-reads from the last commit (owners ignore repeats).
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer, spacing: float = COMMIT_SPACING) -> None:
+        self.consumer = consumer
+        self.spacing = spacing
+        self.pending: dict[TopicPartition, int] = {}
+        self.task: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.pending.update(offsets)
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while self.pending:
+            offsets, self.pending = self.pending, {}
+            try:
+                await self.consumer.commit(offsets)
+            except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+                log.warning(
+                    "ingress commit failed (%s); those messages will be read again",
+                    type(exc).__name__,
+                )
+            if not self._closing.is_set():
+                # what is handed over meanwhile goes in the next request
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self.spacing)
+
+    async def close(self) -> None:
+        """Commit what is pending now, and wait for it."""
+        self._closing.set()
+        if self.task is not None and not self.task.done():
+            await asyncio.gather(self.task, return_exceptions=True)
+        if self.pending:
+            self.task = asyncio.ensure_future(self._run())
+            await asyncio.gather(self.task, return_exceptions=True)
+        self._closing.clear()
+
+
+def is_party_topic(topics: Topics, name: str) -> bool:
+    return re.fullmatch(ingress_pattern(topics), name) is not None
