@@ -15,15 +15,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from connectors.kafka.auth import KafkaAuth, KafkaAuthError
-from streams.runtime.config import (
+from streams.decisions.limits import (
     DEFAULT_IDLE_EXPIRY,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_CLOCK_SKEW,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_RETENTION,
     Limits,
-    NetworkConfig,
 )
+from streams.runtime.config import NetworkConfig
 
 ENV_PREFIX = "REFNET_"
 #: Variables of the deploy/*.sh scripts, not of refnet itself.

@@ -65,9 +65,9 @@ from streams.decisions.lifecycle import (
     apply_org_status,
     transition,
 )
+from streams.decisions.limits import Limits
 from streams.decisions.matching import MatchRequest, OrgRecord, age_on, rank, respond_by
 from streams.decisions.outputs import Outgoing, dead_letter_event
-from streams.runtime.config import Limits
 
 #: How many applied command ids a referral keeps (its own commands only: a
 #: refused command from anyone is never remembered, so nobody can grow it).

@@ -862,12 +862,12 @@ def build(config: NetworkConfig, bootstrap: str) -> Network:
                 )
                 supervisor.start("ledger", net.ledger.run)
             # what the network knows: consumer lag, and the live status page
-            from connectors.kafka.lag import LagMonitor
+            from connectors.observability.lag import LagMonitor
 
             groups = [config.app_id, f"{config.app_id}-ingress", f"{config.app_id}-ledger"]
             supervisor.start("lag", LagMonitor(bootstrap, groups, auth=auth).run)
             if config.status_port is not None and config.database_url:
-                from connectors.observability.status import StatusPage
+                from connectors.status.page import StatusPage
 
                 page = StatusPage(
                     config.database_url,

@@ -40,8 +40,8 @@ from schemas.events import (
 )
 from schemas.topics import TopicKind, Topics
 from streams.decisions.commands import OrganizationStatus, SubmissionReceived, patient_key
+from streams.decisions.limits import Limits
 from streams.decisions.outputs import Outgoing, dead_letter_event
-from streams.runtime.config import Limits
 from streams.runtime.view import NetworkState
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def route(
 ) -> Outgoing:
     """Where one party message goes: its owner's topic, or the dead-letter topic.
 
-    The edge's limits (:class:`streams.runtime.config.Limits`) are enforced here, once:
+    The edge's limits (:class:`streams.decisions.limits.Limits`) are enforced here, once:
     size (before any parsing), JSON depth and field bounds (in the decoder),
     and time: an ``occurred_at`` more than ``max_clock_skew`` ahead of ``now``
     is refused. A capacity report is stamped with ``now``, the time the network

@@ -14,8 +14,8 @@ from streams.decisions.commands import (
     PurgeReferral,
     UpdateConsent,
 )
+from streams.decisions.limits import Limits
 from streams.decisions.referrals import ReferralDecision, ReferralRecord, decide, fail
-from streams.runtime.config import Limits
 from tests.streams.fixtures import CLINIC, T0, eid
 from tests.streams.test_referrals import (
     EN_ORG,

@@ -19,6 +19,7 @@ from streams.decisions.commands import (
     SubmissionReceived,
     UpdateConsent,
 )
+from streams.decisions.limits import Limits
 from streams.decisions.outputs import (
     MAX_EXCERPT_BYTES,
     RAW_EXCERPT_BYTES,
@@ -27,7 +28,6 @@ from streams.decisions.outputs import (
     excerpt,
 )
 from streams.decisions.patients import PatientRecord, decide, scored_answers
-from streams.runtime.config import Limits
 from streams.runtime.ingress import route
 from streams.runtime.supervise import Supervisor
 from streams.runtime.view import NetworkState

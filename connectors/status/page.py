@@ -36,7 +36,7 @@ HEARTBEAT = 15.0
 
 def page() -> str:
     """The page itself (HTML, CSS and the script that listens to ``/events``)."""
-    return (resources.files("connectors.observability") / "status.html").read_text("utf-8")
+    return (resources.files("connectors.status") / "status.html").read_text("utf-8")
 
 
 class StatusPage:
