@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from connectors.openreferral.taxonomy import Term
+from schemas.errors import RefnetError
 
 
 # ---------------------------------------------------------------- problems
@@ -26,7 +27,7 @@ class Problem:
         return f"{self.where}: {self.message}"
 
 
-class HsdsError(ValueError):
+class HsdsError(RefnetError, ValueError):
     """Files that cannot be imported; ``problems`` lists every reason (nothing was used)."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:

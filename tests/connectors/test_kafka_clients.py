@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from connectors.kafka import clients
-from connectors.kafka.auth import KafkaAuth
+from connectors.kafka.admin import AdminError, PartitionChangeRefused
+from connectors.kafka.auth import KafkaAuth, KafkaAuthError
+from schemas.errors import RefnetError
 
 SASL = KafkaAuth(security_protocol="SASL_PLAINTEXT", username="clinic.bronx", password="s3cret")
 SASL_AIOKAFKA = {
@@ -122,3 +124,13 @@ def test_librdkafka_adds_its_null_handler_once() -> None:
     logger = clients.librdkafka("localhost:9092")["logger"]
     clients.librdkafka("localhost:9092")
     assert sum(isinstance(h, logging.NullHandler) for h in logger.handlers) == 1
+
+
+def test_kafka_errors_are_refnet_errors_and_keep_their_builtin_base() -> None:
+    assert issubclass(KafkaAuthError, RefnetError)
+    assert issubclass(KafkaAuthError, ValueError)
+    assert issubclass(AdminError, RefnetError)
+    assert issubclass(AdminError, RuntimeError)
+    assert issubclass(PartitionChangeRefused, AdminError)
+    with pytest.raises(KafkaAuthError, match="needs a SASL username"):
+        KafkaAuth(security_protocol="SASL_SSL")
