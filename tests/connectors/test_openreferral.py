@@ -568,8 +568,8 @@ def test_a_transaction_committed_while_the_directory_is_read_is_read_whole(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     """A read_committed client is told the last stable offset, which stays behind a
-    transaction until its markers are written: the directory read right after an
-    import looked empty (one CI run). The reader now reads to the high watermark."""
+    transaction until its markers are written; the reader reads to the high
+    watermark, so a directory read right after an import is never empty."""
     import threading
 
     from confluent_kafka import Producer
