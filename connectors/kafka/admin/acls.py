@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,7 +16,14 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
-from connectors.kafka.admin.client import AdminError, admin_client, settle
+from connectors.kafka.admin.client import (
+    CHANGE_TIMEOUT,
+    QUERY_TIMEOUT,
+    AdminError,
+    admin_client,
+    settle,
+    wait_until_done,
+)
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 
 ResourceKind = Literal["topic", "group", "cluster"]
@@ -94,7 +100,9 @@ def _acl_filter(principal: str | None) -> Any:
     )
 
 
-def security_enabled(bootstrap: str, *, timeout: float = 15.0, auth: KafkaAuth = PLAINTEXT) -> bool:
+def security_enabled(
+    bootstrap: str, *, timeout: float = QUERY_TIMEOUT, auth: KafkaAuth = PLAINTEXT
+) -> bool:
     """True when the cluster enforces ACLs (it has an authorizer).
 
     Asked by deleting the ACLs of a principal that never has any: a cluster
@@ -117,7 +125,7 @@ def describe_acls(
     bootstrap: str,
     principal: str | None = None,
     *,
-    timeout: float = 15.0,
+    timeout: float = QUERY_TIMEOUT,
     auth: KafkaAuth = PLAINTEXT,
 ) -> list[Acl]:
     """Every ALLOW rule (of ``principal``, if given), sorted."""
@@ -134,7 +142,7 @@ def create_acls(
     bootstrap: str,
     acls: Iterable[Acl],
     *,
-    timeout: float = 30.0,
+    timeout: float = CHANGE_TIMEOUT,
     auth: KafkaAuth = PLAINTEXT,
 ) -> None:
     """Create every rule (an existing one is no error) and wait until the broker applies them.
@@ -149,19 +157,16 @@ def create_acls(
     futures = admin.create_acls([acl.binding() for acl in wanted], request_timeout=timeout)
     settle(futures, "creating ACL", timeout)
     principals = {acl.principal for acl in wanted}
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def missing() -> list[str]:
         have = {
             acl
             for principal in principals
             for acl in describe_acls(bootstrap, principal, auth=auth)
         }
-        if have.issuperset(wanted):
-            return
-        if time.monotonic() > deadline:
-            missing = ", ".join(acl.describe() for acl in wanted if acl not in have)
-            raise AdminError(f"ACLs not in force after {timeout:.0f}s: {missing}")
-        time.sleep(0.1)
+        return [acl.describe() for acl in wanted if acl not in have]
+
+    wait_until_done(missing, "ACLs not in force", timeout, every=0.1)
 
 
 def delete_acls(
@@ -169,7 +174,7 @@ def delete_acls(
     acls: Iterable[Acl] = (),
     *,
     principal: str | None = None,
-    timeout: float = 30.0,
+    timeout: float = CHANGE_TIMEOUT,
     auth: KafkaAuth = PLAINTEXT,
 ) -> int:
     """Delete these exact rules, and every rule of ``principal`` if given; return how many."""
@@ -180,7 +185,11 @@ def delete_acls(
 
 
 def delete_topic_acls(
-    bootstrap: str, names: Iterable[str], *, timeout: float = 30.0, auth: KafkaAuth = PLAINTEXT
+    bootstrap: str,
+    names: Iterable[str],
+    *,
+    timeout: float = CHANGE_TIMEOUT,
+    auth: KafkaAuth = PLAINTEXT,
 ) -> int:
     """Delete every ACL on these literal topics, whoever it is for; return how many."""
     filters = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,6 +12,11 @@ from confluent_kafka.admin import AdminClient
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 from connectors.kafka.clients import librdkafka
 from schemas.errors import RefnetError
+
+#: Seconds a question to the broker (metadata, ACLs) may take by default.
+QUERY_TIMEOUT = 15.0
+#: Seconds a change on the broker (topics, ACLs, credentials) may take by default.
+CHANGE_TIMEOUT = 30.0
 
 
 class AdminError(RefnetError, RuntimeError):
@@ -66,4 +72,28 @@ def settle(
     return results
 
 
-__all__ = ["AdminError", "admin_client", "existing_topics", "outcomes", "settle"]
+def wait_until_done(
+    pending: Callable[[], list[str]], what: str, timeout: float, every: float
+) -> None:
+    """Ask ``pending()`` every ``every`` seconds until it is empty; after ``timeout`` seconds
+    an :class:`AdminError` says ``"{what} after {timeout}s: {what is still pending}"``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = pending()
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise AdminError(f"{what} after {timeout:.0f}s: {', '.join(left)}")
+        time.sleep(every)
+
+
+__all__ = [
+    "CHANGE_TIMEOUT",
+    "QUERY_TIMEOUT",
+    "AdminError",
+    "admin_client",
+    "existing_topics",
+    "outcomes",
+    "settle",
+    "wait_until_done",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from connectors.kafka.admin.client import AdminError, admin_client, existing_topics
+from connectors.kafka.admin.client import QUERY_TIMEOUT, AdminError, admin_client, existing_topics
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 from schemas.topics import TopicSpec
 
@@ -93,7 +93,7 @@ def check_partitions(
     bootstrap: str,
     specs: Iterable[TopicSpec],
     *,
-    timeout: float = 15.0,
+    timeout: float = QUERY_TIMEOUT,
     auth: KafkaAuth = PLAINTEXT,
 ) -> list[str]:
     """Problems of the existing fixed-partition topics among ``specs``; empty when all is well.

@@ -10,7 +10,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     UserScramCredentialUpsertion,
 )
 
-from connectors.kafka.admin.client import AdminError, admin_client, settle
+from connectors.kafka.admin.client import CHANGE_TIMEOUT, AdminError, admin_client, settle
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 
 #: PBKDF2 iterations of a stored SCRAM credential (Kafka's minimum is 4096).
@@ -22,7 +22,7 @@ def upsert_scram(
     username: str,
     password: str,
     *,
-    timeout: float = 30.0,
+    timeout: float = CHANGE_TIMEOUT,
     auth: KafkaAuth = PLAINTEXT,
 ) -> None:
     """Create or replace ``username``'s SCRAM-SHA-512 credential."""
@@ -34,7 +34,7 @@ def upsert_scram(
 
 
 def delete_scram(
-    bootstrap: str, username: str, *, timeout: float = 30.0, auth: KafkaAuth = PLAINTEXT
+    bootstrap: str, username: str, *, timeout: float = CHANGE_TIMEOUT, auth: KafkaAuth = PLAINTEXT
 ) -> bool:
     """Remove ``username``'s SCRAM-SHA-512 credential; False when it had none."""
     admin = admin_client(bootstrap, auth)

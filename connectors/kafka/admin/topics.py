@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,11 +16,14 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from connectors.kafka.admin.client import (
+    CHANGE_TIMEOUT,
+    QUERY_TIMEOUT,
     AdminError,
     admin_client,
     existing_topics,
     outcomes,
     settle,
+    wait_until_done,
 )
 from connectors.kafka.admin.partitions import refuse_partition_change
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
@@ -45,7 +47,7 @@ def apply_topics(
     bootstrap: str,
     specs: Iterable[TopicSpec],
     *,
-    timeout: float = 30.0,
+    timeout: float = CHANGE_TIMEOUT,
     auth: KafkaAuth = PLAINTEXT,
 ) -> list[TopicResult]:
     """Make every topic exist with at least its partitions and exactly its config.
@@ -154,27 +156,24 @@ def _wait_visible(admin: AdminClient, wanted: Mapping[str, int], timeout: float)
     CreateTopics returns before the new topics reach every metadata cache; a
     caller that describes or produces right after would see them missing.
     """
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def pending() -> list[str]:
         meta = admin.list_topics(timeout=timeout)
-        pending = [
+        return [
             name
             for name, count in wanted.items()
             if name not in meta.topics
             or len(meta.topics[name].partitions) < count
             or any(p.leader < 0 for p in meta.topics[name].partitions.values())
         ]
-        if not pending:
-            return
-        if time.monotonic() > deadline:
-            raise AdminError(f"topics not visible after {timeout:.0f}s: {', '.join(pending)}")
-        time.sleep(0.05)
+
+    wait_until_done(pending, "topics not visible", timeout, every=0.05)
 
 
 def list_topics(
     bootstrap: str,
     *,
-    timeout: float = 15.0,
+    timeout: float = QUERY_TIMEOUT,
     auth: KafkaAuth = PLAINTEXT,
     admin: AdminClient | None = None,
 ) -> dict[str, int]:
@@ -188,7 +187,11 @@ def list_topics(
 
 
 def delete_topics(
-    bootstrap: str, names: Iterable[str], *, timeout: float = 30.0, auth: KafkaAuth = PLAINTEXT
+    bootstrap: str,
+    names: Iterable[str],
+    *,
+    timeout: float = CHANGE_TIMEOUT,
+    auth: KafkaAuth = PLAINTEXT,
 ) -> list[str]:
     """Delete the topics among ``names`` that exist; return the deleted ones' names."""
     admin = admin_client(bootstrap, auth)
