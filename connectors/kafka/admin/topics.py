@@ -106,13 +106,15 @@ def _create(admin: AdminClient, missing: list[TopicSpec], timeout: float) -> Non
 def _grow(
     admin: AdminClient, present: list[TopicSpec], counts: Mapping[str, int], timeout: float
 ) -> set[str]:
-    """Add partitions to the topics that have fewer than their spec; return their names."""
+    """Add partitions to the topics that have fewer than their spec, and wait until the
+    new partitions are seen (as :func:`_create` does); return the grown topics' names."""
     grow = [NewPartitions(s.name, s.partitions) for s in present if counts[s.name] < s.partitions]
     if grow:
         futures = admin.create_partitions(grow, operation_timeout=timeout)
         for name, error in outcomes(futures, "adding partitions to", timeout).items():
             if error is not None:
                 raise AdminError(f"adding partitions to {name}: {error}")
+        _wait_visible(admin, {p.topic: p.new_total_count for p in grow}, timeout)
     return {p.topic for p in grow}
 
 
