@@ -1,4 +1,4 @@
-"""Messages cross the real broker: plain aiokafka, and a minimal Faust agent."""
+"""Messages cross the real broker: the client factory's clients, and a minimal Faust agent."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from connectors.kafka import clients
 from connectors.kafka.admin import apply_topics
 from schemas.topics import TopicKind, Topics, TopicSpec
 
@@ -21,22 +22,19 @@ async def test_idempotent_producer_round_trips_through_the_broker(
     await asyncio.to_thread(
         apply_topics, kafka_bootstrap, topics.clinic_catalog(f"clinic-{unique}")
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka_bootstrap, enable_idempotence=True, acks="all"
-    )
+    producer = clients.producer(kafka_bootstrap)  # idempotent, acks=all
     await producer.start()
     try:
         for i in range(5):
             await producer.send_and_wait(topic, f'{{"n": {i}}}'.encode(), key=b"pt-1")
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(
+    consumer = clients.consumer(
+        kafka_bootstrap,
         topic,
-        bootstrap_servers=kafka_bootstrap,
         group_id=f"g-{unique}",
         auto_offset_reset="earliest",
         isolation_level="read_committed",
-        enable_auto_commit=False,
     )
     await consumer.start()
     try:

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from schemas.errors import RefnetError
+
 PROTOCOLS = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
 
 
-class KafkaAuthError(ValueError):
+class KafkaAuthError(RefnetError, ValueError):
     """Settings or a credentials file that cannot describe a Kafka connection."""
 
 

@@ -83,6 +83,50 @@ def event_values(clean: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def screening_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The ``screenings`` columns of a screening row (may raise one of ROW_ERRORS)."""
+    return (
+        storable_text(row["clinic_id"]),
+        storable_text(row["screening_id"]),
+        row["event_id"],
+        storable_text(row["patient_id"]),
+        storable_text(row["instrument"]),
+        utc(row["screened_at"]),
+        int(row["problems"]),
+    )
+
+
+def dead_letter_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The ``dead_letters`` columns of a dead-letter row (may raise one of ROW_ERRORS)."""
+    return (
+        row["event_id"],
+        utc(row["occurred_at"]),
+        storable_text(row["kind"]),
+        storable_text(row["message"]),
+        storable_text(row["source_topic"]),
+        row["source_partition"],
+        row["source_offset"],
+        row.get("payload_bytes"),
+        row.get("payload_sha256"),
+    )
+
+
+def disclosure_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The ``disclosures`` columns of a disclosure (see ``state.disclosure_of``)."""
+    return (
+        row["event_id"],
+        row["disclosed_at"],
+        row["recipient_org_id"],
+        row["service_id"],
+        row["clinic_id"],
+        row["patient_id"],
+        row["referral_id"],
+        row["category"],
+        json.dumps(row["fields_disclosed"]),
+        json.dumps(row["consent"]) if row["consent"] is not None else None,
+    )
+
+
 def storable_text(text: str) -> str:
     """``text`` without what PostgreSQL refuses: NUL and lone surrogates become U+FFFD."""
     if "\x00" in text:

@@ -34,21 +34,16 @@ from typing import Any, Final, TypeVar
 from uuid import UUID
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from aiokafka.errors import CommitFailedError
 
+from connectors.kafka import clients
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
-from connectors.ledger.rows import (
-    REPLACEMENT,
-    ROW_ERRORS,
-    dead_letter_row,
-    row_of,
-    screening_row,
-    storable_text,
-)
+from connectors.ledger.rows import ROW_ERRORS, dead_letter_row, row_of, screening_row
 from connectors.ledger.schema import LATEST, migrate
 from connectors.ledger.write import Batch, Written, write_batch
 from connectors.observability import metrics
+from connectors.retry import Backoff
 from schemas.events import DeadLetter, ReferralStateChanged, ScreeningScored
 
 log = logging.getLogger(__name__)
@@ -64,9 +59,8 @@ UNAVAILABLE_ERRORS: Final[tuple[type[BaseException], ...]] = (
     asyncpg.PostgresError,  # PostgresConnectionError, CannotConnectNowError, AdminShutdown ...
     asyncpg.InterfaceError,  # the connection was closed under us
 )
-#: First wait before retrying a batch (seconds); it doubles up to RETRY_MAX_DELAY.
-RETRY_FIRST_DELAY: Final = 0.5
-RETRY_MAX_DELAY: Final = 30.0
+#: The waits before retrying while PostgreSQL is unavailable: 0.5 s doubling to 30 s.
+RETRY: Final = Backoff(first=0.5, cap=30.0)
 #: Seconds between refreshes of the open-referrals gauge.
 OPEN_GAUGE_EVERY: Final = 10.0
 
@@ -227,14 +221,13 @@ class LedgerSink:
         """
         ledger = await self._until_available("connecting", lambda: Ledger.connect(self.url))
         try:
-            consumer = AIOKafkaConsumer(
+            consumer = clients.consumer(
+                self.bootstrap,
                 *self.topics,
-                bootstrap_servers=self.bootstrap,
+                auth=self.auth,
                 group_id=self.group_id,
-                enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 isolation_level="read_committed",
-                **self.auth.aiokafka(),
             )
             await consumer.start()
             try:
@@ -322,12 +315,14 @@ class LedgerSink:
         self._gauged |= counts.keys()
 
     async def _until_available(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        """``attempt()``, retried while PostgreSQL is unavailable (0.5 s doubling to 30 s)."""
-        delay = RETRY_FIRST_DELAY
+        """``attempt()``, retried while PostgreSQL is unavailable (waits of :data:`RETRY`)."""
+        failures = 0
         while True:
             try:
                 return await attempt()
             except UNAVAILABLE_ERRORS as exc:
+                failures += 1
+                delay = RETRY.delay(failures)
                 self.retries += 1
                 metrics.LEDGER_RETRIES.inc()
                 log.warning(
@@ -337,7 +332,6 @@ class LedgerSink:
                     delay,
                 )
             await self._sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_DELAY)
 
 
 def _count(written: Written) -> None:
@@ -356,17 +350,4 @@ def _count(written: Written) -> None:
     metrics.LEDGER_ROWS.labels("dead_letters").inc(len(written.dead_letter_kinds))
 
 
-__all__ = [
-    "REPLACEMENT",
-    "RETRY_FIRST_DELAY",
-    "RETRY_MAX_DELAY",
-    "ROW_ERRORS",
-    "UNAVAILABLE_ERRORS",
-    "Batch",
-    "Ledger",
-    "LedgerRow",
-    "LedgerSink",
-    "Written",
-    "row_of",
-    "storable_text",
-]
+__all__ = ["RETRY", "UNAVAILABLE_ERRORS", "Ledger", "LedgerRow", "LedgerSink"]

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from connectors.ledger.rows import (
     ROW_ERRORS,
     clean_event,
+    dead_letter_values,
+    disclosure_values,
     event_values,
     log_skipped,
+    screening_values,
     storable_text,
-    utc,
 )
 from connectors.ledger.state import (
     REFERRAL_COLUMNS,
@@ -33,6 +35,9 @@ from connectors.ledger.state import (
 )
 
 log = logging.getLogger("connectors.ledger.sink")
+
+#: A row, and the values of its table's columns (in the order of its ``INSERT``)
+Prepared = tuple[Mapping[str, Any], tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -132,17 +137,10 @@ async def write_batch(conn: Any, batch: Batch) -> Written:
     (:data:`UNAVAILABLE_ERRORS`) are raised with nothing written: the caller
     retries the same batch, which the upserts make harmless.
     """
-    skipped = 0
-    events: list[tuple[dict[str, Any], tuple[Any, ...]]] = []
+    prepared, skipped = _prepare(batch.events, _event, "row")
+    events: list[Prepared] = []
     seen: set[object] = set()
-    for row in batch.events:
-        try:
-            clean = clean_event(row)
-            values = event_values(clean)
-        except ROW_ERRORS as exc:
-            log_skipped("row", row.get("event_id"), exc)
-            skipped += 1
-            continue
+    for clean, values in prepared:
         if clean["event_id"] not in seen:  # the same event twice in one batch
             seen.add(clean["event_id"])
             events.append((clean, values))
@@ -159,9 +157,29 @@ async def write_batch(conn: Any, batch: Batch) -> Written:
     return Written(len(new), skipped, tuple(observations), tuple(kinds), screenings)
 
 
-async def _insert(
-    conn: Any, sql: str, rows: Sequence[tuple[Mapping[str, Any], tuple[Any, ...]]], what: str
-) -> tuple[set[Any], int]:
+def _event(row: Mapping[str, Any]) -> Prepared:
+    clean = clean_event(row)
+    return clean, event_values(clean)
+
+
+def _prepare(
+    rows: Iterable[Mapping[str, Any]],
+    prepare: Callable[[Mapping[str, Any]], Prepared],
+    what: str,
+) -> tuple[list[Prepared], int]:
+    """Each row prepared for its table; return them and how many could not be (skipped)."""
+    prepared: list[Prepared] = []
+    skipped = 0
+    for row in rows:
+        try:
+            prepared.append(prepare(row))
+        except ROW_ERRORS as exc:
+            log_skipped(what, row.get("event_id"), exc)
+            skipped += 1
+    return prepared, skipped
+
+
+async def _insert(conn: Any, sql: str, rows: Sequence[Prepared], what: str) -> tuple[set[Any], int]:
     """Insert ``rows`` (each: its row, its column values) with ``sql``; return what it
     returned (the first column) and how many rows were skipped.
 
@@ -187,7 +205,7 @@ async def _insert(
     return returned, skipped
 
 
-def _columns(rows: Sequence[tuple[Mapping[str, Any], tuple[Any, ...]]]) -> list[list[Any]]:
+def _columns(rows: Sequence[Prepared]) -> list[list[Any]]:
     return [list(column) for column in zip(*(values for _, values in rows), strict=True)]
 
 
@@ -209,53 +227,13 @@ async def _apply(conn: Any, new: Sequence[Mapping[str, Any]]) -> tuple[list[Obse
     _, skipped = await _insert(conn, _REFERRALS, touched, "referral state")
     disclosed = [d for d in map(disclosure_of, new) if d is not None]
     _, failed = await _insert(
-        conn,
-        _DISCLOSURES,
-        [
-            (
-                d,
-                (
-                    d["event_id"],
-                    d["disclosed_at"],
-                    d["recipient_org_id"],
-                    d["service_id"],
-                    d["clinic_id"],
-                    d["patient_id"],
-                    d["referral_id"],
-                    d["category"],
-                    json.dumps(d["fields_disclosed"]),
-                    json.dumps(d["consent"]) if d["consent"] is not None else None,
-                ),
-            )
-            for d in disclosed
-        ],
-        "disclosure",
+        conn, _DISCLOSURES, [(d, disclosure_values(d)) for d in disclosed], "disclosure"
     )
     return observations, skipped + failed
 
 
 async def _screenings(conn: Any, rows: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
-    prepared = []
-    skipped = 0
-    for row in rows:
-        try:
-            prepared.append(
-                (
-                    row,
-                    (
-                        storable_text(row["clinic_id"]),
-                        storable_text(row["screening_id"]),
-                        row["event_id"],
-                        storable_text(row["patient_id"]),
-                        storable_text(row["instrument"]),
-                        utc(row["screened_at"]),
-                        int(row["problems"]),
-                    ),
-                )
-            )
-        except ROW_ERRORS as exc:
-            log_skipped("screening", row.get("event_id"), exc)
-            skipped += 1
+    prepared, skipped = _prepare(rows, lambda row: (row, screening_values(row)), "screening")
     new_ids, failed = await _insert(conn, _SCREENINGS, prepared, "screening")
     needs = [
         (
@@ -277,29 +255,7 @@ async def _screenings(conn: Any, rows: Sequence[Mapping[str, Any]]) -> tuple[int
 
 
 async def _dead_letters(conn: Any, rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], int]:
-    prepared = []
-    skipped = 0
-    for row in rows:
-        try:
-            prepared.append(
-                (
-                    row,
-                    (
-                        row["event_id"],
-                        utc(row["occurred_at"]),
-                        storable_text(row["kind"]),
-                        storable_text(row["message"]),
-                        storable_text(row["source_topic"]),
-                        row["source_partition"],
-                        row["source_offset"],
-                        row.get("payload_bytes"),
-                        row.get("payload_sha256"),
-                    ),
-                )
-            )
-        except ROW_ERRORS as exc:
-            log_skipped("dead letter", row.get("event_id"), exc)
-            skipped += 1
+    prepared, skipped = _prepare(rows, lambda row: (row, dead_letter_values(row)), "dead letter")
     new_ids, failed = await _insert(conn, _DEAD_LETTERS, prepared, "dead letter")
     kinds = [str(row["kind"]) for row, _ in prepared if row["event_id"] in new_ids]
     return kinds, skipped + failed

@@ -56,19 +56,16 @@ from uuid import UUID, uuid5
 from pydantic import TypeAdapter, ValidationError
 
 from connectors.openreferral.areas import area_of, languages_of
+from connectors.openreferral.json_files import read_json
 from connectors.openreferral.model import (
-    Area,
-    Attribute,
     CapacityIn,
     Directory,
     HsdsError,
-    Language,
-    Loc,
     Organization,
-    Place,
     Problem,
     Service,
 )
+from connectors.openreferral.tabular import read_package
 from connectors.openreferral.taxonomy import Mapping, Term
 from schemas.codes import PARTY_ID_RE, Category, ServiceStatus
 from schemas.events import ID_PATTERN, MAX_CATEGORIES, ResponseSla, ServiceUpserted
@@ -90,8 +87,6 @@ def read(paths: Iterable[Path]) -> Directory:
 
     Raises :class:`HsdsError` with every problem found; warnings stay in the result.
     """
-    from connectors.openreferral.files import read_json, read_package
-
     directory = Directory()
     for path in paths:
         if path.is_dir():
@@ -444,19 +439,9 @@ def content_hash(event: ServiceUpserted) -> str:
 
 __all__ = [
     "DEFAULT_RADIUS_KM",
-    "Area",
-    "Attribute",
-    "CapacityIn",
     "Conversion",
-    "Directory",
     "HsdsError",
     "ImportedService",
-    "Language",
-    "Loc",
-    "Organization",
-    "Place",
-    "Problem",
-    "Service",
     "UnmappedService",
     "content_hash",
     "convert",

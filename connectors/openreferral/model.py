@@ -1,9 +1,10 @@
 """HSDS as read: organizations, services and what they carry, with where each came from.
 
-The readers (:mod:`connectors.openreferral.files`) fill a :class:`Directory`;
-:func:`connectors.openreferral.importer.convert` maps it to events. Every object keeps
-its :class:`Loc` (a JSON path in a file, or a CSV line) so that a problem names
-the file, the row and the field.
+The readers (:mod:`connectors.openreferral.json_files` and
+:mod:`connectors.openreferral.tabular`) fill a :class:`Directory`;
+:func:`connectors.openreferral.importer.convert` maps it to events. Every object
+keeps its :class:`Loc` (a JSON path in a file, or a CSV line) so that a problem
+names the file, the row and the field.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from connectors.openreferral.taxonomy import Term
+from schemas.errors import RefnetError
 
 
 # ---------------------------------------------------------------- problems
@@ -26,7 +28,7 @@ class Problem:
         return f"{self.where}: {self.message}"
 
 
-class HsdsError(ValueError):
+class HsdsError(RefnetError, ValueError):
     """Files that cannot be imported; ``problems`` lists every reason (nothing was used)."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
@@ -143,6 +145,15 @@ class Directory:
 
     def warn(self, where: str, message: str) -> None:
         self.warnings.append(Problem(where, message))
+
+    def sizes(self) -> tuple[int, int]:
+        """How many organizations and services it holds."""
+        return len(self.organizations), len(self.services)
+
+    def added_since(self, sizes: tuple[int, int]) -> str:
+        """``N organization(s), M service(s)``: what was added since :meth:`sizes` was ``sizes``."""
+        orgs, services = (now - then for now, then in zip(self.sizes(), sizes, strict=True))
+        return f"{orgs} organization(s), {services} service(s)"
 
     def add_organization(self, org: Organization) -> None:
         known = self.organizations.get(org.id)

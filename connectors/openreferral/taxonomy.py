@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from schemas.codes import Category
+from schemas.errors import RefnetError
 
 #: Codes shaped like the 211/AIRS taxonomy's: one or two capitals, then levels.
 AIRS_CODE_RE: Final = re.compile(r"^[A-Z]{1,2}(?:-[0-9][0-9.\-]*)?(?:\*.*)?$")
@@ -34,7 +35,7 @@ RESPONSE_SLA_CODE: Final = "refnet:response_sla"
 _TABLES: Final = ("open_eligibility", "airs_prefixes", "keywords")
 
 
-class MappingError(ValueError):
+class MappingError(RefnetError, ValueError):
     """A mapping file that cannot be used; the message names the file and the key."""
 
 

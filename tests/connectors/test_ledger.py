@@ -17,15 +17,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 import connectors.ledger.sink as ledger_module
-from connectors.ledger.sink import (
-    RETRY_MAX_DELAY,
-    Batch,
-    Ledger,
-    LedgerSink,
-    Written,
-    row_of,
-    storable_text,
-)
+from connectors.ledger.rows import row_of, storable_text
+from connectors.ledger.sink import RETRY, Ledger, LedgerSink
+from connectors.ledger.write import Batch, Written
 from schemas.codes import BusinessStatus, Category, Party, TaskStatus
 from schemas.events import MAX_TIMESTAMP, MIN_TIMESTAMP, ReferralStateChanged, to_bytes
 from tests.kafka_topics import create_topic
@@ -357,7 +351,7 @@ async def test_sink_retries_the_same_batch_with_backoff_and_commits_only_once_wr
     await ledger_sink.step(consumer, fake)  # type: ignore[arg-type]
 
     assert sleeps == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
-    assert max(sleeps) == RETRY_MAX_DELAY
+    assert max(sleeps) == RETRY.cap
     assert len(fake.attempts) == len(OUTAGE) + 1
     assert all(attempt == fake.attempts[0] for attempt in fake.attempts)
     assert [row["event_id"] for row in fake.written] == [e.event_id for e in events]
@@ -442,7 +436,7 @@ async def test_sink_waits_for_the_database_at_start(monkeypatch: pytest.MonkeyPa
             raise Stop
 
     monkeypatch.setattr(ledger_module.Ledger, "connect", connect)
-    monkeypatch.setattr(ledger_module, "AIOKafkaConsumer", Consumer)
+    monkeypatch.setattr(ledger_module.clients, "consumer", Consumer)
     ledger_sink = sink(sleeps)
 
     with pytest.raises(Stop):

@@ -38,6 +38,7 @@ from deploy.directory import (
 )
 from deploy.settings import Settings
 from schemas.codes import PARTY_ID_RE, ServiceStatus
+from schemas.errors import RefnetError
 from schemas.topics import Topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -567,8 +568,8 @@ def test_a_transaction_committed_while_the_directory_is_read_is_read_whole(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     """A read_committed client is told the last stable offset, which stays behind a
-    transaction until its markers are written: the directory read right after an
-    import looked empty (one CI run). The reader now reads to the high watermark."""
+    transaction until its markers are written; the reader reads to the high
+    watermark, so a directory read right after an import is never empty."""
     import threading
 
     from confluent_kafka import Producer
@@ -593,3 +594,9 @@ def test_a_transaction_committed_while_the_directory_is_read_is_read_whole(
     finally:
         committer.join()
     assert sorted(current) == ["svc-0", "svc-1", "svc-2"]
+
+
+@pytest.mark.parametrize("error", [HsdsError, MappingError])
+def test_directory_errors_are_refnet_errors_and_still_value_errors(error: type) -> None:
+    assert issubclass(error, RefnetError)
+    assert issubclass(error, ValueError)

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from connectors.ledger.reporting import build_report
-from connectors.ledger.rows import dead_letter_row, screening_row
-from connectors.ledger.sink import Batch, Ledger, row_of
+from connectors.ledger.rows import dead_letter_row, row_of, screening_row
+from connectors.ledger.sink import Ledger
+from connectors.ledger.write import Batch
 from deploy import report as cli_report
 from schemas.events import (
     DeadLetter,

@@ -1,0 +1,211 @@
+"""Topics on the broker: made to match their specs idempotently, listed, deleted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewPartitions,
+    NewTopic,
+)
+
+from connectors.kafka.admin.client import (
+    CHANGE_TIMEOUT,
+    QUERY_TIMEOUT,
+    AdminError,
+    admin_client,
+    existing_topics,
+    outcomes,
+    settle,
+    wait_until_done,
+)
+from connectors.kafka.admin.partitions import refuse_partition_change
+from connectors.kafka.auth import PLAINTEXT, KafkaAuth
+from schemas.topics import TopicSpec
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    name: str
+    outcome: Outcome
+    detail: str = ""
+
+
+def apply_topics(
+    bootstrap: str,
+    specs: Iterable[TopicSpec],
+    *,
+    timeout: float = CHANGE_TIMEOUT,
+    auth: KafkaAuth = PLAINTEXT,
+) -> list[TopicResult]:
+    """Make every topic exist with at least its partitions and exactly its config.
+
+    A topic with ``fixed_partitions`` must keep its count: when one exists with
+    another count than its spec's (or the state topics disagree), nothing at all
+    is changed and :class:`~connectors.kafka.admin.partitions.PartitionChangeRefused`
+    says how to migrate.
+    """
+    specs = list(specs)
+    admin = admin_client(bootstrap, auth)
+    existing = existing_topics(admin, bootstrap, timeout)
+    counts = {name: len(t.partitions) for name, t in existing.items()}
+    refuse_partition_change(specs, counts, bootstrap)
+
+    results: dict[str, TopicResult] = {}
+    missing = [s for s in specs if s.name not in existing]
+    if missing:
+        _create(admin, missing, timeout)
+        results.update((s.name, TopicResult(s.name, Outcome.CREATED)) for s in missing)
+    present = [s for s in specs if s.name in existing]
+    if present:
+        grown = _grow(admin, present, counts, timeout)
+        drift = _config_drift(admin, present, timeout)
+        if drift:
+            _set_config(admin, drift, timeout)
+        for spec in present:
+            changes = []
+            if spec.name in grown:
+                changes.append(f"partitions -> {spec.partitions}")
+            if spec.name in drift:
+                changes.append(", ".join(f"{k}={v}" for k, v in sorted(drift[spec.name].items())))
+            outcome = Outcome.UPDATED if changes else Outcome.UNCHANGED
+            results[spec.name] = TopicResult(spec.name, outcome, "; ".join(changes))
+    return [results[s.name] for s in specs]
+
+
+def _create(admin: AdminClient, missing: list[TopicSpec], timeout: float) -> None:
+    """Create the topics (one that exists by now is no error) and wait until they are seen."""
+    new = [
+        NewTopic(
+            s.name,
+            num_partitions=s.partitions,
+            replication_factor=s.replication_factor,
+            config=s.config,
+        )
+        for s in missing
+    ]
+    futures = admin.create_topics(new, operation_timeout=timeout)
+    for name, error in outcomes(futures, "creating topic", timeout).items():
+        if error is not None and "TOPIC_ALREADY_EXISTS" not in str(error):
+            raise AdminError(f"creating topic {name}: {error}")
+    _wait_visible(admin, {s.name: s.partitions for s in missing}, timeout)
+
+
+def _grow(
+    admin: AdminClient, present: list[TopicSpec], counts: Mapping[str, int], timeout: float
+) -> set[str]:
+    """Add partitions to the topics that have fewer than their spec, and wait until the
+    new partitions are seen (as :func:`_create` does); return the grown topics' names."""
+    grow = [NewPartitions(s.name, s.partitions) for s in present if counts[s.name] < s.partitions]
+    if grow:
+        futures = admin.create_partitions(grow, operation_timeout=timeout)
+        for name, error in outcomes(futures, "adding partitions to", timeout).items():
+            if error is not None:
+                raise AdminError(f"adding partitions to {name}: {error}")
+        _wait_visible(admin, {p.topic: p.new_total_count for p in grow}, timeout)
+    return {p.topic for p in grow}
+
+
+def _config_drift(
+    admin: AdminClient, present: list[TopicSpec], timeout: float
+) -> dict[str, dict[str, str]]:
+    """Topic name -> the entries of its spec's config that the topic lacks or differs in."""
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, s.name) for s in present]
+    described = admin.describe_configs(resources, request_timeout=timeout)
+    configs = settle(
+        {r: described[r] for r in resources}, "describing topic", timeout, name=lambda r: r.name
+    )
+    drift: dict[str, dict[str, str]] = {}
+    for spec, current in zip(present, configs, strict=True):
+        wrong = {k: v for k, v in spec.config.items() if k not in current or current[k].value != v}
+        if wrong:
+            drift[spec.name] = wrong
+    return drift
+
+
+def _set_config(admin: AdminClient, drift: Mapping[str, Mapping[str, str]], timeout: float) -> None:
+    """Set the drifted config entries of each topic to their spec's values."""
+    alter = [
+        ConfigResource(
+            ConfigResource.Type.TOPIC,
+            name,
+            incremental_configs=[
+                ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                for k, v in wrong.items()
+            ],
+        )
+        for name, wrong in drift.items()
+    ]
+    futures = admin.incremental_alter_configs(alter)
+    settle(futures, "updating config of", timeout, name=lambda res: res.name)
+
+
+def _wait_visible(admin: AdminClient, wanted: Mapping[str, int], timeout: float) -> None:
+    """Return once every topic is in the metadata with a leader for each partition.
+
+    CreateTopics returns before the new topics reach every metadata cache; a
+    caller that describes or produces right after would see them missing.
+    """
+
+    def pending() -> list[str]:
+        meta = admin.list_topics(timeout=timeout)
+        return [
+            name
+            for name, count in wanted.items()
+            if name not in meta.topics
+            or len(meta.topics[name].partitions) < count
+            or any(p.leader < 0 for p in meta.topics[name].partitions.values())
+        ]
+
+    wait_until_done(pending, "topics not visible", timeout, every=0.05)
+
+
+def list_topics(
+    bootstrap: str,
+    *,
+    timeout: float = QUERY_TIMEOUT,
+    auth: KafkaAuth = PLAINTEXT,
+    admin: AdminClient | None = None,
+) -> dict[str, int]:
+    """Topic name -> partition count, internal topics excluded. A caller that asks
+    often passes its own long-lived ``admin``: a new client per call costs a
+    connection and librdkafka's threads each time."""
+    if admin is None:
+        admin = admin_client(bootstrap, auth)
+    topics = existing_topics(admin, bootstrap, timeout)
+    return {name: len(t.partitions) for name, t in topics.items() if not name.startswith("__")}
+
+
+def delete_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    *,
+    timeout: float = CHANGE_TIMEOUT,
+    auth: KafkaAuth = PLAINTEXT,
+) -> list[str]:
+    """Delete the topics among ``names`` that exist; return the deleted ones' names."""
+    admin = admin_client(bootstrap, auth)
+    existing = existing_topics(admin, bootstrap, timeout)
+    doomed = [name for name in names if name in existing]
+    if not doomed:
+        return []
+    futures = admin.delete_topics(doomed, operation_timeout=timeout)
+    for name, error in outcomes(futures, "deleting topic", timeout).items():
+        if error is not None and "UNKNOWN_TOPIC" not in str(error):
+            raise AdminError(f"deleting topic {name}: {error}")
+    return doomed
+
+
+__all__ = ["Outcome", "TopicResult", "apply_topics", "delete_topics", "list_topics"]
