@@ -34,6 +34,7 @@ import httpx
 
 from connectors.gateway.store import Delivery, GatewayStore
 from connectors.observability.metrics import WEBHOOK_DELIVERIES
+from connectors.retry import Backoff
 
 log = logging.getLogger("refnet.gateway.webhooks")
 
@@ -119,18 +120,13 @@ class Deliverer:
     ) -> None:
         self.store = store
         self.resolve = resolve
-        self.retry_base = retry_base
-        self.retry_max = retry_max
+        self.retries = Backoff(first=retry_base, cap=retry_max)
         self.interval = interval
         self._client = httpx.AsyncClient(timeout=timeout, verify=verify_tls, follow_redirects=False)
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
         self._wake.set()
-
-    def backoff(self, attempts: int) -> float:
-        """Seconds before attempt ``attempts + 1`` (attempts already made)."""
-        return float(min(self.retry_max, self.retry_base * 2 ** max(0, attempts - 1)))
 
     async def run(self) -> None:
         try:
@@ -179,7 +175,7 @@ class Deliverer:
             )
             return
         WEBHOOK_DELIVERIES.labels("retried").inc()
-        wait = self.backoff(delivery.attempts + 1)
+        wait = self.retries.delay(delivery.attempts + 1)
         await asyncio.to_thread(self.store.failed, delivery.id, time.time() + wait, error)
         log.warning(
             "delivery %s %s attempt %d failed (%s); next in %.1fs",
