@@ -362,10 +362,7 @@ def _referral_service_request(
         "identifier": common["identifier"],
         "status": _SERVICE_REQUEST_STATUS[status],
         "intent": "order",
-        "category": [
-            concept(*SOCIAL_SERVICE_PROCEDURE),
-            concept(SDOH_CATEGORY_SYSTEM, category.value, category_display(category)),
-        ],
+        "category": service_request_category(category),
         "priority": common["priority"],
         "code": concept(*code),
         "subject": _ref("Patient", patient_id),
@@ -422,6 +419,14 @@ def outcome_output(outcome: str) -> dict[str, Any]:
     }
 
 
+def service_request_category(category: Category) -> list[dict[str, Any]]:
+    """ServiceRequest.category: "Social service procedure" and the SDOH category."""
+    return [
+        concept(*SOCIAL_SERVICE_PROCEDURE),
+        concept(SDOH_CATEGORY_SYSTEM, category.value, category_display(category)),
+    ]
+
+
 def _drop_none(resource: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in resource.items() if value is not None}
 
@@ -450,4 +455,5 @@ __all__ = [
     "questionnaire_response_to_answers",
     "render_referral",
     "resource_json",
+    "service_request_category",
 ]

@@ -33,14 +33,14 @@ from connectors.fhir.mapping import (
     SERVICE_REQUEST_PROFILE,
     SOCIAL_SERVICE_PROCEDURE,
     TASK_PROFILE,
-    category_display,
     concept,
     fhir_id,
     outcome_output,
     render_referral,
     resource_json,
+    service_request_category,
 )
-from schemas.codes import SDOH_CATEGORY_SYSTEM, BusinessStatus, Category, OrgStatus, TaskStatus
+from schemas.codes import BusinessStatus, Category, OrgStatus, TaskStatus
 from schemas.events import ReferralOffered, ReferralStatusChanged
 
 NETWORK_ORG: Final = "refnet"
@@ -138,7 +138,6 @@ def _offer_patient(offer: ReferralOffered, patient_id: str) -> dict[str, Any]:
 def _offer_service_request(
     offer: ReferralOffered, org_id: str, ident: str, patient_id: str, status: str
 ) -> dict[str, Any]:
-    category = offer.category
     closed = status in ("completed", "cancelled", "rejected", "failed")
     service_request: dict[str, Any] = {
         "resourceType": "ServiceRequest",
@@ -147,10 +146,7 @@ def _offer_service_request(
         "identifier": [{"system": REFERRAL_ID_SYSTEM, "value": offer.referral_id}],
         "status": ("completed" if status == "completed" else "revoked") if closed else "active",
         "intent": "order",
-        "category": [
-            concept(*SOCIAL_SERVICE_PROCEDURE),
-            concept(SDOH_CATEGORY_SYSTEM, category.value, category_display(category)),
-        ],
+        "category": service_request_category(offer.category),
         "priority": offer.priority.value,
         "code": concept(*SOCIAL_SERVICE_PROCEDURE),
         "subject": {"reference": f"Patient/{patient_id}"},

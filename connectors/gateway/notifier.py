@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from connectors.fhir.inputs import GatewayInputError
 from connectors.gateway.store import Delivery, GatewayStore
 from connectors.observability.metrics import WEBHOOK_DELIVERIES
 from connectors.retry import Backoff
@@ -93,6 +94,20 @@ def check_url(url: str, *, allow_http_loopback: bool) -> str | None:
         "a webhook URL must be https:// (http:// to loopback only with "
         "REFNET_GATEWAY_DEV_HTTP_WEBHOOKS)"
     )
+
+
+def receiver_url(value: object, *, allow_http_loopback: bool, missing: str) -> str:
+    """``value`` if it is a URL deliveries can go to, else a 422 saying why (``missing``:
+    there is no URL at all)."""
+    problem = (
+        check_url(value, allow_http_loopback=allow_http_loopback)
+        if isinstance(value, str)
+        else missing
+    )
+    if problem:
+        raise GatewayInputError(problem)
+    assert isinstance(value, str)
+    return value
 
 
 @dataclass(frozen=True)
@@ -187,4 +202,4 @@ class Deliverer:
         )
 
 
-__all__ = ["Deliverer", "Target", "check_url", "new_secret", "sign", "verify"]
+__all__ = ["Deliverer", "Target", "check_url", "new_secret", "receiver_url", "sign", "verify"]

@@ -158,7 +158,7 @@ class PartyView:
             found = consumer.partitions_for_topic(self.inbox)
             if found:
                 return [TopicPartition(self.inbox, p) for p in sorted(found)]
-            await consumer._client.force_metadata_update()  # as streams/view.py does
+            await consumer._client.force_metadata_update()  # the topic may be new to this client
             await asyncio.sleep(0.2)
         raise KafkaError(f"topic of {self.party.label} not found")
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from connectors.fhir.inputs import GatewayInputError
 from connectors.fhir.subscriptions import TASK_TOPIC
 from connectors.gateway.dependencies import Party, Running
-from connectors.gateway.notifier import check_url
+from connectors.gateway.notifier import receiver_url
 from connectors.gateway.rest import JSON_BODY, fhir, resource_body
 from connectors.gateway.store import Subscription
 
@@ -42,14 +42,11 @@ def _rest_hook(resource: dict[str, Any], allow_http: bool) -> tuple[dict[str, An
     channel = resource.get("channel")
     if not isinstance(channel, dict) or channel.get("type") != "rest-hook":
         raise GatewayInputError("Subscription.channel.type must be rest-hook")
-    endpoint = channel.get("endpoint")
-    problem = (
-        check_url(endpoint, allow_http_loopback=allow_http)
-        if isinstance(endpoint, str)
-        else "Subscription.channel.endpoint is required"
+    endpoint = receiver_url(
+        channel.get("endpoint"),
+        allow_http_loopback=allow_http,
+        missing="Subscription.channel.endpoint is required",
     )
-    if problem:
-        raise GatewayInputError(problem)
     content: object = "id-only"
     payload_ext = (
         (channel.get("_payload") or {}).get("extension")
@@ -68,7 +65,6 @@ def _rest_hook(resource: dict[str, Any], allow_http: bool) -> tuple[dict[str, An
         or len(headers) > 10
     ):
         raise GatewayInputError("Subscription.channel.header must be at most 10 strings")
-    assert isinstance(endpoint, str)
     return channel, endpoint, headers
 
 

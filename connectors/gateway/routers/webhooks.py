@@ -11,9 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from connectors.fhir.inputs import GatewayInputError
 from connectors.gateway.dependencies import Org, Running
-from connectors.gateway.notifier import check_url, new_secret
+from connectors.gateway.notifier import new_secret, receiver_url
 from connectors.gateway.rest import JSON_BODY, json_body
 from connectors.gateway.store import Webhook
 
@@ -23,15 +22,11 @@ router = APIRouter(tags=["organization"])
 @router.post("/webhooks", openapi_extra=JSON_BODY, status_code=201)
 async def create_webhook(request: Request, who: Org, gateway: Running) -> Response:
     body = await json_body(request)
-    url = body.get("url") if isinstance(body, dict) else None
-    problem = (
-        check_url(url, allow_http_loopback=gateway.config.allow_http_webhooks)
-        if isinstance(url, str)
-        else 'the body must be {"url": "https://..."}'
+    url = receiver_url(
+        body.get("url") if isinstance(body, dict) else None,
+        allow_http_loopback=gateway.config.allow_http_webhooks,
+        missing='the body must be {"url": "https://..."}',
     )
-    if problem:
-        raise GatewayInputError(problem)
-    assert isinstance(url, str)
     hook = Webhook(uuid.uuid4().hex, who.id, url, new_secret(), time.time())
     await asyncio.to_thread(gateway.store.add_webhook, hook)
     gateway.view(who)
