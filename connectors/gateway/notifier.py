@@ -43,6 +43,8 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 SIGNATURE_VERSION = "v1"
 #: how far a receiver should let a timestamp stray from its clock
 TOLERANCE_SECONDS = 300
+#: waits between a delivery's attempts: from 2 s, doubling, at most an hour
+WEBHOOK_RETRY = Backoff(first=2.0, cap=3600.0)
 
 
 def new_secret() -> str:
@@ -127,15 +129,14 @@ class Deliverer:
         store: GatewayStore,
         resolve: Callable[[Delivery], Target | None],
         *,
-        retry_base: float = 2.0,
-        retry_max: float = 3600.0,
+        retries: Backoff = WEBHOOK_RETRY,
         timeout: float = 10.0,
         verify_tls: bool | str = True,
         interval: float = 0.2,
     ) -> None:
         self.store = store
         self.resolve = resolve
-        self.retries = Backoff(first=retry_base, cap=retry_max)
+        self.retries = retries
         self.interval = interval
         self._client = httpx.AsyncClient(timeout=timeout, verify=verify_tls, follow_redirects=False)
         self._wake = asyncio.Event()
@@ -202,4 +203,13 @@ class Deliverer:
         )
 
 
-__all__ = ["Deliverer", "Target", "check_url", "new_secret", "receiver_url", "sign", "verify"]
+__all__ = [
+    "WEBHOOK_RETRY",
+    "Deliverer",
+    "Target",
+    "check_url",
+    "new_secret",
+    "receiver_url",
+    "sign",
+    "verify",
+]

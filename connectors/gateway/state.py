@@ -20,12 +20,13 @@ from typing import Any
 from connectors.fhir.inputs import GatewayInputError
 from connectors.fhir.mapping import fhir_id
 from connectors.fhir.subscriptions import notification
-from connectors.gateway.notifier import Deliverer, Target
+from connectors.gateway.notifier import WEBHOOK_RETRY, Deliverer, Target
 from connectors.gateway.rest import FHIR_JSON
 from connectors.gateway.store import Delivery, GatewayStore
 from connectors.gateway.tokens import PartyRef, TokenStore
 from connectors.gateway.views import PartyView, party_auth
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
+from connectors.retry import Backoff
 from schemas.events import Event
 from schemas.topics import Topics
 
@@ -40,8 +41,9 @@ class GatewayConfig:
     auth: KafkaAuth = PLAINTEXT
     #: testing and local development: let webhooks and subscriptions post to http://127.0.0.1
     allow_http_webhooks: bool = False
-    retry_base: float = 2.0
-    retry_max: float = 3600.0
+    #: a failed delivery's first wait, doubling per attempt up to ``retry_max`` (seconds)
+    retry_base: float = WEBHOOK_RETRY.first
+    retry_max: float = WEBHOOK_RETRY.cap
     #: a CA file that receivers' certificates may also chain to (e.g. the local CA)
     webhook_ca: str | None = None
     ready_timeout: float = 15.0
@@ -78,8 +80,7 @@ class Gateway:
         self._deliverer = Deliverer(
             self._store,
             self._target,
-            retry_base=self.config.retry_base,
-            retry_max=self.config.retry_max,
+            retries=Backoff(first=self.config.retry_base, cap=self.config.retry_max),
             verify_tls=self.config.webhook_ca or True,
         )
         for party in self.tokens.parties():
