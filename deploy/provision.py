@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from connectors.files import write_private_json
 from connectors.kafka.admin import (
     CLUSTER,
     Acl,
@@ -150,19 +150,6 @@ def network_acls(topics: Topics, app_id: str, user: str) -> list[Acl]:
 
 
 # ---------------------------------------------------------------------- files
-def write_private_json(path: Path, document: dict[str, Any]) -> None:
-    """Write ``document`` to ``path`` with mode 0600 from the first byte (atomic rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-    partial.replace(path)
-
-
 def _existing_password(path: Path, username: str) -> str | None:
     """The password in an earlier credentials file of the same principal (kept on re-runs)."""
     try:

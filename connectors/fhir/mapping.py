@@ -79,6 +79,7 @@ from schemas.codes import (
     ReasonCode,
     TaskStatus,
 )
+from schemas.errors import RefnetError
 
 AnswerValue = str | int | float
 
@@ -104,7 +105,7 @@ def category_display(category: Category) -> str:
     return " ".join(word.capitalize() for word in category.value.split("-"))
 
 
-class FhirMappingError(ValueError):
+class FhirMappingError(RefnetError, ValueError):
     """FHIR input refnet cannot use, or rendering input it cannot express."""
 
 
@@ -239,15 +240,15 @@ def fhir_id(value: str) -> str:
     return "h-" + hashlib.sha256(value.encode()).hexdigest()[:40]
 
 
-def _coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
+def coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
     coding = {"system": system, "code": code}
     if display is not None:
         coding["display"] = display
     return coding
 
 
-def _concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
-    return {"coding": [_coding(system, code, display)]}
+def concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    return {"coding": [coding(system, code, display)]}
 
 
 def _ref(kind: str, ident: str) -> dict[str, str]:
@@ -263,7 +264,7 @@ def _status_reason(reason: str | None, fallback: str | None) -> dict[str, Any] |
         return {"text": fallback} if fallback is not None else None
     concept: dict[str, Any] = {"text": reason}
     if reason in {code.value for code in ReasonCode}:
-        concept["coding"] = [_coding(REASON_SYSTEM, reason)]
+        concept["coding"] = [coding(REASON_SYSTEM, reason)]
     return concept
 
 
@@ -308,43 +309,90 @@ def render_referral(
     status = TaskStatus(status)
     category = Category(category)
     priority = Priority(priority)
-    ident = fhir_id(referral_id)
-    authored = authored_on.isoformat()
-    identifier = [{"system": REFERRAL_ID_SYSTEM, "value": referral_id}]
-
+    common: dict[str, Any] = {
+        "id": fhir_id(referral_id),
+        "identifier": [{"system": REFERRAL_ID_SYSTEM, "value": referral_id}],
+        "priority": priority.value,
+        "authoredOn": authored_on.isoformat(),
+        "requester": _ref("Organization", clinic_id),
+    }
     performer = []
     if org_id:
         performer.append(_ref("Organization", org_id))
     if service_id:
         performer.append(_ref("HealthcareService", service_id))
-    service_request: dict[str, Any] = {
+    service_request = _referral_service_request(
+        common,
+        status=status,
+        category=category,
+        code=service_code or SOCIAL_SERVICE_PROCEDURE,
+        patient_id=patient_id,
+        performer=performer,
+        note=note,
+    )
+    task = _referral_task(
+        common,
+        status=status,
+        business_status=business_status,
+        reason=reason,
+        outcome=outcome,
+        patient_id=patient_id,
+        network_id=network_id,
+    )
+    return (
+        ServiceRequest.model_validate(_drop_none(service_request)),
+        Task.model_validate(_drop_none(task)),
+    )
+
+
+def _referral_service_request(
+    common: dict[str, Any],
+    *,
+    status: TaskStatus,
+    category: Category,
+    code: tuple[str, str, str],
+    patient_id: str,
+    performer: list[dict[str, str]],
+    note: str | None,
+) -> dict[str, Any]:
+    return {
         "resourceType": "ServiceRequest",
-        "id": ident,
+        "id": common["id"],
         "meta": {"profile": [SERVICE_REQUEST_PROFILE]},
-        "identifier": identifier,
+        "identifier": common["identifier"],
         "status": _SERVICE_REQUEST_STATUS[status],
         "intent": "order",
-        "category": [
-            _concept(*SOCIAL_SERVICE_PROCEDURE),
-            _concept(SDOH_CATEGORY_SYSTEM, category.value, category_display(category)),
-        ],
-        "priority": priority.value,
-        "code": _concept(*(service_code or SOCIAL_SERVICE_PROCEDURE)),
+        "category": service_request_category(category),
+        "priority": common["priority"],
+        "code": concept(*code),
         "subject": _ref("Patient", patient_id),
-        "authoredOn": authored,
-        "requester": _ref("Organization", clinic_id),
+        "authoredOn": common["authoredOn"],
+        "requester": common["requester"],
         "performer": performer or None,
         "note": [{"text": note}] if note else None,
     }
-    task: dict[str, Any] = {
+
+
+def _referral_task(
+    common: dict[str, Any],
+    *,
+    status: TaskStatus,
+    business_status: BusinessStatus | None,
+    reason: str | None,
+    outcome: str | None,
+    patient_id: str,
+    network_id: str,
+) -> dict[str, Any]:
+    ident = common["id"]
+    return {
         "resourceType": "Task",
         "id": ident,
         "meta": {"profile": [TASK_PROFILE]},
-        "identifier": identifier,
+        "identifier": common["identifier"],
         "status": status.value,
         "businessStatus": (
             {
-                "coding": [_coding(BUSINESS_STATUS_SYSTEM, business_status.value)],
+                "coding": [coding(BUSINESS_STATUS_SYSTEM, business_status.value)],
                 "text": business_status.value,
             }
             if business_status is not None
@@ -352,28 +400,31 @@ def render_referral(
         ),
         "statusReason": _status_reason(reason, outcome if status is TaskStatus.COMPLETED else None),
         "intent": "order",
-        "priority": priority.value,
-        "code": _concept(*FULFILL),
+        "priority": common["priority"],
+        "code": concept(*FULFILL),
         "focus": {"reference": f"ServiceRequest/{ident}"},
         "for": _ref("Patient", patient_id),
-        "authoredOn": authored,
-        "requester": _ref("Organization", clinic_id),
+        "authoredOn": common["authoredOn"],
+        "requester": common["requester"],
         "owner": _ref("Organization", network_id),
-        "output": (
-            [
-                {
-                    "type": {**_concept(OUTPUT_TYPE_SYSTEM, "outcome"), "text": "Outcome"},
-                    "valueString": outcome,
-                }
-            ]
-            if outcome
-            else None
-        ),
+        "output": [outcome_output(outcome)] if outcome else None,
     }
-    return (
-        ServiceRequest.model_validate(_drop_none(service_request)),
-        Task.model_validate(_drop_none(task)),
-    )
+
+
+def outcome_output(outcome: str) -> dict[str, Any]:
+    """A Task.output carrying an organization's free-text outcome."""
+    return {
+        "type": {**concept(OUTPUT_TYPE_SYSTEM, "outcome"), "text": "Outcome"},
+        "valueString": outcome,
+    }
+
+
+def service_request_category(category: Category) -> list[dict[str, Any]]:
+    """ServiceRequest.category: "Social service procedure" and the SDOH category."""
+    return [
+        concept(*SOCIAL_SERVICE_PROCEDURE),
+        concept(SDOH_CATEGORY_SYSTEM, category.value, category_display(category)),
+    ]
 
 
 def _drop_none(resource: dict[str, Any]) -> dict[str, Any]:
@@ -388,15 +439,21 @@ def resource_json(resource: ServiceRequest | Task | QuestionnaireResponse) -> di
 
 __all__ = [
     "BUSINESS_STATUS_SYSTEM",
+    "FULFILL",
     "OUTPUT_TYPE_SYSTEM",
     "REASON_SYSTEM",
     "REFERRAL_ID_SYSTEM",
     "SERVICE_REQUEST_PROFILE",
+    "SOCIAL_SERVICE_PROCEDURE",
     "TASK_PROFILE",
     "FhirMappingError",
     "category_display",
+    "coding",
+    "concept",
     "fhir_id",
+    "outcome_output",
     "questionnaire_response_to_answers",
     "render_referral",
     "resource_json",
+    "service_request_category",
 ]

@@ -32,8 +32,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from connectors.fhir.inputs import GatewayInputError
 from connectors.gateway.store import Delivery, GatewayStore
 from connectors.observability.metrics import WEBHOOK_DELIVERIES
+from connectors.retry import Backoff
 
 log = logging.getLogger("refnet.gateway.webhooks")
 
@@ -41,6 +43,8 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 SIGNATURE_VERSION = "v1"
 #: how far a receiver should let a timestamp stray from its clock
 TOLERANCE_SECONDS = 300
+#: waits between a delivery's attempts: from 2 s, doubling, at most an hour
+WEBHOOK_RETRY = Backoff(first=2.0, cap=3600.0)
 
 
 def new_secret() -> str:
@@ -94,6 +98,20 @@ def check_url(url: str, *, allow_http_loopback: bool) -> str | None:
     )
 
 
+def receiver_url(value: object, *, allow_http_loopback: bool, missing: str) -> str:
+    """``value`` if it is a URL deliveries can go to, else a 422 saying why (``missing``:
+    there is no URL at all)."""
+    problem = (
+        check_url(value, allow_http_loopback=allow_http_loopback)
+        if isinstance(value, str)
+        else missing
+    )
+    if problem:
+        raise GatewayInputError(problem)
+    assert isinstance(value, str)
+    return value
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a delivery goes and how it is signed (None: the target is gone)."""
@@ -111,26 +129,20 @@ class Deliverer:
         store: GatewayStore,
         resolve: Callable[[Delivery], Target | None],
         *,
-        retry_base: float = 2.0,
-        retry_max: float = 3600.0,
+        retries: Backoff = WEBHOOK_RETRY,
         timeout: float = 10.0,
         verify_tls: bool | str = True,
         interval: float = 0.2,
     ) -> None:
         self.store = store
         self.resolve = resolve
-        self.retry_base = retry_base
-        self.retry_max = retry_max
+        self.retries = retries
         self.interval = interval
         self._client = httpx.AsyncClient(timeout=timeout, verify=verify_tls, follow_redirects=False)
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
         self._wake.set()
-
-    def backoff(self, attempts: int) -> float:
-        """Seconds before attempt ``attempts + 1`` (attempts already made)."""
-        return float(min(self.retry_max, self.retry_base * 2 ** max(0, attempts - 1)))
 
     async def run(self) -> None:
         try:
@@ -179,7 +191,7 @@ class Deliverer:
             )
             return
         WEBHOOK_DELIVERIES.labels("retried").inc()
-        wait = self.backoff(delivery.attempts + 1)
+        wait = self.retries.delay(delivery.attempts + 1)
         await asyncio.to_thread(self.store.failed, delivery.id, time.time() + wait, error)
         log.warning(
             "delivery %s %s attempt %d failed (%s); next in %.1fs",
@@ -191,4 +203,13 @@ class Deliverer:
         )
 
 
-__all__ = ["Deliverer", "Target", "check_url", "new_secret", "sign", "verify"]
+__all__ = [
+    "WEBHOOK_RETRY",
+    "Deliverer",
+    "Target",
+    "check_url",
+    "new_secret",
+    "receiver_url",
+    "sign",
+    "verify",
+]

@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -21,8 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from connectors.files import private_dir, write_private_json
+from schemas.errors import RefnetError
+
 GatewayPartyKind = Literal["clinic", "org"]
 TOKEN_PREFIX = "rnt_"  # noqa: S105 - a prefix, not a secret
+
+
+class TokenStoreError(RefnetError, ValueError):
+    """The token store file cannot be read as one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,20 +57,8 @@ def _read(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a token store ({exc})") from None
+        raise TokenStoreError(f"{path}: not a token store ({exc})") from None
     return document if isinstance(document, dict) else {}
-
-
-def _write(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(document, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    partial.replace(path)
 
 
 _LOCK = threading.Lock()
@@ -74,8 +68,7 @@ _LOCK = threading.Lock()
 def _locked(path: Path) -> Iterator[None]:
     """One writer at a time, across threads and processes (``refnet provision`` runs
     beside the gateway and other provisioning)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    private_dir(path)
     with _LOCK, open(path.with_name(path.name + ".lock"), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -97,7 +90,7 @@ def issue_token(
             if party != {"party": kind, "id": party_id}
         }
         document[token_hash(token)] = {"party": kind, "id": party_id}
-        _write(path, document)
+        write_private_json(path, document, sort_keys=True)
     return token
 
 
@@ -115,7 +108,7 @@ def revoke_token(data_dir: Path, kind: GatewayPartyKind, party_id: str) -> bool:
         kept = {d: p for d, p in document.items() if p != {"party": kind, "id": party_id}}
         if len(kept) == len(document):
             return False
-        _write(path, kept)
+        write_private_json(path, kept, sort_keys=True)
     return True
 
 
@@ -156,6 +149,7 @@ __all__ = [
     "GatewayPartyKind",
     "PartyRef",
     "TokenStore",
+    "TokenStoreError",
     "holds_token",
     "issue_token",
     "revoke_token",

@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from connectors.gateway.tokens import PartyRef
+from connectors.kafka import clients
 from connectors.kafka.auth import KafkaAuth, KafkaAuthError
+from connectors.retry import Backoff
 from schemas.events import Event, to_bytes
 from schemas.topics import Topics
 
 log = logging.getLogger("refnet.gateway.views")
 
 Listener = Callable[[PartyRef, dict[str, Any]], Awaitable[None]]
+
+#: how long a view waits before reading its topic again after a failure
+RECONNECT = Backoff(first=1.0, cap=30.0)
 
 
 class PartyView:
@@ -91,11 +95,8 @@ class PartyView:
     async def publish(self, key: str, event: Event) -> None:
         async with self._producer_lock:
             if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self.bootstrap,
-                    acks="all",
-                    client_id=f"refnet-gateway-{self.party.label}",
-                    **self.auth.aiokafka(),
+                producer = clients.producer(
+                    self.bootstrap, self.auth, client_id=f"refnet-gateway-{self.party.label}"
                 )
                 await producer.start()
                 self._producer = producer
@@ -103,15 +104,14 @@ class PartyView:
 
     # ------------------------------------------------------------ the view
     async def _follow(self) -> None:
-        delay = 1.0
+        failures = 0
         while True:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap,
+            consumer = clients.consumer(
+                self.bootstrap,
+                auth=self.auth,
                 group_id=None,
-                enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 client_id=f"refnet-gateway-{self.party.label}",
-                **self.auth.aiokafka(),
             )
             try:
                 await consumer.start()
@@ -120,7 +120,7 @@ class PartyView:
                 await consumer.seek_to_beginning(*partitions)
                 ends = await consumer.end_offsets(partitions)
                 self.records.clear()
-                delay = 1.0
+                failures = 0
                 while True:
                     if not self.ready.is_set():
                         positions = [await consumer.position(tp) for tp in ends]
@@ -136,12 +136,13 @@ class PartyView:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a view logs, waits and reads again
+                failures += 1
                 log.warning(
                     "view of %s: %s: %s; retrying in %.0fs",
                     self.party.label,
                     type(exc).__name__,
                     str(exc)[:200],
-                    delay,
+                    RECONNECT.delay(failures),
                 )
             finally:
                 with contextlib.suppress(Exception):
@@ -150,15 +151,14 @@ class PartyView:
                 self.stopped = True
                 log.info("stopped following %s: it is no longer provisioned", self.party.label)
                 return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+            await asyncio.sleep(RECONNECT.delay(failures))
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         for _ in range(100):
             found = consumer.partitions_for_topic(self.inbox)
             if found:
                 return [TopicPartition(self.inbox, p) for p in sorted(found)]
-            await consumer._client.force_metadata_update()  # as streams/view.py does
+            await consumer._client.force_metadata_update()  # the topic may be new to this client
             await asyncio.sleep(0.2)
         raise KafkaError(f"topic of {self.party.label} not found")
 
@@ -207,8 +207,4 @@ def party_auth(data_dir: Path, party: PartyRef, default: KafkaAuth) -> tuple[str
         return None, default
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-__all__ = ["Listener", "PartyView", "now_iso", "party_auth"]
+__all__ = ["RECONNECT", "Listener", "PartyView", "party_auth"]

@@ -1,7 +1,8 @@
 """The live status page: what the ledger knows, on one page that updates itself.
 
 Served by a worker on ``REFNET_STATUS_PORT`` (a supervised task, like the
-ledger sink). Every ``refresh`` seconds it computes a snapshot from the ledger
+ledger sink), with FastAPI under uvicorn as the gateway is. Every ``refresh``
+seconds it computes a snapshot from the ledger
 (:func:`connectors.ledger.reporting.status_snapshot`: referrals by status, loop
 closure, time to accept, each organization's answers, timeouts and
 rejections, the service gaps, the dead letters) and pushes it, when it
@@ -19,11 +20,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
-from aiohttp import web
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from connectors.ledger.reporting import status_snapshot
 from connectors.ledger.sink import UNAVAILABLE_ERRORS, Ledger
@@ -32,6 +37,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds between keep-alive comments on an idle event stream (proxies drop silent ones).
 HEARTBEAT = 15.0
+#: Seconds open pages get to close their event streams when the worker stops.
+SHUTDOWN_GRACE = 5
+_NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 def page() -> str:
@@ -39,8 +47,16 @@ def page() -> str:
     return (resources.files("connectors.status") / "status.html").read_text("utf-8")
 
 
+class _Server(uvicorn.Server):
+    """uvicorn inside a worker: the worker, not uvicorn, handles the process's signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class StatusPage:
-    """An aiohttp server for the page, fed from the ledger (the supervisor's entry point)."""
+    """A FastAPI app for the page, fed from the ledger (the supervisor's entry point)."""
 
     def __init__(
         self,
@@ -58,30 +74,55 @@ class StatusPage:
         self.window = window
         self.snapshot: dict[str, Any] = {"ledger": "connecting", "version": 0}
         self._changed = asyncio.Event()
+        self._closing = False
         self._ledger: Ledger | None = None
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/", self._index)
-        app.router.add_get("/status.json", self._json)
-        app.router.add_get("/events", self._events)
+    def app(self) -> FastAPI:
+        """``/`` the page, ``/status.json`` the snapshot, ``/events`` its changes (SSE)."""
+        app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        app.add_api_route("/", self._index, methods=["GET", "HEAD"])
+        app.add_api_route("/status.json", self._json, methods=["GET", "HEAD"])
+        app.add_api_route("/events", self._events, methods=["GET"])
         return app
 
     async def run(self) -> None:
-        runner = web.AppRunner(self.app(), access_log=None)
-        await runner.setup()
+        """Serve the page and refresh the snapshot until cancelled."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.create_server((self.host, self.port), family=family)
+        config = uvicorn.Config(
+            self.app(),
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            log_level="warning",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE,
+        )
+        server = _Server(config)
+        self._closing = False
+        serving = asyncio.create_task(server.serve(sockets=[listener]), name="status-page")
         try:
-            await web.TCPSite(runner, self.host, self.port).start()
             log.info("status page on http://%s:%d/", self.host, self.port)
-            while True:
+            while not serving.done():
                 await self.update()
                 await asyncio.sleep(self.refresh)
+            serving.result()
         finally:
-            await runner.cleanup()
-            if self._ledger is not None:
-                with contextlib.suppress(Exception):  # stopping anyway
-                    await self._ledger.close()
-                self._ledger = None
+            await self._stop(server, serving)
+            listener.close()
+
+    async def _stop(self, server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
+        self._closing = True
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()  # open event streams end
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(serving), SHUTDOWN_GRACE * 2)
+        if not serving.done():
+            serving.cancel()
+        if self._ledger is not None:
+            with contextlib.suppress(Exception):  # stopping anyway
+                await self._ledger.close()
+            self._ledger = None
 
     async def update(self) -> None:
         """Compute a snapshot; publish it when it differs from the last one."""
@@ -109,37 +150,34 @@ class StatusPage:
             changed, self._changed = self._changed, asyncio.Event()
             changed.set()
 
-    async def _index(self, request: web.Request) -> web.Response:
-        return web.Response(
-            text=page(), content_type="text/html", headers={"Cache-Control": "no-cache"}
+    async def _index(self) -> HTMLResponse:
+        return HTMLResponse(page(), headers=_NO_CACHE)
+
+    async def _json(self) -> Response:
+        return Response(
+            json.dumps(self.snapshot),
+            media_type="application/json; charset=utf-8",
+            headers=_NO_CACHE,
         )
 
-    async def _json(self, request: web.Request) -> web.Response:
-        return web.json_response(self.snapshot, headers={"Cache-Control": "no-cache"})
+    async def _events(self) -> StreamingResponse:
+        headers = {**_NO_CACHE, "X-Accel-Buffering": "no"}
+        return StreamingResponse(self._stream(), media_type="text/event-stream", headers=headers)
 
-    async def _events(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no",
-            }
-        )
-        await response.prepare(request)
+    async def _stream(self) -> AsyncIterator[bytes]:
+        """The snapshot at once and at every change, a keep-alive comment when idle."""
         sent = -1
-        with contextlib.suppress(ConnectionError):  # the page was closed
-            while True:
-                version = int(self.snapshot["version"])
-                if version != sent:
-                    data = json.dumps(self.snapshot, separators=(",", ":"))
-                    await response.write(f"event: status\ndata: {data}\n\n".encode())
-                    sent = version
-                changed = self._changed
-                try:
-                    await asyncio.wait_for(changed.wait(), timeout=HEARTBEAT)
-                except TimeoutError:
-                    await response.write(b": keep-alive\n\n")
-        return response
+        while not self._closing:
+            version = int(self.snapshot["version"])
+            if version != sent:
+                data = json.dumps(self.snapshot, separators=(",", ":"))
+                yield f"event: status\ndata: {data}\n\n".encode()
+                sent = version
+            changed = self._changed
+            try:
+                await asyncio.wait_for(changed.wait(), timeout=HEARTBEAT)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
 
 
 def _without_clock(snapshot: dict[str, Any]) -> dict[str, Any]:

@@ -8,16 +8,12 @@ from typing import Any
 
 import pytest
 
-from connectors.fhir.gateway import (
-    GatewayInputError,
-    Resolver,
-    apply_json_patch,
-    consent_from,
-    org_task,
-    referral_from,
-    screening_from,
-    status_change_from,
-)
+from connectors.fhir.consent import consent_from
+from connectors.fhir.inputs import GatewayInputError
+from connectors.fhir.patch import apply_json_patch
+from connectors.fhir.patients import Resolver
+from connectors.fhir.screenings import referral_from, screening_from
+from connectors.fhir.tasks import org_task, status_change_from
 from connectors.gateway.notifier import check_url, new_secret, sign, verify
 from connectors.gateway.tokens import TokenStore, issue_token, revoke_token, tokens_path
 from schemas.codes import SDOH_CATEGORY_SYSTEM, Category, Instrument

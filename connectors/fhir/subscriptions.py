@@ -1,0 +1,72 @@
+"""FHIR Subscriptions (R4 backport): the topic parties subscribe to and the notifications sent.
+
+A party subscribes to :data:`TASK_TOPIC` with a rest-hook channel and id-only
+payloads; each event on its referrals then arrives as a ``history`` Bundle
+holding a SubscriptionStatus (``Parameters``) and the changed Task's address.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Final
+
+#: the SubscriptionTopic a party subscribes to (R4 backport: Subscription.criteria)
+TASK_TOPIC: Final = "urn:refnet:SubscriptionTopic:referral-task"
+BACKPORT: Final = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
+
+
+def _subscription_status(
+    sub_id: str, number: int, occurred_at: object, focus: str
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Parameters",
+        "id": str(uuid.uuid4()),
+        "meta": {"profile": [f"{BACKPORT}/backport-subscription-status-r4"]},
+        "parameter": [
+            {"name": "subscription", "valueReference": {"reference": f"Subscription/{sub_id}"}},
+            {"name": "topic", "valueCanonical": TASK_TOPIC},
+            {"name": "status", "valueCode": "active"},
+            {"name": "type", "valueCode": "event-notification"},
+            {"name": "events-since-subscription-start", "valueString": str(number)},
+            {
+                "name": "notification-event",
+                "part": [
+                    {"name": "event-number", "valueString": str(number)},
+                    {"name": "timestamp", "valueInstant": occurred_at},
+                    {"name": "focus", "valueReference": {"reference": focus}},
+                ],
+            },
+        ],
+    }
+
+
+def notification(
+    sub_id: str, number: int, occurred_at: object, base_url: str, task_id: str
+) -> dict[str, Any]:
+    """The id-only notification of event ``number`` of a subscription, on Task ``task_id``."""
+    focus = f"{base_url}/fhir/Task/{task_id}"
+    status = _subscription_status(sub_id, number, occurred_at, focus)
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"profile": [f"{BACKPORT}/backport-subscription-notification-r4"]},
+        "type": "history",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{status['id']}",
+                "resource": status,
+                "request": {"method": "GET", "url": f"Subscription/{sub_id}/$status"},
+                "response": {"status": "200"},
+            },
+            {
+                "fullUrl": focus,
+                "request": {"method": "PUT", "url": f"Task/{task_id}"},
+                "response": {"status": "200"},
+            },
+        ],
+    }
+
+
+__all__ = ["BACKPORT", "TASK_TOPIC", "notification"]

@@ -1,0 +1,209 @@
+"""Referral Tasks as the parties see them, and the Task an organization writes back.
+
+Clinics read their referral as a (ServiceRequest, Task) pair rendered from the
+latest ``referral.updated`` (:func:`connectors.fhir.mapping.render_referral`).
+
+Organizations read an offer as Gravity's light pattern (Task, ServiceRequest,
+Patient) with only the offer's minimum-necessary fields, and write a Task back:
+its ``status`` becomes ``referral.status-changed``; the reason is
+``statusReason`` (its first coding's code, else its text), the outcome the first
+``output`` value (string, or a CodeableConcept's text or code), the note the
+first ``note.text``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from connectors.fhir.inputs import (
+    GatewayInputError,
+    first_text,
+    json_array,
+    json_object,
+    nonblank,
+    validation_message,
+)
+from connectors.fhir.mapping import (
+    FULFILL,
+    REFERRAL_ID_SYSTEM,
+    SERVICE_REQUEST_PROFILE,
+    SOCIAL_SERVICE_PROCEDURE,
+    TASK_PROFILE,
+    concept,
+    fhir_id,
+    outcome_output,
+    render_referral,
+    resource_json,
+    service_request_category,
+)
+from schemas.codes import BusinessStatus, Category, OrgStatus, TaskStatus
+from schemas.events import ReferralOffered, ReferralStatusChanged
+
+NETWORK_ORG: Final = "refnet"
+#: What an organization may set a Task's status to (FHIR Task.status = OrgStatus values).
+ORG_STATUSES: Final = frozenset(s.value for s in OrgStatus)
+#: The Task statuses after which a referral no longer changes.
+CLOSED: Final = frozenset({"completed", "failed", "rejected", "cancelled"})
+
+
+def clinic_task(record: Mapping[str, Any], clinic_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The clinic's referral as (ServiceRequest, Task) JSON, from its latest referral.updated."""
+    update = record["update"]
+    sr, task = render_referral(
+        referral_id=update["referral_id"],
+        patient_id=update["patient_id"],
+        category=Category(update["category"]),
+        status=TaskStatus(update["status"]),
+        clinic_id=clinic_id,
+        authored_on=datetime.fromisoformat(record["authored_on"]),
+        business_status=(
+            BusinessStatus(update["business_status"]) if update.get("business_status") else None
+        ),
+        org_id=update.get("org_id"),
+        service_id=update.get("service_id"),
+        reason=update.get("reason"),
+        outcome=update.get("outcome"),
+        network_id=NETWORK_ORG,
+    )
+    task_json = resource_json(task)
+    task_json["lastModified"] = update["occurred_at"]
+    return resource_json(sr), task_json
+
+
+def org_task(
+    record: Mapping[str, Any], org_id: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """An offer as the organization's (Task, ServiceRequest, Patient), Gravity's light pattern.
+
+    Only the offer's minimum-necessary fields appear: the Patient carries a given
+    name, a phone, a language and a postal code, nothing else.
+    """
+    offer = ReferralOffered.model_validate(record["offer"])
+    ident = fhir_id(offer.referral_id)
+    patient_id = f"p-{ident}"[:64]
+    own = record.get("own") or {}
+    withdrawn = record.get("withdrawn")
+    if withdrawn:
+        status, reason = "cancelled", withdrawn
+    else:
+        status, reason = own.get("status", "requested"), own.get("reason")
+    patient = _offer_patient(offer, patient_id)
+    service_request = _offer_service_request(offer, org_id, ident, patient_id, status)
+    task: dict[str, Any] = {
+        "resourceType": "Task",
+        "id": ident,
+        "meta": {"profile": [TASK_PROFILE]},
+        "identifier": service_request["identifier"],
+        "status": status,
+        "intent": "order",
+        "priority": offer.priority.value,
+        "code": concept(*FULFILL),
+        "focus": {"reference": f"ServiceRequest/{ident}"},
+        "for": {"reference": f"Patient/{patient_id}"},
+        "authoredOn": offer.occurred_at.isoformat(),
+        "lastModified": record.get("modified") or offer.occurred_at.isoformat(),
+        "requester": {"reference": f"Organization/{NETWORK_ORG}"},
+        "owner": {"reference": f"Organization/{org_id}"},
+        "restriction": {"period": {"end": offer.respond_by.isoformat()}},
+    }
+    if reason:
+        task["statusReason"] = {"text": reason}
+    if own.get("outcome"):
+        task["output"] = [outcome_output(own["outcome"])]
+    if own.get("note"):
+        task["note"] = [{"text": own["note"]}]
+    return task, service_request, patient
+
+
+def _offer_patient(offer: ReferralOffered, patient_id: str) -> dict[str, Any]:
+    patient: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": patient_id,
+        "name": [{"given": [offer.patient.given_name]}],
+    }
+    if offer.patient.phone:
+        patient["telecom"] = [{"system": "phone", "value": offer.patient.phone}]
+    if offer.patient.preferred_language:
+        language = concept("urn:ietf:bcp:47", offer.patient.preferred_language)
+        patient["communication"] = [{"language": language, "preferred": True}]
+    if offer.patient.postal_code:
+        patient["address"] = [{"postalCode": offer.patient.postal_code}]
+    return patient
+
+
+def _offer_service_request(
+    offer: ReferralOffered, org_id: str, ident: str, patient_id: str, status: str
+) -> dict[str, Any]:
+    closed = status in ("completed", "cancelled", "rejected", "failed")
+    service_request: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": ident,
+        "meta": {"profile": [SERVICE_REQUEST_PROFILE]},
+        "identifier": [{"system": REFERRAL_ID_SYSTEM, "value": offer.referral_id}],
+        "status": ("completed" if status == "completed" else "revoked") if closed else "active",
+        "intent": "order",
+        "category": service_request_category(offer.category),
+        "priority": offer.priority.value,
+        "code": concept(*SOCIAL_SERVICE_PROCEDURE),
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "requester": {"reference": f"Organization/{NETWORK_ORG}"},
+        "performer": [
+            {"reference": f"Organization/{org_id}"},
+            {"reference": f"HealthcareService/{fhir_id(offer.service_id)}"},
+        ],
+        "authoredOn": offer.occurred_at.isoformat(),
+    }
+    if offer.note:
+        service_request["note"] = [{"text": offer.note}]
+    return service_request
+
+
+def _concept_value(concept: object) -> str | None:
+    if not isinstance(concept, dict):
+        return None
+    for coding in concept.get("coding") or []:
+        if isinstance(coding, dict) and nonblank(coding.get("code")):
+            return str(coding["code"])
+    return nonblank(concept.get("text"))
+
+
+def status_change_from(task: object, referral_id: str) -> ReferralStatusChanged:
+    """A Task an organization PUT (or patched) as ``referral.status-changed``."""
+    task = json_object(task, "the Task")
+    if task.get("resourceType") != "Task":
+        raise GatewayInputError("expected a Task")
+    status = task.get("status")
+    if status not in ORG_STATUSES:
+        raise GatewayInputError(
+            f"Task.status must be one of {', '.join(sorted(ORG_STATUSES))}", code="value"
+        )
+    reason = _concept_value(task.get("statusReason"))
+    outcome = None
+    for output in json_array(task.get("output"), "Task.output"):
+        if isinstance(output, dict):
+            outcome = nonblank(output.get("valueString")) or _concept_value(
+                output.get("valueCodeableConcept")
+            )
+            if outcome:
+                break
+    note = first_text(task.get("note"), "Task.note")
+    try:
+        return ReferralStatusChanged.new(
+            referral_id=referral_id, status=status, reason=reason, outcome=outcome, note=note
+        )
+    except ValidationError as exc:
+        raise GatewayInputError(f"Task: {validation_message(exc)}") from None
+
+
+__all__ = [
+    "CLOSED",
+    "NETWORK_ORG",
+    "ORG_STATUSES",
+    "clinic_task",
+    "org_task",
+    "status_change_from",
+]

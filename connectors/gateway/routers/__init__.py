@@ -1,0 +1,1 @@
+"""The gateway's routes, one router per resource, in the order the app includes them."""

@@ -1,0 +1,61 @@
+"""An organization's signed webhooks (:mod:`connectors.gateway.notifier`)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from connectors.gateway.dependencies import Org, Running
+from connectors.gateway.notifier import new_secret, receiver_url
+from connectors.gateway.rest import JSON_BODY, json_body
+from connectors.gateway.store import Webhook
+
+router = APIRouter(tags=["organization"])
+
+
+@router.post("/webhooks", openapi_extra=JSON_BODY, status_code=201)
+async def create_webhook(request: Request, who: Org, gateway: Running) -> Response:
+    body = await json_body(request)
+    url = receiver_url(
+        body.get("url") if isinstance(body, dict) else None,
+        allow_http_loopback=gateway.config.allow_http_webhooks,
+        missing='the body must be {"url": "https://..."}',
+    )
+    hook = Webhook(uuid.uuid4().hex, who.id, url, new_secret(), time.time())
+    await asyncio.to_thread(gateway.store.add_webhook, hook)
+    gateway.view(who)
+    return JSONResponse(
+        {"id": hook.id, "url": hook.url, "secret": hook.secret, "created_at": hook.created_at},
+        status_code=201,
+    )
+
+
+@router.get("/webhooks")
+async def list_webhooks(who: Org, gateway: Running) -> list[dict[str, Any]]:
+    hooks = await asyncio.to_thread(gateway.store.webhooks, who.id)
+    return [
+        {
+            "id": h.id,
+            "url": h.url,
+            "created_at": h.created_at,
+            "deliveries": await asyncio.to_thread(gateway.store.deliveries, h.id),
+        }
+        for h in hooks
+    ]
+
+
+@router.delete("/webhooks/{hook_id}", status_code=204)
+async def delete_webhook(hook_id: str, who: Org, gateway: Running) -> Response:
+    if not await asyncio.to_thread(gateway.store.delete_webhook, who.id, hook_id):
+        raise StarletteHTTPException(404, "no such webhook")
+    await asyncio.to_thread(gateway.store.drop_target, hook_id)
+    return Response(status_code=204)
+
+
+__all__ = ["router"]

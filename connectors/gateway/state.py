@@ -1,0 +1,203 @@
+"""The gateway's running parts: token lookup, per-party views, the store and the deliverer.
+
+Every event a party's view reads is queued, once per webhook and subscription
+of the party created before it, in the store's outbox; the deliverer posts it
+(:mod:`connectors.gateway.notifier`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.fhir.inputs import GatewayInputError
+from connectors.fhir.mapping import fhir_id
+from connectors.fhir.subscriptions import notification
+from connectors.gateway.notifier import WEBHOOK_RETRY, Deliverer, Target
+from connectors.gateway.rest import FHIR_JSON
+from connectors.gateway.store import Delivery, GatewayStore
+from connectors.gateway.tokens import PartyRef, TokenStore
+from connectors.gateway.views import PartyView, party_auth
+from connectors.kafka.auth import PLAINTEXT, KafkaAuth
+from connectors.retry import Backoff
+from schemas.events import Event
+from schemas.topics import Topics
+
+log = logging.getLogger("refnet.gateway")
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    bootstrap: str
+    topics: Topics
+    data_dir: Path
+    auth: KafkaAuth = PLAINTEXT
+    #: testing and local development: let webhooks and subscriptions post to http://127.0.0.1
+    allow_http_webhooks: bool = False
+    #: a failed delivery's first wait, doubling per attempt up to ``retry_max`` (seconds)
+    retry_base: float = WEBHOOK_RETRY.first
+    retry_max: float = WEBHOOK_RETRY.cap
+    #: a CA file that receivers' certificates may also chain to (e.g. the local CA)
+    webhook_ca: str | None = None
+    ready_timeout: float = 15.0
+    base_url: str = "http://127.0.0.1:8080"
+
+
+class Gateway:
+    """The running parts: token lookup, per-party views, the store and the deliverer."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.tokens = TokenStore(config.data_dir)
+        self.views: dict[PartyRef, PartyView] = {}
+        self._store: GatewayStore | None = None
+        self._deliverer: Deliverer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def store(self) -> GatewayStore:
+        if self._store is None:
+            raise RuntimeError("the gateway has not started")
+        return self._store
+
+    @property
+    def deliverer(self) -> Deliverer:
+        if self._deliverer is None:
+            raise RuntimeError("the gateway has not started")
+        return self._deliverer
+
+    async def start(self) -> None:
+        """Open the store and start the deliverer and the views (nothing before: building
+        the app, for instance to publish its OpenAPI description, touches no file)."""
+        self._store = GatewayStore(self.config.data_dir / "gateway" / "gateway.sqlite3")
+        self._deliverer = Deliverer(
+            self._store,
+            self._target,
+            retries=Backoff(first=self.config.retry_base, cap=self.config.retry_max),
+            verify_tls=self.config.webhook_ca or True,
+        )
+        for party in self.tokens.parties():
+            self.view(party)
+        self._tasks.append(asyncio.create_task(self.deliverer.run(), name="deliverer"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await asyncio.gather(*(v.stop() for v in self.views.values()))
+        if self._store is not None:
+            self._store.close()
+
+    def view(self, party: PartyRef) -> PartyView:
+        found = self.views.get(party)
+        if found is None or found.stopped:
+            bootstrap, auth = party_auth(self.config.data_dir, party, self.config.auth)
+            found = PartyView(
+                party,
+                self.config.topics,
+                self.config.bootstrap or bootstrap or "",
+                auth,
+                listener=self._on_event,
+                provisioned=lambda: party in self.tokens.parties(),
+            )
+            self.views[party] = found
+            found.start()
+        return found
+
+    async def ready_view(self, party: PartyRef) -> PartyView:
+        view = self.view(party)
+        if not await view.wait_ready(self.config.ready_timeout):
+            raise GatewayInputError(
+                "the gateway is still reading this party's topic; retry shortly",
+                status=503,
+                code="transient",
+            )
+        return view
+
+    async def publish(self, who: PartyRef, key: str, event: Event) -> None:
+        """Send ``event`` to the party's outbox topic (any failure: a 503 to retry)."""
+        view = self.view(who)
+        try:
+            await view.publish(key, event)
+        except Exception as exc:  # noqa: BLE001 - any failure to publish is the same 503
+            log.warning("publishing for %s failed: %s", who.label, type(exc).__name__)
+            raise GatewayInputError(
+                "the network could not be reached; nothing was sent, retry",
+                status=503,
+                code="transient",
+            ) from None
+
+    # ------------------------------------------------------------ notifications
+    async def _on_event(self, party: PartyRef, message: dict[str, Any]) -> None:
+        event_id = str(message.get("event_id"))
+        occurred = _epoch(message.get("occurred_at"))
+        added = False
+        if party.kind == "org":
+            body = _webhook_body(message)
+            for hook in await asyncio.to_thread(self.store.webhooks, party.id):
+                if occurred >= hook.created_at - 1:
+                    added |= await asyncio.to_thread(
+                        self.store.enqueue, "webhook", hook.id, event_id, body
+                    )
+        for sub in await asyncio.to_thread(self.store.subscriptions, party.kind, party.id):
+            # a view re-reads its topic at every start: an event already queued keeps its number
+            if occurred >= sub.created_at - 1 and not await asyncio.to_thread(
+                self.store.has_delivery, sub.id, event_id
+            ):
+                task_id = fhir_id(str(message["referral_id"]))
+                number = self.store.next_event_number(sub.id)
+                bundle = notification(
+                    sub.id, number, message.get("occurred_at"), self.config.base_url, task_id
+                )
+                added |= await asyncio.to_thread(
+                    self.store.enqueue,
+                    "subscription",
+                    sub.id,
+                    event_id,
+                    json.dumps(bundle).encode(),
+                )
+        if added:
+            self.deliverer.wake()
+
+    def _target(self, delivery: Delivery) -> Target | None:
+        if delivery.kind == "webhook":
+            hook = self.store.webhook(delivery.target_id)
+            return None if hook is None else Target(hook.url, hook.secret, {})
+        sub = self.store.subscription(delivery.target_id)
+        if sub is None:
+            return None
+        headers = {}
+        for line in sub.headers:
+            name, _, value = line.partition(":")
+            if name.strip() and value.strip():
+                headers[name.strip()] = value.strip()
+        return Target(sub.endpoint, None, {**headers, "content-type": FHIR_JSON})
+
+
+def _webhook_body(message: dict[str, Any]) -> bytes:
+    """What a webhook receives: the event's type and time, and the event."""
+    document = {
+        "type": message.get("event_type"),
+        "timestamp": message.get("occurred_at"),
+        "data": message,
+    }
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _epoch(value: object) -> float:
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return time.time()
+
+
+__all__ = ["Gateway", "GatewayConfig"]
