@@ -37,7 +37,7 @@ from streams.runtime.network import Network
 from streams.runtime.outbox import Changelog
 from streams.runtime.services import Services
 from streams.runtime.store import ChangelogLoader
-from streams.runtime.supervise import Supervisor, fatal, install_log_redaction
+from streams.runtime.supervise import Supervisor, install_log_redaction
 from streams.runtime.timers import Timers
 from streams.runtime.view import NetworkView
 
@@ -52,8 +52,6 @@ def build(
 ) -> Network:
     """Everything one worker runs, wired; ``network.app`` is the Faust app to run."""
     install_log_redaction()
-    if hooks is None and config.failpoint == "crash-after-state":
-        hooks = Hooks(after_state=_crash_after_state)
     auth = config.kafka_auth
     topics = Topics(
         prefix=config.topic_prefix,
@@ -119,11 +117,6 @@ def build(
     services = Services(net, referrals_topic, guard, observer=observer, clock=clock)
     app.service(services.service())
     return net
-
-
-def _crash_after_state(agent: str) -> None:
-    if agent == "referrals":
-        fatal("failpoint crash-after-state: state is durable, outputs not produced")
 
 
 __all__ = ["build"]

@@ -34,9 +34,6 @@ class NetworkConfig:
     limits: Limits = field(default_factory=Limits)
     #: how every Kafka client of the worker authenticates
     kafka_auth: KafkaAuth = PLAINTEXT
-    #: Testing only: ``"crash-after-state"`` ends the process right after a
-    #: referral command's state (and outbox) is durable, before its outputs.
-    failpoint: str | None = None
     #: the live status page (observability.status): its address, port (None: off), window, refresh
     http_host: str = "127.0.0.1"
     status_port: int | None = None
