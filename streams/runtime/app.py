@@ -60,7 +60,12 @@ def build(
     )
     app = new_app(config, bootstrap)
     view = NetworkView(
-        bootstrap, topics, refresh_seconds=config.pattern_refresh, auth=auth, observer=observer
+        bootstrap,
+        topics,
+        refresh_seconds=config.pattern_refresh,
+        auth=auth,
+        observer=observer,
+        clock=clock,
     )
     guard = OffsetGuard(
         bootstrap,

@@ -8,8 +8,8 @@ before flow control resumes is skipped once more and never comes back. Its
 commit bookkeeping then takes the next acknowledged offset for the
 continuation of the committed one (``min(acked) - committed > 1`` lets a hole
 of exactly one through), and the offset is committed past a command nobody
-applied. In the two-worker SIGKILL test this lost one referral in about ten
-runs on a loaded machine.
+applied: without this guard, the two-worker SIGKILL test loses a referral in
+about one run in ten on a loaded machine.
 
 :class:`OffsetGuard` keeps, per input partition and consumer generation, the
 next offset its agent has to apply: the group's committed offset when the

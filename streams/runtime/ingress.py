@@ -275,8 +275,8 @@ class Ingress:
             await committer.close()
 
 
-#: Seconds between two commits of the ingress: at 200 screenings/s it committed
-#: after every batch, 170 requests a second. A crash or a rebalance re-reads at
+#: Seconds between two commits of the ingress (a commit after every batch would be
+#: 170 requests a second at 200 screenings/s). A crash or a rebalance re-reads at
 #: most this much more, which the owners ignore (each command id has one effect).
 COMMIT_SPACING = 0.2
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import mode
@@ -31,23 +32,15 @@ log = logging.getLogger(__name__)
 STOP_SNAPSHOT_SECONDS = 10.0
 
 
+@dataclass
 class Services:
     """Starts and stops the supervised tasks of ``net`` (see :meth:`service`)."""
 
-    def __init__(
-        self,
-        net: Network,
-        referrals_topic: Any,
-        guard: OffsetGuard,
-        *,
-        observer: WorkerObserver,
-        clock: Clock,
-    ) -> None:
-        self.net = net
-        self.referrals_topic = referrals_topic
-        self.guard = guard
-        self.observer = observer
-        self.clock = clock
+    net: Network
+    referrals_topic: Any
+    guard: OffsetGuard
+    observer: WorkerObserver
+    clock: Clock
 
     def service(self) -> type[mode.Service]:
         """A :class:`mode.Service` to register with ``app.service``."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.observability.observer import WorkerObserver
@@ -26,25 +27,17 @@ from streams.runtime.network import Network
 log = logging.getLogger(__name__)
 
 
+@dataclass
 class Timers:
     """The worker's scheduled rounds; :meth:`register` adds them to the app."""
 
-    def __init__(
-        self,
-        net: Network,
-        referrals_table: Any,
-        referrals_topic: Any,
-        guard: OffsetGuard,
-        *,
-        observer: WorkerObserver,
-        clock: Clock,
-    ) -> None:
-        self.net = net
-        self.table = referrals_table
-        self.topic = referrals_topic
-        self.guard = guard
-        self.observer = observer
-        self.clock = clock
+    net: Network
+    #: the referrals table and the referral commands' topic
+    table: Any
+    topic: Any
+    guard: OffsetGuard
+    observer: WorkerObserver
+    clock: Clock
 
     def register(self) -> None:
         app, config = self.net.app, self.net.config

@@ -28,9 +28,12 @@ from connectors.kafka import clients
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 from connectors.observability.observer import NULL, WorkerObserver
 from schemas.decode import MAX_MESSAGE_BYTES, Decoded, DecodeFailure, ServiceRemoved, decode
+from schemas.errors import RefnetError
 from schemas.events import ReferralStateChanged, ServiceCapacityChanged, ServiceUpserted
 from schemas.topics import TopicKind, Topics
 from streams.decisions.network_state import NetworkState
+from streams.runtime.clock import Clock, system_clock
+from streams.runtime.config import DEFAULT_PATTERN_REFRESH
 from streams.runtime.view_snapshot import (
     MANIFEST_KEY,
     RECENT_OFFERS,
@@ -44,11 +47,15 @@ from streams.runtime.view_snapshot import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DeadLetterSink", "NetworkState", "NetworkView"]
+__all__ = ["DeadLetterSink", "NetworkState", "NetworkView", "TopicMissing"]
 
 DeadLetterSink = Callable[
     [DecodeFailure, str, int, int, bytes | None, bytes | None], Awaitable[None]
 ]
+
+
+class TopicMissing(RefnetError, RuntimeError):
+    """A topic the view reads does not exist (the topics were not applied)."""
 
 
 #: The longest an empty fetch waits while the view starts (see NetworkView._follow).
@@ -71,14 +78,16 @@ class NetworkView:
         topics: Topics,
         *,
         on_dead_letter: DeadLetterSink | None = None,
-        refresh_seconds: float = 5.0,
+        refresh_seconds: float = DEFAULT_PATTERN_REFRESH,
         auth: KafkaAuth = PLAINTEXT,
         use_snapshots: bool = True,
         observer: WorkerObserver = NULL,
+        clock: Clock = system_clock,
     ) -> None:
         self.bootstrap = bootstrap
         self.auth = auth
         self.observer = observer
+        self.clock = clock
         self.topics = topics
         self.state = NetworkState()
         self.ready = asyncio.Event()
@@ -297,6 +306,7 @@ class NetworkView:
             parts=parts,
             sha256=sha256,
             document_bytes=size,
+            written_at=self.clock(),
         )
         await (await producer.send(topic, manifest, key=MANIFEST_KEY, partition=0))
         self._snapshot_positions = positions
@@ -411,4 +421,4 @@ async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:
         if found:
             return set(found)
         await asyncio.sleep(0.2)
-    raise RuntimeError(f"topic {name} does not exist: run 'refnet topics apply'")
+    raise TopicMissing(f"topic {name} does not exist: run 'refnet topics apply'")
