@@ -43,8 +43,10 @@ from schemas.topics import TopicKind, Topics
 from streams.decisions.commands import OrganizationStatus, SubmissionReceived, patient_key
 from streams.decisions.limits import Limits
 from streams.decisions.network_state import NetworkState
-from streams.decisions.outputs import Outgoing, dead_letter_event
+from streams.decisions.outputs import Outgoing
+from streams.runtime import letters
 from streams.runtime.clock import Clock, system_clock
+from streams.runtime.letters import MAX_KEY_IN_SOURCE
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +58,6 @@ def ingress_pattern(topics: Topics) -> str:
     clinic = topics.clinic_submissions_pattern.strip("^$")
     org = topics.org_updates_pattern.strip("^$")
     return f"^(?:{clinic}|{org})$"
-
-
-#: Longest message key kept in a dead letter's source (keys are party-chosen).
-MAX_KEY_IN_SOURCE = 256
 
 
 def route(
@@ -164,8 +162,7 @@ def _dead(
     record: ConsumerRecord[bytes, bytes],
     topics: Topics,
 ) -> Outgoing:
-    letter = dead_letter_event(kind, reason, source, value, occurred_at=record_time(record))
-    return Outgoing.event(topics.deadletter, source.key or "", letter)
+    return letters.letter(topics, kind, reason, source, value, record_time(record))
 
 
 def record_time(record: ConsumerRecord[bytes, bytes]) -> datetime:

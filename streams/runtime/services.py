@@ -63,7 +63,7 @@ class Services:
         producer = clients.producer(net.bootstrap, net.config.kafka_auth)
         await producer.start()
         net.producer = producer
-        net.view._on_dead_letter = self.dead_letter
+        net.view.on_dead_letter = self.dead_letter
         net.view.on_orgs_removed = self.orgs_removed
         await net.view.list_orgs()
         net.supervisor.start("network-view", net.view.run)

@@ -94,7 +94,8 @@ class NetworkView:
         self.skipped = 0
         #: records of the event log read since this view started
         self.log_records = 0
-        self._on_dead_letter = on_dead_letter
+        #: called with each directory record that cannot be decoded
+        self.on_dead_letter = on_dead_letter
         self._refresh = refresh_seconds
         self._positions: dict[TopicPartition, int] = {}
         #: every topic that existed at the last look (messages to others are undeliverable)
@@ -365,8 +366,8 @@ class NetworkView:
         if isinstance(result, ServiceRemoved):
             self.state.remove(result.service_id)
         elif isinstance(result, DecodeFailure):
-            if topic == self.topics.directory and self._on_dead_letter is not None:
-                await self._on_dead_letter(result, topic, partition, offset, key, value)
+            if topic == self.topics.directory and self.on_dead_letter is not None:
+                await self.on_dead_letter(result, topic, partition, offset, key, value)
         elif isinstance(result, Decoded):
             event = result.event
             if isinstance(event, ServiceUpserted):
