@@ -158,13 +158,6 @@ class Settings(BaseModel):
         ge=6,
         description="Seconds before a silent worker's partitions move to the others.",
     )
-    failpoint: Literal["crash-after-state"] | None = Field(
-        default=None,
-        description=(
-            "Testing only: crash-after-state ends the worker right after a referral "
-            "command's state is durable, before its outputs are produced."
-        ),
-    )
     metrics_port: int | None = Field(
         default=None, description="Port of the Prometheus /metrics endpoint (unset: off)."
     )
@@ -278,7 +271,6 @@ class Settings(BaseModel):
             view_snapshot_interval=self.view_snapshot_interval,
             session_timeout=self.session_timeout,
             standby_replicas=self.standby_replicas,
-            failpoint=self.failpoint,
             http_host=self.http_host,
             status_port=self.status_port,
             status_window=self.status_window,

@@ -15,10 +15,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
+from connectors.kafka import clients
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 from connectors.observability import metrics
 
@@ -57,10 +56,8 @@ class LagMonitor:
         self._seen: set[tuple[str, str]] = set()
 
     async def run(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.auth.aiokafka())
-        offsets = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.auth.aiokafka()
-        )
+        admin = clients.admin(self.bootstrap, self.auth)
+        offsets = clients.consumer(self.bootstrap, auth=self.auth)
         await admin.start()
         try:
             await offsets.start()

@@ -39,4 +39,11 @@ class Limits:
     default_response_sla: timedelta = DEFAULT_RESPONSE_SLA
 
 
-__all__ = ["DEFAULT_RESPONSE_SLA", "Limits"]
+__all__ = [
+    "DEFAULT_IDLE_EXPIRY",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_MAX_CLOCK_SKEW",
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_RETENTION",
+    "Limits",
+]

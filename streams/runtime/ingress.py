@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
+from connectors.kafka import clients
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 from schemas.codes import DeadLetterKind
 from schemas.decode import Decoded, DecodeFailure, ServiceRemoved, decode
@@ -41,8 +42,11 @@ from schemas.events import (
 from schemas.topics import TopicKind, Topics
 from streams.decisions.commands import OrganizationStatus, SubmissionReceived, patient_key
 from streams.decisions.limits import Limits
-from streams.decisions.outputs import Outgoing, dead_letter_event
-from streams.runtime.view import NetworkState
+from streams.decisions.network_state import NetworkState
+from streams.decisions.outputs import Outgoing
+from streams.runtime import letters
+from streams.runtime.clock import Clock, system_clock
+from streams.runtime.letters import MAX_KEY_IN_SOURCE
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +58,6 @@ def ingress_pattern(topics: Topics) -> str:
     clinic = topics.clinic_submissions_pattern.strip("^$")
     org = topics.org_updates_pattern.strip("^$")
     return f"^(?:{clinic}|{org})$"
-
-
-#: Longest message key kept in a dead letter's source (keys are party-chosen).
-MAX_KEY_IN_SOURCE = 256
 
 
 def route(
@@ -77,7 +77,7 @@ def route(
     received it, so reports are ordered by the network's clock, not the party's.
     """
     limits = limits or Limits()
-    now = now or datetime.now(UTC)
+    now = now or system_clock()
     key_text = record.key.decode("utf-8", "backslashreplace") if record.key is not None else None
     source = DeadLetterSource(
         topic=record.topic,
@@ -85,20 +85,24 @@ def route(
         offset=record.offset,
         key=key_text[:MAX_KEY_IN_SOURCE] if key_text is not None else None,
     )
+
+    def dead(kind: DeadLetterKind, reason: str) -> Outgoing:
+        return _dead(kind, reason, source, record.value, record, topics)
+
     size = len(record.value) if record.value is not None else 0
     if size > limits.max_message_bytes:
         reason = (
             f"message of {size} bytes is over the limit of {limits.max_message_bytes} bytes"
             " (REFNET_MAX_MESSAGE_BYTES)"
         )
-        return _dead(DeadLetterKind.LIMIT, reason, source, record.value, record, topics)
+        return dead(DeadLetterKind.LIMIT, reason)
     result = decode(
         record.topic, record.key, record.value, topics, max_bytes=limits.max_message_bytes
     )
     if isinstance(result, DecodeFailure):
-        return _dead(result.kind, result.reason, source, record.value, record, topics)
+        return dead(result.kind, result.reason)
     if isinstance(result, ServiceRemoved):  # pragma: no cover - only on the directory
-        return _dead(DeadLetterKind.VALIDATION, "null value", source, record.value, record, topics)
+        return dead(DeadLetterKind.VALIDATION, "null value")
     assert isinstance(result, Decoded) and result.party_id is not None
     event = result.event
     if event.occurred_at > now + limits.max_clock_skew:
@@ -106,32 +110,13 @@ def route(
             "occurred_at is ahead of the network's clock by more than "
             f"{int(limits.max_clock_skew.total_seconds())} s (REFNET_MAX_CLOCK_SKEW)"
         )
-        return _dead(DeadLetterKind.LIMIT, reason, source, record.value, record, topics)
+        return dead(DeadLetterKind.LIMIT, reason)
     if result.kind is TopicKind.CLINIC_SUBMISSIONS:
-        assert isinstance(
-            event, ScreeningSubmitted | ReferralRequested | ReferralCancelled | ConsentUpdated
-        )
-        if isinstance(event, ConsentUpdated):
-            patient_id = event.patient_id
-        elif isinstance(event, ReferralCancelled):
-            if not result.key:
-                return _dead(
-                    DeadLetterKind.VALIDATION,
-                    "referral.cancelled needs the patient id as its message key",
-                    source,
-                    record.value,
-                    record,
-                    topics,
-                )
-            patient_id = result.key
-        else:
-            patient_id = event.patient.id
-        command = SubmissionReceived(
-            command_id=str(event.event_id), clinic_id=result.party_id, source=source, event=event
-        )
-        return Outgoing.command(
-            topics.network_patients, patient_key(result.party_id, patient_id), command
-        )
+        routed = _submission(result, result.party_id, source, topics)
+        if routed is None:
+            reason = "referral.cancelled needs the patient id as its message key"
+            return dead(DeadLetterKind.VALIDATION, reason)
+        return routed
     if isinstance(event, ReferralStatusChanged):
         status = OrganizationStatus(
             command_id=str(event.event_id), org_id=result.party_id, event=event, source=source
@@ -140,16 +125,33 @@ def route(
     assert isinstance(event, ServiceCapacityChanged)
     service = state.services.get(event.service_id)
     if service is None or service.org_id != result.party_id:
-        return _dead(
-            DeadLetterKind.AUTHORIZATION,
-            f"service is not in the directory under organization {result.party_id}",
-            source,
-            record.value,
-            record,
-            topics,
-        )
+        reason = f"service is not in the directory under organization {result.party_id}"
+        return dead(DeadLetterKind.AUTHORIZATION, reason)
     stamped = event.model_copy(update={"occurred_at": now})
     return Outgoing.event(topics.network_capacity, event.service_id, stamped)
+
+
+def _submission(
+    result: Decoded, clinic_id: str, source: DeadLetterSource, topics: Topics
+) -> Outgoing | None:
+    """A clinic's submission, re-keyed to its patient's owner; None for a cancellation
+    without the patient id as its key."""
+    event = result.event
+    assert isinstance(
+        event, ScreeningSubmitted | ReferralRequested | ReferralCancelled | ConsentUpdated
+    )
+    if isinstance(event, ConsentUpdated):
+        patient_id = event.patient_id
+    elif isinstance(event, ReferralCancelled):
+        if not result.key:
+            return None
+        patient_id = result.key
+    else:
+        patient_id = event.patient.id
+    command = SubmissionReceived(
+        command_id=str(event.event_id), clinic_id=clinic_id, source=source, event=event
+    )
+    return Outgoing.command(topics.network_patients, patient_key(clinic_id, patient_id), command)
 
 
 def _dead(
@@ -160,8 +162,7 @@ def _dead(
     record: ConsumerRecord[bytes, bytes],
     topics: Topics,
 ) -> Outgoing:
-    letter = dead_letter_event(kind, reason, source, value, occurred_at=record_time(record))
-    return Outgoing.event(topics.deadletter, source.key or "", letter)
+    return letters.letter(topics, kind, reason, source, value, record_time(record))
 
 
 def record_time(record: ConsumerRecord[bytes, bytes]) -> datetime:
@@ -169,8 +170,8 @@ def record_time(record: ConsumerRecord[bytes, bytes]) -> datetime:
     try:
         at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
     except (OverflowError, OSError, ValueError, TypeError):
-        return datetime.now(UTC)
-    return at if 1900 <= at.year < 9000 else datetime.now(UTC)
+        return system_clock()
+    return at if 1900 <= at.year < 9000 else system_clock()
 
 
 class Ingress:
@@ -195,9 +196,11 @@ class Ingress:
         ready: Callable[[], Awaitable[object]] | None = None,
         observe: Observer | None = None,
         auth: KafkaAuth = PLAINTEXT,
+        clock: Clock = system_clock,
     ) -> None:
         self.bootstrap = bootstrap
         self.auth = auth
+        self.clock = clock
         self.topics = topics
         self.producer = producer
         self.state = state
@@ -210,16 +213,15 @@ class Ingress:
     async def run(self) -> None:
         if self._ready is not None:
             await self._ready()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+        consumer = clients.consumer(
+            self.bootstrap,
+            auth=self.auth,
             group_id=self.group_id,
-            enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             metadata_max_age_ms=self.refresh_ms,
             # a batch of at most 200 records of at most ~1 MB each stays bounded
             max_partition_fetch_bytes=1024 * 1024,
-            **self.auth.aiokafka(),
         )
         await consumer.start()
         try:
@@ -231,7 +233,7 @@ class Ingress:
 
     def route_safely(self, record: ConsumerRecord[bytes, bytes]) -> Outgoing:
         try:
-            return route(record, self.topics, self.state, self.limits)
+            return route(record, self.topics, self.state, self.limits, now=self.clock())
         except Exception as exc:  # noqa: BLE001 - one message never stops intake
             log.error(
                 "ingress: routing %s[%d]@%d failed (%s); dead-lettered",
@@ -270,8 +272,8 @@ class Ingress:
             await committer.close()
 
 
-#: Seconds between two commits of the ingress: at 200 screenings/s it committed
-#: after every batch, 170 requests a second. A crash or a rebalance re-reads at
+#: Seconds between two commits of the ingress (a commit after every batch would be
+#: 170 requests a second at 200 screenings/s). A crash or a rebalance re-reads at
 #: most this much more, which the owners ignore (each command id has one effect).
 COMMIT_SPACING = 0.2
 

@@ -24,14 +24,15 @@ import logging
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from faust import stores
 from faust.stores import memory
 from faust.types import TP
 from faust.utils import json as _faust_json
 
+from connectors.kafka import clients
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
-from connectors.observability import metrics
+from connectors.observability.observer import NULL, WorkerObserver
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +48,26 @@ URL = f"{SCHEME}://tables"
 
 
 class ChangelogLoader:
-    """Reads changelog partitions from the broker with a consumer of its own."""
+    """Reads changelog partitions from the broker with a consumer of its own; the
+    store reports its loads to ``observer``."""
 
-    def __init__(self, bootstrap: str, *, auth: KafkaAuth = PLAINTEXT) -> None:
+    def __init__(
+        self, bootstrap: str, *, auth: KafkaAuth = PLAINTEXT, observer: WorkerObserver = NULL
+    ) -> None:
         self.bootstrap = bootstrap
         self.auth = auth
+        self.observer = observer
 
     async def read(self, tps: list[TopicPartition], apply: Any) -> dict[TopicPartition, int]:
         """Call ``apply(partition, records)`` for every batch of records of ``tps``
         up to the end they had when reading began, in offset order per partition.
         Returns the last offset read of each partition that had records."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
+        consumer = clients.consumer(
+            self.bootstrap,
+            auth=self.auth,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
-            **self.auth.aiokafka(),
         )
         await consumer.start()
         try:
@@ -176,7 +180,7 @@ class Store(memory.Store[Any, Any]):
         try:
             last = await loader.read(wanted, apply)
         except Exception as exc:  # noqa: BLE001 - Faust's own recovery reads them instead
-            metrics.CHANGELOG_LOAD_FAILURES.labels(name).inc()
+            loader.observer.changelog_load_failed(name)
             log.error(
                 "table %s: loading the changelog failed (%s); Faust's recovery reads "
                 "partitions %s from the beginning",
@@ -193,7 +197,7 @@ class Store(memory.Store[Any, Any]):
                 gc.enable()
         self._loaded = {TP(tp.topic, tp.partition): offset for tp, offset in last.items()}
         seconds = time.monotonic() - started
-        metrics.CHANGELOG_LOADED.labels(name).inc(counts["records"])
+        loader.observer.changelog_loaded(name, counts["records"])
         log.info(
             "table %s: loaded %d changelog records of partitions %s in %.1f s (%d rows)",
             name,

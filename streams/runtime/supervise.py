@@ -26,7 +26,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from connectors.observability import metrics
+from connectors.observability.observer import NULL, WorkerObserver
+from connectors.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,13 @@ class Supervisor:
         max_backoff: float = 30.0,
         healthy_after: float = 60.0,
         on_fatal: Callable[[str], None] = fatal,
+        observer: WorkerObserver = NULL,
     ) -> None:
         self.max_failures = max_failures
-        self.first_backoff = first_backoff
-        self.max_backoff = max_backoff
+        self.backoff = Backoff(first=first_backoff, cap=max_backoff)
         self.healthy_after = healthy_after
         self._on_fatal = on_fatal
+        self._observer = observer
         self._tasks: list[Supervised] = []
 
     def start(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
@@ -104,14 +106,14 @@ class Supervisor:
             if time.monotonic() - started >= self.healthy_after:
                 entry.failures = 0
             entry.failures += 1
-            metrics.TASK_RESTARTS.labels(entry.name).inc()
+            self._observer.task_restarted(entry.name)
             what = f"{type(failed).__name__}" if failed is not None else "returned"
             if entry.failures >= self.max_failures:
                 self._on_fatal(
                     f"task {entry.name} failed {entry.failures} times in a row (last: {what})"
                 )
                 return
-            delay = min(self.max_backoff, self.first_backoff * 2 ** (entry.failures - 1))
+            delay = self.backoff.delay(entry.failures)
             log.error(
                 "task %s failed (%s, %d in a row); restarting in %.1fs",
                 entry.name,

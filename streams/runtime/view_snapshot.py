@@ -151,11 +151,12 @@ def manifest_bytes(
     parts: list[bytes],
     sha256: str,
     document_bytes: int,
+    written_at: datetime | None = None,
 ) -> bytes:
     manifest = Manifest(
         format=FORMAT,
         snapshot_id=uuid.uuid4().hex,
-        written_at=datetime.now(UTC),
+        written_at=written_at or datetime.now(UTC),
         event_log=event_log,
         partitions=partitions,
         positions=dict(positions),

@@ -70,10 +70,11 @@ class Network:
         env.update(self.extra_env)
         return env
 
-    def start_worker(self) -> None:
+    def start_worker(self, module: str = "deploy.cli") -> None:
+        """Run ``python -m {module} worker`` (a test-only entry may hook the worker)."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", "worker"],
+            [sys.executable, "-m", module, "worker"],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,

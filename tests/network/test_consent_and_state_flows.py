@@ -122,8 +122,7 @@ async def test_a_command_replayed_after_a_crash_re_sends_its_recorded_outputs(
     t = network.topics
     await network.provision([CLINIC], ["first-org", "better-org"])
     await network.publish(t.directory, "svc-a", b.service("svc-a", "first-org", available=5))
-    network.extra_env["REFNET_FAILPOINT"] = "crash-after-state"
-    network.start_worker()
+    network.start_worker("tests.network.crashing_worker")
     await network.publish(t.clinic_submissions(CLINIC), "pt-8c21", b.requested("ref-1"))
     assert network.proc is not None
     for _ in range(600):
@@ -135,7 +134,6 @@ async def test_a_command_replayed_after_a_crash_re_sends_its_recorded_outputs(
     assert await network.read(t.org_referrals("first-org"), timeout=2) == []
     # the directory changes: a service with far more room would now win
     await network.publish(t.directory, "svc-b", b.service("svc-b", "better-org", available=999))
-    del network.extra_env["REFNET_FAILPOINT"]
     network.start_worker()
     offers = await network.read(t.org_referrals("first-org"), count=1, timeout=60)
     assert offers[0]["service_id"] == "svc-a"

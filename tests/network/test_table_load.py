@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from faust.types import TP
 
 from connectors.observability import metrics
+from connectors.observability.observer import PROMETHEUS
 from streams.runtime import store
 from streams.runtime.store import ChangelogLoader
 from tests.kafka_topics import create_topic
@@ -66,7 +67,7 @@ async def test_newly_assigned_partitions_are_loaded_in_offset_order(
     kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     table = await _table(kafka_bootstrap, RECORDS)
-    table.app.changelog_loader = ChangelogLoader(kafka_bootstrap)
+    table.app.changelog_loader = ChangelogLoader(kafka_bootstrap, observer=PROMETHEUS)
     actives = _assign(table, monkeypatch, {0, 1})
     loaded_before = metrics.CHANGELOG_LOADED.labels("rows")._value.get()
 
@@ -90,7 +91,7 @@ async def test_kept_partitions_are_not_read_again_and_regained_ones_are_read_who
     kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     table = await _table(kafka_bootstrap, RECORDS)
-    table.app.changelog_loader = ChangelogLoader(kafka_bootstrap)
+    table.app.changelog_loader = ChangelogLoader(kafka_bootstrap, observer=PROMETHEUS)
     topic = table.changelog_topic.get_topic_name()
     await _rebalance(table, _assign(table, monkeypatch, {0, 1}))
 
@@ -134,7 +135,7 @@ async def test_a_failed_load_leaves_nothing_half_read_and_faust_reads_instead(
     kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     table = await _table(kafka_bootstrap, RECORDS)
-    table.app.changelog_loader = _Failing(kafka_bootstrap)
+    table.app.changelog_loader = _Failing(kafka_bootstrap, observer=PROMETHEUS)
     topic = table.changelog_topic.get_topic_name()
     failures_before = metrics.CHANGELOG_LOAD_FAILURES.labels("rows")._value.get()
 

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from connectors.kafka.admin import apply_topics
 from connectors.observability import metrics
+from connectors.observability.observer import PROMETHEUS
 from schemas.events import to_bytes
 from schemas.topics import Topics
 from streams.runtime import view_snapshot
@@ -68,7 +69,9 @@ class Log:
         await self.producer.flush()
 
     async def view(self, *, use_snapshots: bool = True) -> tuple[NetworkView, asyncio.Task[None]]:
-        view = NetworkView(self.bootstrap, self.topics, use_snapshots=use_snapshots)
+        view = NetworkView(
+            self.bootstrap, self.topics, use_snapshots=use_snapshots, observer=PROMETHEUS
+        )
         task = asyncio.create_task(view.run())
         await asyncio.wait_for(view.ready.wait(), 60)
         return view, task

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from streams.runtime.app import batches
+from streams.runtime.batches import batches
 
 
 class _Stream:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import aiokafka
 
-from streams.runtime.app import FETCH_MAX_WAIT_MS, build
+from streams.runtime.app import build
 from streams.runtime.config import NetworkConfig
+from streams.runtime.faust_app import FETCH_MAX_WAIT_MS
 
 
 async def test_aiokafka_keeps_the_fetch_wait_where_the_consumer_thread_sets_it() -> None:

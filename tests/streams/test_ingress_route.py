@@ -15,9 +15,9 @@ from streams.decisions.commands import (
     OrganizationStatus,
     SubmissionReceived,
 )
+from streams.decisions.network_state import NetworkState
 from streams.decisions.outputs import Outgoing
 from streams.runtime.ingress import ingress_pattern, is_party_topic, route
-from streams.runtime.view import NetworkState
 from tests.streams.fixtures import (
     CLINIC,
     PATIENT_ID,

@@ -20,6 +20,7 @@ from streams.decisions.commands import (
     UpdateConsent,
 )
 from streams.decisions.limits import Limits
+from streams.decisions.network_state import NetworkState
 from streams.decisions.outputs import (
     MAX_EXCERPT_BYTES,
     RAW_EXCERPT_BYTES,
@@ -30,7 +31,6 @@ from streams.decisions.outputs import (
 from streams.decisions.patients import PatientRecord, decide, scored_answers
 from streams.runtime.ingress import route
 from streams.runtime.supervise import Supervisor
-from streams.runtime.view import NetworkState
 from tests.streams.fixtures import (
     CLINIC,
     FOOD_ONLY,

@@ -9,7 +9,7 @@ import pytest
 
 from schemas.events import Capacity, ReferralStateChanged
 from streams.decisions.matching import OrgRecord
-from streams.runtime.view import NetworkState
+from streams.decisions.network_state import NetworkState
 from tests.streams.fixtures import CLINIC, PATIENT_ID, T0, capacity, eid, service
 
 DIRECTORY_AT = T0 - timedelta(days=1)

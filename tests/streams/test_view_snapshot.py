@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.decisions.network_state import NetworkState
 from streams.runtime import view_snapshot
-from streams.runtime.view import NetworkState
 from streams.runtime.view_snapshot import (
     Document,
     Manifest,

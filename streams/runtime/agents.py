@@ -1,0 +1,251 @@
+"""The owner agents: thin shells around the pure decisions in patients/referrals.
+
+* ``patients`` on ``{prefix}.network.patients.v1`` (key ``clinic:patient``),
+  table ``patients``: scores screenings, opens at most one referral per need;
+* ``referrals`` on ``{prefix}.network.referrals.v1`` (key referral_id), table
+  ``referrals``: the lifecycle of each referral.
+
+Each runs with concurrency 1 (faust-streaming issue 606 commits past
+unprocessed messages with more) and applies its commands as batches
+(:mod:`streams.runtime.outbox`). A decision that raises is dead-lettered
+(``internal``) and the referral ends ``failed`` / ``network-error``; nothing is
+acknowledged away unseen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from connectors.observability.observer import WorkerObserver
+from streams.decisions.commands import PATIENT_COMMAND, REFERRAL_COMMAND, Command, ReferralCommand
+from streams.decisions.patients import PatientRecord
+from streams.decisions.patients import decide as decide_patient
+from streams.decisions.referrals import Context, ReferralDecision, ReferralRecord, holder
+from streams.decisions.referrals import decide as decide_referral
+from streams.decisions.referrals import fail as fail_referral
+from streams.runtime import letters
+from streams.runtime.batches import batches, unbroken
+from streams.runtime.clock import Clock
+from streams.runtime.delivery import Delivery
+from streams.runtime.gaps import POKE, OffsetGuard
+from streams.runtime.hooks import Hooks
+from streams.runtime.network import Network
+from streams.runtime.outbox import Batch, Changelog, Rows, replayed
+
+log = logging.getLogger(__name__)
+
+#: Handles one event of a batch.
+Handler = Callable[[Any, Batch], None]
+
+
+class _Unreadable(Command):
+    """Stands for a message on an internal topic that is no command at all."""
+
+    command_id: str = "unreadable"
+
+
+class Agents:
+    """What the two owner agents do with each batch of their commands."""
+
+    def __init__(
+        self,
+        net: Network,
+        *,
+        changelog: Changelog,
+        delivery: Delivery,
+        guard: OffsetGuard,
+        observer: WorkerObserver,
+        clock: Clock,
+        hooks: Hooks,
+        acknowledge: Callable[[Any], None],
+    ) -> None:
+        self.net = net
+        self.topics = net.topics
+        self.changelog = changelog
+        self.delivery = delivery
+        self.guard = guard
+        self.observer = observer
+        self.clock = clock
+        self.hooks = hooks
+        self._acknowledge = acknowledge
+
+    def register(
+        self, patients_topic: Any, referrals_topic: Any, patient_rows: Rows, referral_rows: Rows
+    ) -> None:
+        """Add the two agents to the app: each applies its stream in batches, and the
+        referrals agent waits for the network view to be ready."""
+        app, view = self.net.app, self.net.view
+
+        @app.agent(patients_topic, concurrency=1)
+        async def patients(stream: Any) -> None:
+            async for events in batches(stream):
+                work = self.apply_events(events, patient_rows, "patients", self.handle_patient)
+                await unbroken(work)
+
+        @app.agent(referrals_topic, concurrency=1)
+        async def referrals(stream: Any) -> None:
+            await view.ready.wait()
+            async for events in batches(stream):
+                work = self.apply_events(events, referral_rows, "referrals", self.handle_referral)
+                await unbroken(work)
+
+    async def apply_events(
+        self, events: Sequence[Any], rows: Rows, agent: str, handle: Handler
+    ) -> None:
+        """Apply ``events`` as one batch, each after the records Faust skipped before
+        it (see streams.runtime.gaps). Read-back records are acknowledged to Faust once the
+        batch is committed, so that its commits go on past them; ``events``
+        themselves are acknowledged by :func:`streams.runtime.batches.batches`."""
+        batch = Batch(
+            rows,
+            agent,
+            changelog=self.changelog,
+            delivery=self.delivery,
+            after_state=self.hooks.after_state,
+        )
+        read_back: list[Any] = []
+        for event in events:
+            try:
+                missed = await self.guard.missed(event, agent)
+            except Exception as exc:  # noqa: BLE001 - the event itself still goes on
+                self.observer.task_restarted("offset-guard")
+                log.error("%s: could not check for skipped offsets (%s)", agent, type(exc).__name__)
+                missed = []
+            for record in missed:
+                handle(record, batch)
+                self.guard.applied(record)
+                read_back.append(record)
+            handle(event, batch)
+            self.guard.applied(event)
+        await batch.commit()
+        for record in read_back:
+            self._acknowledge(record)
+
+    def arrived(self, event: Any, adapter: TypeAdapter[Any], batch: Batch) -> tuple[str, Any, Any]:
+        """``(key, command, stored row)`` of an event still to decide, or a None command
+        when it is done already: unreadable, repeated in the batch, or a replay whose
+        recorded outputs are sent again as they were."""
+        key = event.key.decode() if event.key else ""
+        if event.value == POKE:
+            return key, None, None  # it only woke the agent (streams.runtime.gaps)
+        command = self.read_command(event, adapter, batch)
+        if command is None or command.command_id in batch.seen:
+            return key, None, None
+        raw = batch.table.get(key)
+        again = replayed(raw, command)
+        if again is not None:
+            batch.send(command, again)
+            return key, None, None
+        return key, command, raw
+
+    def read_command(self, event: Any, adapter: TypeAdapter[Any], batch: Batch) -> Any:
+        """The command in ``event``, or None after dead-lettering what is not one."""
+        try:
+            return adapter.validate_json(event.value)
+        except ValidationError as exc:
+            reason = f"internal command: {exc.error_count()} errors"
+            letter = letters.invalid_command(self.topics, event.message, reason, self.clock())
+            batch.send(_Unreadable(), [letter])
+            return None
+
+    def failed(self, agent: str, command: Command, exc: Exception) -> None:
+        error = type(exc).__name__
+        self.observer.internal_error(agent, error)
+        log.error(
+            "%s: %s on a %s command; dead-lettered as internal",
+            agent,
+            error,
+            getattr(command, "kind", "?"),
+        )
+
+    def handle_patient(self, event: Any, batch: Batch) -> None:
+        key, command, raw = self.arrived(event, PATIENT_COMMAND, batch)
+        if command is None:
+            return
+        try:
+            record = PatientRecord.model_validate(raw) if raw is not None else None
+            decision = decide_patient(record, command, topics=self.topics)
+        except Exception as exc:  # noqa: BLE001 - the error boundary: dead-letter, go on
+            self.failed("patients", command, exc)
+            why = type(exc).__name__
+            batch.send(command, [self.delivery.internal_letter(command, "patients", why)])
+            return
+        if decision.delete and raw is None:
+            batch.send(command, decision.outputs)  # nothing was stored
+        else:
+            partition = event.message.partition
+            batch.apply(
+                key, partition, decision.record, decision.outputs, command, delete=decision.delete
+            )
+        self.observer.command_applied("patients", command.kind)
+
+    def handle_referral(self, event: Any, batch: Batch) -> None:
+        key, command, raw = self.arrived(event, REFERRAL_COMMAND, batch)
+        if command is None:
+            return
+        state = self.net.view.state
+        limits = self.net.config.limits
+        ctx = Context(
+            topics=self.topics,
+            now=self.clock(),
+            directory=state,
+            org_stats=state.org_stats(),
+            load=state.load(),
+            default_sla=limits.default_response_sla,
+            limits=limits,
+        )
+        partition = event.message.partition
+        found = self._decide_referral(raw, command, ctx, partition, batch)
+        if found is None:
+            return
+        record, decision = found
+        if decision.dead_letter:
+            self.observer.dead_lettered(decision.dead_letter)
+        batch.apply(
+            key, partition, decision.record, decision.outputs, command, delete=decision.delete
+        )
+        current = None if decision.delete else (decision.record or record)
+        self._track(key, current, ctx)
+        self.observer.command_applied("referrals", command.kind)
+
+    def _decide_referral(
+        self, raw: Any, command: ReferralCommand, ctx: Context, partition: int, batch: Batch
+    ) -> tuple[ReferralRecord | None, ReferralDecision] | None:
+        """The stored record and the decision on ``command``: the referral ends
+        ``failed`` if deciding raises, and None when even that fails (dead-lettered)."""
+        record: ReferralRecord | None = None
+        try:
+            record = ReferralRecord.model_validate(raw) if raw is not None else None
+            return record, decide_referral(record, command, ctx, partition=partition)
+        except Exception as exc:  # noqa: BLE001 - the error boundary: dead-letter, end it
+            self.failed("referrals", command, exc)
+            try:
+                return record, fail_referral(record, command, ctx, type(exc).__name__)
+            except Exception as again_exc:  # noqa: BLE001 - even the fallback failed
+                self.failed("referrals", command, again_exc)
+                why = type(exc).__name__
+                batch.send(command, [self.delivery.internal_letter(command, "referrals", why)])
+                return None
+
+    def _track(self, key: str, current: ReferralRecord | None, ctx: Context) -> None:
+        """Who holds the referral now, its reservation and its next deadline."""
+        net = self.net
+        net.hold(key, holder(current) if current is not None else None)
+        if current is None:
+            net.deadlines.discard(key)
+            return
+        offer = current.offer
+        if offer is not None and offer.offered_at == ctx.now:
+            net.view.state.reserve(current.referral_id, offer.attempt, offer.service_id, ctx.now)
+        due = current.next_due(ctx.limits)
+        if due is None:
+            net.deadlines.discard(current.referral_id)
+        else:
+            net.deadlines.set(current.partition, current.referral_id, due)
+
+
+__all__ = ["Agents", "Handler"]
