@@ -38,16 +38,7 @@ def open_referral(command: OpenReferral, ctx: Context, partition: int) -> Referr
 
 def new_record(command: OpenReferral, partition: int, ctx: Context) -> ReferralRecord:
     return ReferralRecord(
-        referral_id=command.referral_id,
-        clinic_referral_id=command.clinic_referral_id,
-        clinic_id=command.clinic_id,
-        patient=command.patient,
-        consent=command.consent,
-        category=command.category,
-        screening_id=command.screening_id,
-        requested_service_id=command.requested_service_id,
-        priority=command.priority,
-        note=command.note,
+        **command.request_fields(),
         requested_at=command.requested_at,
         seen=[command.command_id],
         partition=partition,

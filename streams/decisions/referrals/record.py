@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.codes import TERMINAL_STATUSES, BusinessStatus, Category, Priority, TaskStatus
-from schemas.events import Consent, Patient
+from schemas.codes import TERMINAL_STATUSES, BusinessStatus, TaskStatus
+from streams.decisions.commands import ReferralRequest
 from streams.decisions.lifecycle import ReferralState
 from streams.decisions.limits import Limits
 
@@ -33,21 +33,11 @@ class Offer(BaseModel):
     answered: bool = False
 
 
-class ReferralRecord(BaseModel):
+class ReferralRecord(ReferralRequest):
     """A referral as the network keeps it (network-internal: holds the patient)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    referral_id: str  # the network's id: organizations and the event log see it
-    clinic_referral_id: str  # the clinic's own id: its updates carry it
-    clinic_id: str
-    patient: Patient
-    consent: Consent
-    category: Category
-    screening_id: str | None = None
-    requested_service_id: str | None = None
-    priority: Priority = Priority.ROUTINE
-    note: str | None = None
     requested_at: datetime
     status: TaskStatus = TaskStatus.DRAFT
     business_status: BusinessStatus | None = None
