@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,8 +41,6 @@ from schemas.events import (
     Need,
     ReferralCancelled,
     ReferralRequested,
-    ReferralStateChanged,
-    ReferralUpdated,
     ScoringProblem,
     ScreeningScored,
     ScreeningSubmitted,
@@ -66,6 +63,7 @@ from streams.decisions.commands import (
 )
 from streams.decisions.outputs import Outgoing, dead_letter_event
 from streams.decisions.scoring import score
+from streams.decisions.updates import StateChange, report
 
 #: How many processed event ids a patient keeps for de-duplication.
 SEEN_LIMIT = 500
@@ -355,47 +353,23 @@ def _clinic_only(
 ) -> list[Outgoing]:
     """A referral that never leaves the network: the clinic alone hears of it."""
     status, business, reason = ending
-    at: datetime = command.event.occurred_at
     network_id = request.referral_id
-    patient = request.patient
-    update = ReferralUpdated(
-        event_id=derived_id(network_id, command.command_id, "updated"),
-        occurred_at=at,
-        referral_id=request.clinic_referral_id,
-        patient_id=patient.id,
-        category=request.category,
-        screening_id=request.screening_id,
+    reported = StateChange(
+        request=request,
+        ids=(
+            derived_id(network_id, command.command_id, "updated"),
+            derived_id(network_id, command.command_id, "state"),
+        ),
+        at=command.event.occurred_at,
+        actor=Party.NETWORK,
+        from_status=TaskStatus.DRAFT,
         status=status,
-        business_status=business,
+        business=business,
         reason=reason.value,
-        attempt=0,
+        cause=command.event.event_id,
         duplicate_of=duplicate_of,
     )
-    changed = ReferralStateChanged(
-        event_id=derived_id(network_id, command.command_id, "state"),
-        occurred_at=at,
-        referral_id=network_id,
-        clinic_referral_id=request.clinic_referral_id,
-        patient_id=patient.id,
-        clinic_id=command.clinic_id,
-        category=request.category,
-        screening_id=request.screening_id,
-        from_status=TaskStatus.DRAFT,
-        to_status=status,
-        business_status=business,
-        reason=reason.value,
-        attempt=0,
-        actor=Party.NETWORK,
-        cause_event_id=command.event.event_id,
-        preferred_language=patient.preferred_language,
-        postal_code=patient.postal_code,
-    )
-    return [
-        Outgoing.event(
-            topics.clinic_updates(command.clinic_id), request.clinic_referral_id, update
-        ),
-        Outgoing.event(topics.referral_events, network_id, changed),
-    ]
+    return report(reported, topics)
 
 
 def _dead_letter(

@@ -23,7 +23,7 @@ from streams.decisions.referrals.context import Context, ReferralDecision
 from streams.decisions.referrals.record import ReferralRecord, offer_over
 from streams.decisions.referrals.report import (
     change,
-    network_change,
+    network_fails,
     network_source,
     reject,
     withdraw,
@@ -104,19 +104,18 @@ def update_consent(
     if command.consent.covers(record.category, ctx.now):
         return ReferralDecision(record, [])  # later offers disclose under the new consent
     held = record.offer if not offer_over(record) else None
-    outputs = [withdraw(record, WithdrawReason.CONSENT_WITHDRAWN, ctx)] if held is not None else []
-    failed = network_change(
+    failed = network_fails(
         record,
         ctx,
-        TaskStatus.FAILED,
         BusinessStatus.CONSENT_REQUIRED,
         ReasonCode.CONSENT_WITHDRAWN.value,
         offer=held,
+        withdrawal=WithdrawReason.CONSENT_WITHDRAWN if held is not None else None,
         cause=command.cause_event_id,
     )
     if isinstance(failed, Forbidden):  # pragma: no cover - allowed from every open status
-        return ReferralDecision(record, outputs)
-    return ReferralDecision(record, outputs + failed)
+        return ReferralDecision(record, [])
+    return ReferralDecision(record, failed)
 
 
 __all__ = ["cancel", "id_taken", "new_record", "open_referral", "update_consent"]

@@ -6,13 +6,13 @@ referral earlier, and a command that finds it moved on changes nothing.
 
 from __future__ import annotations
 
-from schemas.codes import BusinessStatus, ReasonCode, TaskStatus, WithdrawReason
+from schemas.codes import BusinessStatus, ReasonCode, WithdrawReason
 from streams.decisions.commands import ForgetReferral, OfferTimeout, patient_key
 from streams.decisions.lifecycle import Forbidden
 from streams.decisions.outputs import Outgoing
 from streams.decisions.referrals.context import Context, ReferralDecision
 from streams.decisions.referrals.record import ACTIVE_STATUSES, ReferralRecord
-from streams.decisions.referrals.report import network_change, withdraw
+from streams.decisions.referrals.report import network_fails, withdraw
 from streams.decisions.referrals.routing import reroute
 
 
@@ -35,18 +35,17 @@ def expire(record: ReferralRecord, ctx: Context) -> ReferralDecision:
     if record.status not in ACTIVE_STATUSES or last + ctx.limits.idle_expiry > ctx.now:
         return ReferralDecision(None, [])  # stale: it moved since the timer looked
     offer = record.offer
-    outputs = [withdraw(record, WithdrawReason.EXPIRED, ctx)] if offer is not None else []
-    failed = network_change(
+    failed = network_fails(
         record,
         ctx,
-        TaskStatus.FAILED,
         BusinessStatus.EXPIRED,
         ReasonCode.NO_RECENT_UPDATE.value,
         offer=offer,
+        withdrawal=WithdrawReason.EXPIRED if offer is not None else None,
     )
     if isinstance(failed, Forbidden):  # pragma: no cover - allowed from active statuses
         return ReferralDecision(None, [])
-    return ReferralDecision(record, outputs + failed)
+    return ReferralDecision(record, failed)
 
 
 def purge(record: ReferralRecord, ctx: Context) -> ReferralDecision:

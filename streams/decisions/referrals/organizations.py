@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from schemas.codes import BusinessStatus, DeadLetterKind, ReasonCode, TaskStatus
+from schemas.codes import BusinessStatus, DeadLetterKind, ReasonCode
 from streams.decisions.commands import OrganizationRemoved, OrganizationStatus
 from streams.decisions.lifecycle import Forbidden, apply_org_status
 from streams.decisions.referrals.context import Context, ReferralDecision
 from streams.decisions.referrals.record import ACTIVE_STATUSES, ReferralRecord, offer_over
-from streams.decisions.referrals.report import change, network_change, reject
+from streams.decisions.referrals.report import change, network_fails, reject
 from streams.decisions.referrals.routing import reroute, route
 
 
@@ -46,9 +46,8 @@ def org_removed(
         return ReferralDecision(None, [])  # stale: the referral moved on
     reason = ReasonCode.ORGANIZATION_REMOVED.value
     if record.status in ACTIVE_STATUSES:
-        outputs = network_change(
-            record, ctx, TaskStatus.FAILED, BusinessStatus.ORGANIZATION_REMOVED, reason, offer=offer
-        )
+        removed = BusinessStatus.ORGANIZATION_REMOVED
+        outputs = network_fails(record, ctx, removed, reason, offer=offer)
     else:
         outputs = reroute(record, offer, reason, ctx)
     if isinstance(outputs, Forbidden):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.codes import BusinessStatus, DeadLetterKind, ReasonCode, TaskStatus, WithdrawReason
+from schemas.codes import BusinessStatus, DeadLetterKind, ReasonCode, WithdrawReason
 from streams.decisions.commands import (
     CancelReferral,
     ExpireReferral,
@@ -28,11 +28,10 @@ from streams.decisions.referrals.organizations import org_removed, org_status
 from streams.decisions.referrals.record import ReferralRecord, offer_over
 from streams.decisions.referrals.report import (
     close_if_final,
-    network_change,
+    network_fails,
     network_source,
     payload,
     reject_unknown,
-    withdraw,
 )
 
 
@@ -115,18 +114,17 @@ def fail(
     if record is None or record.state.terminal:
         return ReferralDecision(None, outputs, dead_letter=internal)
     held = record.offer is not None and not offer_over(record)
-    withdrawal = [withdraw(record, WithdrawReason.INTERNAL_ERROR, ctx)] if held else []
-    failed = network_change(
+    failed = network_fails(
         record,
         ctx,
-        TaskStatus.FAILED,
         BusinessStatus.NETWORK_ERROR,
         ReasonCode.INTERNAL_ERROR.value,
         offer=record.offer,
+        withdrawal=WithdrawReason.INTERNAL_ERROR if held else None,
     )
     if isinstance(failed, Forbidden):  # pragma: no cover - the table allows it from open
         return ReferralDecision(None, outputs, dead_letter=internal)
-    outputs += withdrawal + failed + close_if_final(record, ctx)
+    outputs += failed + close_if_final(record, ctx)
     record.remember(command.command_id)
     return ReferralDecision(record, outputs, dead_letter=internal)
 

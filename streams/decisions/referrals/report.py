@@ -12,13 +12,7 @@ from datetime import datetime
 from uuid import UUID
 
 from schemas.codes import BusinessStatus, DeadLetterKind, Party, TaskStatus, WithdrawReason
-from schemas.events import (
-    DeadLetterSource,
-    ReferralStateChanged,
-    ReferralUpdated,
-    ReferralWithdrawn,
-    to_bytes,
-)
+from schemas.events import DeadLetterSource, ReferralWithdrawn, to_bytes
 from streams.decisions.commands import (
     CancelReferral,
     OrganizationStatus,
@@ -31,6 +25,7 @@ from streams.decisions.lifecycle import Forbidden, Transition, transition
 from streams.decisions.outputs import Outgoing, dead_letter_event
 from streams.decisions.referrals.context import Context, ReferralDecision
 from streams.decisions.referrals.record import Offer, ReferralRecord
+from streams.decisions.updates import StateChange, report
 
 
 def change(
@@ -54,54 +49,27 @@ def change(
     record.updated_at = ctx.now
     if record.state.terminal:
         record.closed_at = ctx.now
-    org_id = offer.org_id if offer else None
-    service_id = offer.service_id if offer else None
-    attempt = offer.attempt if offer else record.attempt
-    update = ReferralUpdated(
-        event_id=derived_id(record.referral_id, "updated", record.step),
-        occurred_at=at,
-        referral_id=record.clinic_referral_id,
-        patient_id=record.patient.id,
-        category=record.category,
-        screening_id=record.screening_id,
-        status=record.status,
-        business_status=record.business_status,
-        org_id=org_id,
-        service_id=service_id,
-        reason=change.reason,
-        outcome=change.outcome,
-        attempt=attempt,
-    )
-    logged = ReferralStateChanged(
-        event_id=derived_id(record.referral_id, "state", record.step),
-        occurred_at=at,
-        referral_id=record.referral_id,
-        clinic_referral_id=record.clinic_referral_id,
-        patient_id=record.patient.id,
-        clinic_id=record.clinic_id,
-        category=record.category,
-        screening_id=record.screening_id,
-        from_status=before,
-        to_status=record.status if change.downstream is None else change.downstream,
-        business_status=record.business_status,
-        org_id=org_id,
-        service_id=service_id,
-        reason=change.reason,
-        outcome=change.outcome,
-        attempt=attempt,
-        actor=change.by,
-        cause_event_id=cause,
-        preferred_language=record.patient.preferred_language,
-        postal_code=record.patient.postal_code,
-        disclosed_fields=disclosed,
-        consent=record.consent if disclosed is not None else None,
-    )
-    return [
-        Outgoing.event(
-            ctx.topics.clinic_updates(record.clinic_id), record.clinic_referral_id, update
+    reported = StateChange(
+        request=record,
+        ids=(
+            derived_id(record.referral_id, "updated", record.step),
+            derived_id(record.referral_id, "state", record.step),
         ),
-        Outgoing.event(ctx.topics.referral_events, record.referral_id, logged),
-    ]
+        at=at,
+        actor=change.by,
+        from_status=before,
+        status=record.status,
+        logged_status=change.downstream,
+        business=record.business_status,
+        reason=change.reason,
+        outcome=change.outcome,
+        cause=cause,
+        attempt=offer.attempt if offer else record.attempt,
+        org_id=offer.org_id if offer else None,
+        service_id=offer.service_id if offer else None,
+        disclosed=disclosed,
+    )
+    return report(reported, ctx.topics)
 
 
 def withdraw(record: ReferralRecord, reason: WithdrawReason, ctx: Context) -> Outgoing:
@@ -151,6 +119,27 @@ def network_change(
     return change(record, checked, ctx, cause=cause, at=ctx.now, offer=offer)
 
 
+def network_fails(
+    record: ReferralRecord,
+    ctx: Context,
+    business: BusinessStatus,
+    reason: str,
+    *,
+    offer: Offer | None,
+    withdrawal: WithdrawReason | None = None,
+    cause: UUID | None = None,
+) -> list[Outgoing] | Forbidden:
+    """The network ends the referral ``failed`` / ``business`` and reports it.
+
+    ``withdrawal``: first tell the organization holding the offer to stop, for
+    this reason. Forbidden (nothing changed) when the state machine refuses.
+    """
+    stop = [withdraw(record, withdrawal, ctx)] if withdrawal is not None else []
+    failed = TaskStatus.FAILED
+    ended = network_change(record, ctx, failed, business, reason, offer=offer, cause=cause)
+    return ended if isinstance(ended, Forbidden) else stop + ended
+
+
 def payload(command: ReferralCommand) -> bytes:
     """What a dead letter about ``command`` quotes: the organization's event, if any."""
     return to_bytes(command.event) if isinstance(command, OrganizationStatus) else b""
@@ -187,6 +176,7 @@ __all__ = [
     "change",
     "close_if_final",
     "network_change",
+    "network_fails",
     "network_source",
     "payload",
     "reject",

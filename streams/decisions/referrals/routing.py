@@ -13,7 +13,7 @@ from streams.decisions.matching import MatchRequest, age_on, rank, respond_by
 from streams.decisions.outputs import Outgoing
 from streams.decisions.referrals.context import Context, Directory
 from streams.decisions.referrals.record import Offer, ReferralRecord
-from streams.decisions.referrals.report import change, network_change
+from streams.decisions.referrals.report import change, network_change, network_fails
 
 
 def route(
@@ -101,9 +101,7 @@ def _end(
     reason: ReasonCode,
 ) -> list[Outgoing]:
     """The network ends a referral it cannot offer (``failed`` with ``business``)."""
-    ended = network_change(
-        record, ctx, TaskStatus.FAILED, business, reason, offer=None, cause=cause
-    )
+    ended = network_fails(record, ctx, business, reason, offer=None, cause=cause)
     if isinstance(ended, Forbidden):  # pragma: no cover - table allows it
         raise AssertionError(ended.message)
     return ended
