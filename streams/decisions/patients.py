@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -312,27 +312,29 @@ def _request(
     )
 
 
+#: How a referral the clinic alone hears of ends: consent does not cover its category.
+_NOT_CONSENTED: Final = (
+    TaskStatus.FAILED,
+    BusinessStatus.CONSENT_REQUIRED,
+    ReasonCode.CONSENT_NOT_GRANTED,
+)
+#: ...or the patient has a referral open in its category.
+_DUPLICATE: Final = (
+    TaskStatus.CANCELLED,
+    BusinessStatus.DUPLICATE,
+    ReasonCode.DUPLICATE_OPEN_REFERRAL,
+)
+
+
 def _open(
     record: PatientRecord, command: SubmissionReceived, request: ReferralRequest, topics: Topics
 ) -> list[Outgoing]:
     at = command.event.occurred_at
     if not request.consent.covers(request.category, at):
-        return _clinic_only(
-            command,
-            request,
-            (TaskStatus.FAILED, BusinessStatus.CONSENT_REQUIRED, ReasonCode.CONSENT_NOT_GRANTED),
-            None,
-            topics,
-        )
+        return _clinic_only(command, request, _NOT_CONSENTED, None, topics)
     existing = record.open.get(request.category)
     if existing is not None:
-        return _clinic_only(
-            command,
-            request,
-            (TaskStatus.CANCELLED, BusinessStatus.DUPLICATE, ReasonCode.DUPLICATE_OPEN_REFERRAL),
-            existing,
-            topics,
-        )
+        return _clinic_only(command, request, _DUPLICATE, existing, topics)
     record.open[request.category] = request.clinic_referral_id
     record.referrals[request.clinic_referral_id] = request.category
     open_command = OpenReferral(
