@@ -22,7 +22,7 @@ from streams.decisions.outputs import Outgoing, dead_letter_event
 from streams.decisions.referrals.context import Context, ReferralDecision
 from streams.decisions.referrals.record import ReferralRecord, offer_over
 from streams.decisions.referrals.report import (
-    change,
+    apply_change,
     network_fails,
     network_source,
     reject,
@@ -33,7 +33,7 @@ from streams.decisions.referrals.routing import route
 
 def open_referral(command: OpenReferral, ctx: Context, partition: int) -> ReferralDecision:
     record = new_record(command, partition, ctx)
-    return ReferralDecision(record, route(record, ctx, cause=command.cause_event_id, reason=None))
+    return ReferralDecision(record, route(record, ctx, cause=command.cause_event_id))
 
 
 def new_record(command: OpenReferral, partition: int, ctx: Context) -> ReferralRecord:
@@ -90,7 +90,7 @@ def cancel(record: ReferralRecord, command: CancelReferral, ctx: Context) -> Ref
     outputs: list[Outgoing] = []
     if record.offer is not None:
         outputs.append(withdraw(record, WithdrawReason.CANCELLED_BY_CLINIC, ctx))
-    outputs += change(record, checked, ctx, cause=command.cause_event_id, at=ctx.now)
+    outputs += apply_change(record, checked, ctx, cause=command.cause_event_id, at=ctx.now)
     return ReferralDecision(record, outputs)
 
 

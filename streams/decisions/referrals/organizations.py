@@ -7,7 +7,7 @@ from streams.decisions.commands import OrganizationRemoved, OrganizationStatus
 from streams.decisions.lifecycle import Forbidden, apply_org_status
 from streams.decisions.referrals.context import Context, ReferralDecision
 from streams.decisions.referrals.record import ACTIVE_STATUSES, ReferralRecord, offer_over
-from streams.decisions.referrals.report import change, network_fails, reject
+from streams.decisions.referrals.report import apply_change, network_fails, reject
 from streams.decisions.referrals.routing import reroute, route
 
 
@@ -29,9 +29,11 @@ def org_status(
     if isinstance(checked, Forbidden):
         return reject(command, DeadLetterKind.TRANSITION, checked.message, ctx)
     offer.answered = True
-    outputs = change(record, checked, ctx, cause=event.event_id, at=event.occurred_at, offer=offer)
+    outputs = apply_change(
+        record, checked, ctx, cause=event.event_id, at=event.occurred_at, offer=offer
+    )
     if checked.reroute:
-        outputs += route(record, ctx, cause=event.event_id, reason=checked.reason)
+        outputs += route(record, ctx, cause=event.event_id)
     return ReferralDecision(record, outputs)
 
 

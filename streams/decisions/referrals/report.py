@@ -28,7 +28,7 @@ from streams.decisions.referrals.record import Offer, ReferralRecord
 from streams.decisions.updates import StateChange, report
 
 
-def change(
+def apply_change(
     record: ReferralRecord,
     change: Transition,
     ctx: Context,
@@ -116,7 +116,7 @@ def network_change(
     )
     if isinstance(checked, Forbidden):
         return checked
-    return change(record, checked, ctx, cause=cause, at=ctx.now, offer=offer)
+    return apply_change(record, checked, ctx, cause=cause, at=ctx.now, offer=offer)
 
 
 def network_fails(
@@ -173,7 +173,7 @@ def reject_unknown(command: ReferralCommand, ctx: Context) -> ReferralDecision:
 
 
 __all__ = [
-    "change",
+    "apply_change",
     "close_if_final",
     "network_change",
     "network_fails",

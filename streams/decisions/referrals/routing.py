@@ -13,12 +13,10 @@ from streams.decisions.matching import MatchRequest, age_on, rank, respond_by
 from streams.decisions.outputs import Outgoing
 from streams.decisions.referrals.context import Context, Directory
 from streams.decisions.referrals.record import Offer, ReferralRecord
-from streams.decisions.referrals.report import change, network_change, network_fails
+from streams.decisions.referrals.report import apply_change, network_change, network_fails
 
 
-def route(
-    record: ReferralRecord, ctx: Context, *, cause: UUID | None, reason: str | None
-) -> list[Outgoing]:
+def route(record: ReferralRecord, ctx: Context, *, cause: UUID | None) -> list[Outgoing]:
     """Offer the referral to the best service not tried yet, or end it unmatched.
 
     Consent is checked here, against the clock, before every disclosure: a
@@ -74,7 +72,7 @@ def route(
     )
     outputs = [Outgoing.event(ctx.topics.org_referrals(best.org_id), record.referral_id, offered)]
     disclosed = sorted(k for k, v in offered.patient.model_dump().items() if v is not None)
-    outputs += change(
+    outputs += apply_change(
         record, checked, ctx, cause=cause, at=ctx.now, offer=offer, disclosed=disclosed
     )
     return outputs
@@ -90,7 +88,7 @@ def reroute(
     if isinstance(outputs, Forbidden):
         return outputs
     offer.answered = True
-    return outputs + route(record, ctx, cause=None, reason=reason)
+    return outputs + route(record, ctx, cause=None)
 
 
 def _end(
