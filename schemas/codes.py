@@ -1,6 +1,6 @@
 """Code systems every event speaks: SDOH categories, referral statuses, reasons.
 
-Values are the wire values of CONTRACT.md and DOMAIN.md; the enums are `StrEnum`
+Values are the wire values of docs/contract.md and DOMAIN.md; the enums are `StrEnum`
 so that a model field typed with one serializes to the plain string.
 """
 

@@ -42,7 +42,7 @@ from schemas.codes import DeadLetterKind
 from schemas.events import ANY_EVENT_ADAPTER, EVENT_TYPES, AnyEvent, Id
 from schemas.topics import TopicKind, Topics
 
-#: Which event types each kind of topic carries (CONTRACT.md, Topics table). Kinds
+#: Which event types each kind of topic carries (docs/contract.md, Topics table). Kinds
 #: not listed (the network's internal command topics) carry no contract event.
 ALLOWED_EVENT_TYPES: Final[dict[TopicKind, frozenset[str]]] = {
     TopicKind.CLINIC_SUBMISSIONS: frozenset(

@@ -8,6 +8,9 @@ the ones of the IG's PRAPARE Questionnaire and QuestionnaireResponse example).
 Note that AHC HRSN and PRAPARE share question codes (71802-3 housing, 93030-5
 transportation) but not answer lists: an answer code is only meaningful
 together with its instrument.
+
+These are the codes only: which answers are positive, how the safety items
+score and every other scoring rule live in :mod:`streams.decisions.scoring`.
 """
 
 from __future__ import annotations
@@ -41,7 +44,6 @@ HVS_ITEMS: Final = (HVS_WORRIED, HVS_RAN_OUT)
 HVS_ITEM_ANSWERS: Final = frozenset(
     {HVS_OFTEN_TRUE, HVS_SOMETIMES_TRUE, HVS_NEVER_TRUE, HVS_DONT_KNOW}
 )
-HVS_POSITIVE_ANSWERS: Final = frozenset({HVS_OFTEN_TRUE, HVS_SOMETIMES_TRUE})
 HVS_RISK_ANSWERS: Final = frozenset({HVS_AT_RISK, HVS_NO_RISK})
 
 # ------------------------------------------------------------------ AHC HRSN core
@@ -100,18 +102,6 @@ AHC_RARELY: Final = "LA10066-1"
 AHC_SOMETIMES: Final = "LA10082-8"
 AHC_FAIRLY_OFTEN: Final = "LA16644-9"
 AHC_FREQUENTLY: Final = "LA6482-9"
-#: Frequency answer -> score. A numeric answer 1..5 means the same score.
-AHC_SAFETY_SCORES: Final[Mapping[str, int]] = {
-    AHC_NEVER: 1,
-    AHC_RARELY: 2,
-    AHC_SOMETIMES: 3,
-    AHC_FAIRLY_OFTEN: 4,
-    AHC_FREQUENTLY: 5,
-}
-AHC_SAFETY_ITEM_MIN: Final = 1
-AHC_SAFETY_ITEM_MAX: Final = 5
-#: Positive (intimate-partner-violence) when the four items sum to this or more.
-AHC_SAFETY_THRESHOLD: Final = 11
 
 # ------------------------------------------------------------------ PRAPARE
 PRAPARE_PANEL: Final = "93025-5"
@@ -157,10 +147,6 @@ PRAPARE_TRANSPORTATION: Final = "93030-5"  # multi-select in PRAPARE
 PRAPARE_TRANSPORT_MEDICAL: Final = "LA30133-5"  # kept me from medical appointments
 PRAPARE_TRANSPORT_NON_MEDICAL: Final = "LA30134-3"  # kept me from non-medical needs
 PRAPARE_UNABLE_TO_RESPOND: Final = "LA30257-2"  # patient unable to respond
-#: Yes answers; the plain LA33-6 Yes (AHC's list) is accepted as a yes too.
-PRAPARE_TRANSPORT_YES: Final = frozenset(
-    {PRAPARE_TRANSPORT_MEDICAL, PRAPARE_TRANSPORT_NON_MEDICAL, YES}
-)
 
 PRAPARE_SOCIAL_CONTACT: Final = "93029-7"
 PRAPARE_LESS_THAN_WEEKLY: Final = "LA27722-0"
@@ -299,12 +285,8 @@ __all__ = [
     "AHC_SAFETY_HURT",
     "AHC_SAFETY_INSULT",
     "AHC_SAFETY_ITEMS",
-    "AHC_SAFETY_ITEM_MAX",
-    "AHC_SAFETY_ITEM_MIN",
-    "AHC_SAFETY_SCORES",
     "AHC_SAFETY_SCREAM",
     "AHC_SAFETY_THREATEN",
-    "AHC_SAFETY_THRESHOLD",
     "AHC_SAFETY_TOTAL",
     "AHC_SMOKE_DETECTORS",
     "AHC_SOMETIMES",
@@ -325,7 +307,6 @@ __all__ = [
     "HVS_NO_RISK",
     "HVS_OFTEN_TRUE",
     "HVS_PANEL",
-    "HVS_POSITIVE_ANSWERS",
     "HVS_RAN_OUT",
     "HVS_RISK",
     "HVS_RISK_ANSWERS",
@@ -366,7 +347,6 @@ __all__ = [
     "PRAPARE_TRANSPORTATION",
     "PRAPARE_TRANSPORT_MEDICAL",
     "PRAPARE_TRANSPORT_NON_MEDICAL",
-    "PRAPARE_TRANSPORT_YES",
     "PRAPARE_UNABLE_TO_GET",
     "PRAPARE_UNABLE_TO_GET_ITEMS",
     "PRAPARE_UNABLE_TO_RESPOND",

@@ -1,6 +1,6 @@
 """The topic catalog: every topic of the wire contract v1, in one place.
 
-Names follow CONTRACT.md. The prefix (``sdoh`` by default) comes from settings;
+Names follow docs/contract.md. The prefix (``sdoh`` by default) comes from settings;
 everything here takes it as an argument so that tests can run side by side on
 one broker with unique prefixes.
 """
@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Final
 
 from schemas.codes import PARTY_ID_RE
+from schemas.errors import RefnetError
 
 DEFAULT_PREFIX: Final = "sdoh"
 PREFIX_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -43,7 +44,7 @@ class TopicKind(StrEnum):
     REFERRALS_CHANGELOG = "referrals-changelog"
 
 
-class InvalidPartyId(ValueError):
+class InvalidPartyId(RefnetError, ValueError):
     """A clinic_id or org_id that breaks the contract's pattern."""
 
     def __init__(self, party_id: str) -> None:

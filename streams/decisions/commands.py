@@ -17,7 +17,7 @@ effect.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -83,6 +83,31 @@ class Command(BaseModel):
     command_id: str
 
 
+class ToReferral(Command):
+    """A command for one referral's owner, keyed by the network's referral id."""
+
+    referral_id: str  # the network's id (network_referral_id)
+
+
+class ReferralRequest(BaseModel):
+    """What a referral is about: who refers whom, for which need, under which consent."""
+
+    referral_id: str  # the network's id: organizations and the event log see it
+    clinic_referral_id: str  # the id the clinic knows: its updates carry it
+    clinic_id: str
+    patient: Patient
+    consent: Consent
+    category: Category
+    screening_id: str | None = None
+    requested_service_id: str | None = None
+    priority: Priority = Priority.ROUTINE
+    note: str | None = None
+
+    def request_fields(self) -> dict[str, Any]:
+        """The request's fields by name, to build another model from them."""
+        return {name: getattr(self, name) for name in ReferralRequest.model_fields}
+
+
 # ------------------------------------------------------------------ patients topic
 class SubmissionReceived(Command):
     """A clinic's screening.submitted / referral.requested / referral.cancelled."""
@@ -118,25 +143,14 @@ PATIENT_COMMAND: TypeAdapter[PatientCommand] = TypeAdapter(PatientCommand)
 
 
 # ------------------------------------------------------------------ referrals topic
-class OpenReferral(Command):
+class OpenReferral(ReferralRequest, Command):
     kind: Literal["open"] = "open"
-    referral_id: str  # the network's id (network_referral_id)
-    clinic_referral_id: str  # the id the clinic knows
-    clinic_id: str
-    patient: Patient
-    consent: Consent
-    category: Category
-    screening_id: str | None = None
-    requested_service_id: str | None = None
-    priority: Priority = Priority.ROUTINE
-    note: str | None = None
     cause_event_id: UUID
     requested_at: datetime
 
 
-class CancelReferral(Command):
+class CancelReferral(ToReferral):
     kind: Literal["cancel"] = "cancel"
-    referral_id: str  # the network's id
     clinic_id: str
     reason: str | None = None
     cause_event_id: UUID
@@ -150,46 +164,41 @@ class OrganizationStatus(Command):
     source: DeadLetterSource
 
 
-class OfferTimeout(Command):
+class OfferTimeout(ToReferral):
     """From a timer: the offer of ``attempt`` may have passed its respond_by."""
 
     kind: Literal["timeout"] = "timeout"
-    referral_id: str
     attempt: int
 
 
-class UpdateConsent(Command):
+class UpdateConsent(ToReferral):
     """From the patient agent: the clinic replaced the patient's consent."""
 
     kind: Literal["consent"] = "consent"
-    referral_id: str  # the network's id
     clinic_id: str
     consent: Consent
     cause_event_id: UUID
     at: datetime
 
 
-class ExpireReferral(Command):
+class ExpireReferral(ToReferral):
     """From a timer: an active referral may have gone without an update too long."""
 
     kind: Literal["expire"] = "expire"
-    referral_id: str
     step: int
 
 
-class OrganizationRemoved(Command):
+class OrganizationRemoved(ToReferral):
     """From a worker's view: the organization holding this referral was deprovisioned."""
 
     kind: Literal["org-removed"] = "org-removed"
-    referral_id: str
     org_id: str
 
 
-class PurgeReferral(Command):
+class PurgeReferral(ToReferral):
     """From a timer: a closed referral may have outlived its retention."""
 
     kind: Literal["purge"] = "purge"
-    referral_id: str
 
 
 ReferralCommand = Annotated[
@@ -225,7 +234,9 @@ __all__ = [
     "PurgeReferral",
     "ReferralClosed",
     "ReferralCommand",
+    "ReferralRequest",
     "SubmissionReceived",
+    "ToReferral",
     "UpdateConsent",
     "derived_id",
     "encode",

@@ -45,7 +45,7 @@ Decisions
   category is not a duplicate.
 * Reasons: ``rejected``, ``cancelled`` and ``failed`` need a reason from
   everyone. ``completed`` needs a reason *or* an outcome (DOMAIN.md wants a
-  statusReason on completed, CONTRACT.md lets the organization send only an
+  statusReason on completed, docs/contract.md lets the organization send only an
   outcome; the renderer uses whichever is given as statusReason text).
 * Business statuses are the network's: a clinic or organization move carrying
   one is ``wrong-party``; every move sets the business status anew (a clinic or

@@ -1,6 +1,6 @@
 """Ranking services for a referral: the network's matching rules, as a pure function.
 
-CONTRACT.md ("Semantics the network promises") fixes the rules; this module is
+docs/contract.md ("Semantics the network promises") fixes the rules; this module is
 their single implementation. :func:`rank` takes the directory (or the part of
 it the caller has), what the referral needs, and what the network knows about
 past offers, and returns the services to offer, best first. The referral agent

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,14 +37,10 @@ from schemas.codes import (
 )
 from schemas.events import (
     Answer,
-    Consent,
     ConsentUpdated,
     Need,
-    Patient,
     ReferralCancelled,
     ReferralRequested,
-    ReferralStateChanged,
-    ReferralUpdated,
     ScoringProblem,
     ScreeningScored,
     ScreeningSubmitted,
@@ -58,6 +54,7 @@ from streams.decisions.commands import (
     OpenReferral,
     PatientCommand,
     ReferralClosed,
+    ReferralRequest,
     SubmissionReceived,
     UpdateConsent,
     derived_id,
@@ -66,6 +63,7 @@ from streams.decisions.commands import (
 )
 from streams.decisions.outputs import Outgoing, dead_letter_event
 from streams.decisions.scoring import score
+from streams.decisions.updates import StateChange, report
 
 #: How many processed event ids a patient keeps for de-duplication.
 SEEN_LIMIT = 500
@@ -148,7 +146,7 @@ def _screening(
 ) -> list[Outgoing]:
     result = score(event.instrument, event.answers)
     at = event.occurred_at
-    covered = [n.category for n in result.needs if _covers(event.consent, n.category, at)]
+    covered = [n.category for n in result.needs if event.consent.covers(n.category, at)]
     scored = ScreeningScored(
         event_id=derived_id(event.event_id, "scored"),
         occurred_at=at,
@@ -173,19 +171,10 @@ def _screening(
             # the clinic as a duplicate of itself, or mark the category open for a
             # referral the referral owner ignores (it exists) and never closes again.
             continue
-        outputs += _open(
-            record,
-            command,
-            referral_id=referral_id,
-            patient=event.patient,
-            consent=event.consent,
-            category=need.category,
-            screening_id=event.screening_id,
-            requested_service_id=None,
-            note=None,
-            priority=None,
-            topics=topics,
+        request = _request(
+            command, event, referral_id, need.category, screening_id=event.screening_id
         )
+        outputs += _open(record, command, request, topics)
     return outputs
 
 
@@ -217,19 +206,18 @@ def _consent(
     record: PatientRecord, command: SubmissionReceived, event: ConsentUpdated, topics: Topics
 ) -> list[Outgoing]:
     """Hand the new consent to every referral the patient has open at this clinic."""
-    outputs = []
-    for referral_id in record.open.values():
-        network_id = network_referral_id(command.clinic_id, referral_id)
-        update = UpdateConsent(
-            command_id=f"consent:{event.event_id}:{network_id}",
-            referral_id=network_id,
-            clinic_id=command.clinic_id,
+    return [
+        _to_referral(
+            UpdateConsent,
+            "consent:{event}:{referral}",
+            command,
+            referral_id,
+            topics,
             consent=event.consent,
-            cause_event_id=event.event_id,
             at=event.occurred_at,
         )
-        outputs.append(Outgoing.command(topics.network_referrals, network_id, update))
-    return outputs
+        for referral_id in record.open.values()
+    ]
 
 
 def _requested(
@@ -244,19 +232,16 @@ def _requested(
                 topics,
             )
         ]
-    return _open(
-        record,
+    request = _request(
         command,
-        referral_id=event.referral_id,
-        patient=event.patient,
-        consent=event.consent,
-        category=event.category,
-        screening_id=None,
+        event,
+        event.referral_id,
+        event.category,
         requested_service_id=event.service_id,
-        note=event.note,
         priority=event.priority,
-        topics=topics,
+        note=event.note,
     )
+    return _open(record, command, request, topics)
 
 
 def _cancelled(
@@ -271,134 +256,122 @@ def _cancelled(
                 topics,
             )
         ]
-    network_id = network_referral_id(command.clinic_id, event.referral_id)
-    cancel = CancelReferral(
-        command_id=f"cancel:{event.event_id}",
-        referral_id=network_id,
-        clinic_id=command.clinic_id,
+    cancel = _to_referral(
+        CancelReferral,
+        "cancel:{event}",
+        command,
+        event.referral_id,
+        topics,
         reason=event.reason,
-        cause_event_id=event.event_id,
         source=command.source,
     )
-    return [Outgoing.command(topics.network_referrals, network_id, cancel)]
+    return [cancel]
+
+
+def _to_referral(
+    make: type[UpdateConsent | CancelReferral],
+    command_id: str,
+    command: SubmissionReceived,
+    referral_id: str,
+    topics: Topics,
+    **fields: Any,
+) -> Outgoing:
+    """A command about the clinic's ``referral_id`` to the referral's owner.
+
+    ``command_id`` is a format string of ``{event}`` (the clinic's event id) and
+    ``{referral}`` (the network's referral id).
+    """
+    network_id = network_referral_id(command.clinic_id, referral_id)
+    event_id = command.event.event_id
+    sent = make(
+        command_id=command_id.format(event=event_id, referral=network_id),
+        referral_id=network_id,
+        clinic_id=command.clinic_id,
+        cause_event_id=event_id,
+        **fields,
+    )
+    return Outgoing.command(topics.network_referrals, network_id, sent)
+
+
+def _request(
+    command: SubmissionReceived,
+    event: ScreeningSubmitted | ReferralRequested,
+    referral_id: str,
+    category: Category,
+    **details: Any,
+) -> ReferralRequest:
+    """The referral ``event`` asks for, as the clinic's ``referral_id``."""
+    return ReferralRequest(
+        referral_id=network_referral_id(command.clinic_id, referral_id),
+        clinic_referral_id=referral_id,
+        clinic_id=command.clinic_id,
+        patient=event.patient,
+        consent=event.consent,
+        category=category,
+        **details,
+    )
+
+
+#: How a referral the clinic alone hears of ends: consent does not cover its category.
+_NOT_CONSENTED: Final = (
+    TaskStatus.FAILED,
+    BusinessStatus.CONSENT_REQUIRED,
+    ReasonCode.CONSENT_NOT_GRANTED,
+)
+#: ...or the patient has a referral open in its category.
+_DUPLICATE: Final = (
+    TaskStatus.CANCELLED,
+    BusinessStatus.DUPLICATE,
+    ReasonCode.DUPLICATE_OPEN_REFERRAL,
+)
 
 
 def _open(
-    record: PatientRecord,
-    command: SubmissionReceived,
-    *,
-    referral_id: str,
-    patient: Patient,
-    consent: Consent,
-    category: Category,
-    screening_id: str | None,
-    requested_service_id: str | None,
-    note: str | None,
-    priority: object,
-    topics: Topics,
+    record: PatientRecord, command: SubmissionReceived, request: ReferralRequest, topics: Topics
 ) -> list[Outgoing]:
-    event = command.event
-    at = event.occurred_at
-    if not _covers(consent, category, at):
-        return _clinic_only(
-            command,
-            referral_id,
-            patient,
-            category,
-            screening_id,
-            TaskStatus.FAILED,
-            BusinessStatus.CONSENT_REQUIRED,
-            ReasonCode.CONSENT_NOT_GRANTED,
-            None,
-            topics,
-        )
-    existing = record.open.get(category)
+    at = command.event.occurred_at
+    if not request.consent.covers(request.category, at):
+        return _clinic_only(command, request, _NOT_CONSENTED, None, topics)
+    existing = record.open.get(request.category)
     if existing is not None:
-        return _clinic_only(
-            command,
-            referral_id,
-            patient,
-            category,
-            screening_id,
-            TaskStatus.CANCELLED,
-            BusinessStatus.DUPLICATE,
-            ReasonCode.DUPLICATE_OPEN_REFERRAL,
-            existing,
-            topics,
-        )
-    record.open[category] = referral_id
-    record.referrals[referral_id] = category
-    extra = {"priority": priority} if priority is not None else {}
-    network_id = network_referral_id(command.clinic_id, referral_id)
+        return _clinic_only(command, request, _DUPLICATE, existing, topics)
+    record.open[request.category] = request.clinic_referral_id
+    record.referrals[request.clinic_referral_id] = request.category
     open_command = OpenReferral(
-        command_id=f"open:{network_id}",
-        referral_id=network_id,
-        clinic_referral_id=referral_id,
-        clinic_id=command.clinic_id,
-        patient=patient,
-        consent=consent,
-        category=category,
-        screening_id=screening_id,
-        requested_service_id=requested_service_id,
-        note=note,
-        cause_event_id=event.event_id,
+        command_id=f"open:{request.referral_id}",
+        **request.request_fields(),
+        cause_event_id=command.event.event_id,
         requested_at=at,
-        **extra,
     )
-    return [Outgoing.command(topics.network_referrals, network_id, open_command)]
+    return [Outgoing.command(topics.network_referrals, request.referral_id, open_command)]
 
 
 def _clinic_only(
     command: SubmissionReceived,
-    referral_id: str,
-    patient: Patient,
-    category: Category,
-    screening_id: str | None,
-    status: TaskStatus,
-    business: BusinessStatus,
-    reason: ReasonCode,
+    request: ReferralRequest,
+    ending: tuple[TaskStatus, BusinessStatus, ReasonCode],
     duplicate_of: str | None,
     topics: Topics,
 ) -> list[Outgoing]:
     """A referral that never leaves the network: the clinic alone hears of it."""
-    at: datetime = command.event.occurred_at
-    network_id = network_referral_id(command.clinic_id, referral_id)
-    update = ReferralUpdated(
-        event_id=derived_id(network_id, command.command_id, "updated"),
-        occurred_at=at,
-        referral_id=referral_id,
-        patient_id=patient.id,
-        category=category,
-        screening_id=screening_id,
+    status, business, reason = ending
+    network_id = request.referral_id
+    reported = StateChange(
+        request=request,
+        ids=(
+            derived_id(network_id, command.command_id, "updated"),
+            derived_id(network_id, command.command_id, "state"),
+        ),
+        at=command.event.occurred_at,
+        actor=Party.NETWORK,
+        from_status=TaskStatus.DRAFT,
         status=status,
-        business_status=business,
+        business=business,
         reason=reason.value,
-        attempt=0,
+        cause=command.event.event_id,
         duplicate_of=duplicate_of,
     )
-    changed = ReferralStateChanged(
-        event_id=derived_id(network_id, command.command_id, "state"),
-        occurred_at=at,
-        referral_id=network_id,
-        clinic_referral_id=referral_id,
-        patient_id=patient.id,
-        clinic_id=command.clinic_id,
-        category=category,
-        screening_id=screening_id,
-        from_status=TaskStatus.DRAFT,
-        to_status=status,
-        business_status=business,
-        reason=reason.value,
-        attempt=0,
-        actor=Party.NETWORK,
-        cause_event_id=command.event.event_id,
-        preferred_language=patient.preferred_language,
-        postal_code=patient.postal_code,
-    )
-    return [
-        Outgoing.event(topics.clinic_updates(command.clinic_id), referral_id, update),
-        Outgoing.event(topics.referral_events, network_id, changed),
-    ]
+    return report(reported, topics)
 
 
 def _dead_letter(
@@ -409,10 +382,6 @@ def _dead_letter(
         kind, message, command.source, to_bytes(event), occurred_at=event.occurred_at
     )
     return Outgoing.event(topics.deadletter, command.source.key or "", letter)
-
-
-def _covers(consent: Consent, category: Category, at: datetime) -> bool:
-    return consent.covers(category, at)
 
 
 def _code(question: str | None) -> str | None:

@@ -1,7 +1,7 @@
-"""The JSON examples of CONTRACT.md, with its "..." placeholders filled in.
+"""The JSON examples of docs/contract.md, with its "..." placeholders filled in.
 
 Kept as JSON text, as a clinic or organization would send them. The last three
-events have no example in CONTRACT.md; theirs follow the models.
+events have no example in docs/contract.md; theirs follow the models.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ from streams.decisions.scoring import (
     score_hunger_vital_sign,
     score_prapare,
 )
+from streams.decisions.scoring.ahc import SAFETY_SCORES
+from streams.decisions.scoring.prapare import TRANSPORT_YES
 
 Pair = tuple[str, str | int | float]
 
@@ -732,10 +734,10 @@ _CODES = sorted(
         *loinc.AHC_HOUSING_PROBLEM_ANSWERS,
         loinc.AHC_HOUSING_NONE,
         *loinc.AHC_UTILITIES_ANSWERS,
-        *loinc.AHC_SAFETY_SCORES,
+        *SAFETY_SCORES,
         *loinc.PRAPARE_HOUSING_ANSWERS,
         *loinc.PRAPARE_UNABLE_TO_GET_ITEMS,
-        *loinc.PRAPARE_TRANSPORT_YES,
+        *TRANSPORT_YES,
         *loinc.PRAPARE_STRESS_ANSWERS,
         *loinc.PRAPARE_SOCIAL_CONTACT_ANSWERS,
         *loinc.PRAPARE_SAFETY_ANSWERS,

@@ -1,0 +1,79 @@
+"""The directory: services and the capacity organizations report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, model_validator
+
+from schemas.codes import Category, ServiceStatus
+from schemas.events.base import Event, WireModel
+from schemas.events.fields import (
+    MAX_CATEGORIES,
+    MAX_LANGUAGES,
+    MAX_POSTAL_CODES,
+    NULL_IS_EMPTY,
+    FiniteFloat,
+    Id,
+    Integer,
+    Language,
+    Name,
+    PartyId,
+    PostalCode,
+    ResponseSla,
+)
+
+
+class Location(WireModel):
+    lat: FiniteFloat = Field(ge=-90, le=90)
+    lon: FiniteFloat = Field(ge=-180, le=180)
+
+
+class Capacity(WireModel):
+    """HSDS 3.1 draft ``service.capacities[]``: what is left now."""
+
+    available: Integer = Field(ge=0)
+    unit: Name | None = None
+    maximum: Integer | None = Field(default=None, ge=0)
+
+
+class ServiceUpserted(Event):
+    """A service of the directory, created or replaced (compacted, key service_id)."""
+
+    event_type: Literal["service.upserted"] = "service.upserted"
+    service_id: Id
+    org_id: PartyId
+    name: Name
+    status: ServiceStatus
+    categories: Annotated[list[Category], Field(max_length=MAX_CATEGORIES)]
+    postal_codes: Annotated[list[PostalCode], Field(max_length=MAX_POSTAL_CODES), NULL_IS_EMPTY] = (
+        Field(default_factory=list, description="null means none")
+    )
+    location: Location | None = None
+    radius_km: FiniteFloat | None = Field(default=None, ge=0)
+    languages: Annotated[list[Language], Field(max_length=MAX_LANGUAGES), NULL_IS_EMPTY] = Field(
+        default_factory=list, description="null means none"
+    )
+    min_age: Integer | None = Field(default=None, ge=0)
+    max_age: Integer | None = Field(default=None, ge=0)
+    capacity: Capacity | None = None
+    response_sla: ResponseSla | None = Field(
+        default=None, description="ISO 8601, e.g. PT24H; positive, at most P90D"
+    )
+
+    @model_validator(mode="after")
+    def _age_bounds_ordered(self) -> Self:
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise ValueError("min_age is above max_age")
+        return self
+
+
+class ServiceCapacityChanged(Event):
+    """An organization reports the capacity left in one of its services."""
+
+    event_type: Literal["service.capacity-changed"] = "service.capacity-changed"
+    service_id: Id
+    available: Integer = Field(ge=0)
+
+
+__all__ = ["Capacity", "Location", "ServiceCapacityChanged", "ServiceUpserted"]

@@ -1,0 +1,185 @@
+"""What the clinic, the event log and the organization hear of a referral's changes.
+
+Every accepted change becomes a ``referral.updated`` to the clinic and a
+``referral.state-changed`` on the event log; a refused command becomes a dead
+letter. Output event ids derive from (referral, step), so a replayed command
+repeats the same ids.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from schemas.codes import BusinessStatus, DeadLetterKind, Party, TaskStatus, WithdrawReason
+from schemas.events import DeadLetterSource, ReferralWithdrawn, to_bytes
+from streams.decisions.commands import (
+    CancelReferral,
+    OrganizationStatus,
+    ReferralClosed,
+    ReferralCommand,
+    derived_id,
+    patient_key,
+)
+from streams.decisions.lifecycle import Forbidden, Transition, transition
+from streams.decisions.outputs import Outgoing, dead_letter_event
+from streams.decisions.referrals.context import Context, ReferralDecision
+from streams.decisions.referrals.record import Offer, ReferralRecord
+from streams.decisions.updates import StateChange, report
+
+
+def apply_change(
+    record: ReferralRecord,
+    change: Transition,
+    ctx: Context,
+    *,
+    cause: UUID | None,
+    at: datetime,
+    offer: Offer | None = None,
+    disclosed: list[str] | None = None,
+) -> list[Outgoing]:
+    """Apply a checked change to the record; report it to the clinic and the log.
+
+    ``disclosed``: on an offer, the patient fields it sends (the log records them,
+    with the consent in force, for the accounting of disclosures)."""
+    before = record.status
+    record.status = change.after.status
+    record.business_status = change.after.business_status
+    record.step += 1
+    record.updated_at = ctx.now
+    if record.state.terminal:
+        record.closed_at = ctx.now
+    reported = StateChange(
+        request=record,
+        ids=(
+            derived_id(record.referral_id, "updated", record.step),
+            derived_id(record.referral_id, "state", record.step),
+        ),
+        at=at,
+        actor=change.by,
+        from_status=before,
+        status=record.status,
+        logged_status=change.downstream,
+        business=record.business_status,
+        reason=change.reason,
+        outcome=change.outcome,
+        cause=cause,
+        attempt=offer.attempt if offer else record.attempt,
+        org_id=offer.org_id if offer else None,
+        service_id=offer.service_id if offer else None,
+        disclosed=disclosed,
+    )
+    return report(reported, ctx.topics)
+
+
+def withdraw(record: ReferralRecord, reason: WithdrawReason, ctx: Context) -> Outgoing:
+    assert record.offer is not None
+    withdrawn = ReferralWithdrawn(
+        event_id=derived_id(record.referral_id, "withdrawn", record.offer.attempt),
+        occurred_at=ctx.now,
+        referral_id=record.referral_id,
+        reason=reason.value,
+    )
+    return Outgoing.event(
+        ctx.topics.org_referrals(record.offer.org_id), record.referral_id, withdrawn
+    )
+
+
+def close_if_final(record: ReferralRecord, ctx: Context) -> list[Outgoing]:
+    if not record.state.terminal:
+        return []
+    closed = ReferralClosed(
+        command_id=f"closed:{record.referral_id}",
+        referral_id=record.clinic_referral_id,
+        category=record.category,
+    )
+    key = patient_key(record.clinic_id, record.patient.id)
+    return [Outgoing.command(ctx.topics.network_patients, key, closed)]
+
+
+def network_change(
+    record: ReferralRecord,
+    ctx: Context,
+    status: TaskStatus,
+    business: BusinessStatus,
+    reason: str,
+    *,
+    offer: Offer | None,
+    cause: UUID | None = None,
+) -> list[Outgoing] | Forbidden:
+    """The network moves the referral to ``status`` / ``business`` and reports it.
+
+    Forbidden (nothing changed) when the state machine refuses the move.
+    """
+    checked = transition(
+        record.state, status, Party.NETWORK, business_status=business, reason=reason
+    )
+    if isinstance(checked, Forbidden):
+        return checked
+    return apply_change(record, checked, ctx, cause=cause, at=ctx.now, offer=offer)
+
+
+def network_fails(
+    record: ReferralRecord,
+    ctx: Context,
+    business: BusinessStatus,
+    reason: str,
+    *,
+    offer: Offer | None,
+    withdrawal: WithdrawReason | None = None,
+    cause: UUID | None = None,
+) -> list[Outgoing] | Forbidden:
+    """The network ends the referral ``failed`` / ``business`` and reports it.
+
+    ``withdrawal``: first tell the organization holding the offer to stop, for
+    this reason. Forbidden (nothing changed) when the state machine refuses.
+    """
+    stop = [withdraw(record, withdrawal, ctx)] if withdrawal is not None else []
+    failed = TaskStatus.FAILED
+    ended = network_change(record, ctx, failed, business, reason, offer=offer, cause=cause)
+    return ended if isinstance(ended, Forbidden) else stop + ended
+
+
+def payload(command: ReferralCommand) -> bytes:
+    """What a dead letter about ``command`` quotes: the organization's event, if any."""
+    return to_bytes(command.event) if isinstance(command, OrganizationStatus) else b""
+
+
+def network_source(ctx: Context, key: str) -> DeadLetterSource:
+    """Where a command the network itself sent to the referrals topic came from."""
+    return DeadLetterSource(topic=ctx.topics.network_referrals, partition=-1, offset=-1, key=key)
+
+
+def reject(
+    command: OrganizationStatus | CancelReferral,
+    kind: DeadLetterKind,
+    message: str,
+    ctx: Context,
+) -> ReferralDecision:
+    """Dead-letter a command; the referral does not change and does not remember it.
+
+    Remembering refused ids would let any party grow another party's record.
+    """
+    letter = dead_letter_event(kind, message, command.source, payload(command), occurred_at=ctx.now)
+    out = Outgoing.event(ctx.topics.deadletter, command.source.key or "", letter)
+    return ReferralDecision(None, [out], dead_letter=kind.value)
+
+
+def reject_unknown(command: ReferralCommand, ctx: Context) -> ReferralDecision:
+    if isinstance(command, OrganizationStatus | CancelReferral):
+        message = "no referral with this id is known to the network"
+        return reject(command, DeadLetterKind.UNKNOWN_REFERRAL, message, ctx)
+    return ReferralDecision(None, [])  # a timer's command for a forgotten referral
+
+
+__all__ = [
+    "apply_change",
+    "close_if_final",
+    "network_change",
+    "network_fails",
+    "network_source",
+    "payload",
+    "reject",
+    "reject_unknown",
+    "withdraw",
+]
