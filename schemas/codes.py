@@ -1,6 +1,6 @@
 """Code systems every event speaks: SDOH categories, referral statuses, reasons.
 
-Values are the wire values of docs/contract.md and DOMAIN.md; the enums are `StrEnum`
+Values are the wire values of docs/contract.md; the enums are `StrEnum`
 so that a model field typed with one serializes to the plain string.
 """
 
@@ -103,7 +103,7 @@ class BusinessStatus(StrEnum):
 
 
 class ReasonCode(StrEnum):
-    """Reasons for rejected, failed or cancelled (DOMAIN.md), plus network codes."""
+    """Reasons for rejected, failed or cancelled (docs/contract.md), plus network codes."""
 
     NO_CAPACITY = "no-capacity"
     NOT_ELIGIBLE = "not-eligible"

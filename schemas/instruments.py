@@ -1,8 +1,8 @@
 """LOINC codes of the three screening instruments refnet scores.
 
 Question codes are LOINC observation codes; answer codes are LOINC answer codes
-(``LA...``). Sources: DOMAIN.md (the authority for the scoring tables) and the
-HL7 Gravity SDOH Clinical Care IG STU 2.3 examples (the PRAPARE answer codes are
+(``LA...``). Sources: LOINC's answer lists, as docs/contract.md's Scoring section
+reads them, and the HL7 Gravity SDOH Clinical Care IG STU 2.3 examples (the PRAPARE answer codes are
 the ones of the IG's PRAPARE Questionnaire and QuestionnaireResponse example).
 
 Note that AHC HRSN and PRAPARE share question codes (71802-3 housing, 93030-5
@@ -50,7 +50,7 @@ HVS_RISK_ANSWERS: Final = frozenset({HVS_AT_RISK, HVS_NO_RISK})
 AHC_PANEL: Final = "96777-8"
 
 AHC_LIVING_SITUATION: Final = "71802-3"
-# Follow the meaning (DOMAIN.md): one IG example swaps the labels of the last two.
+# Follow LOINC's meaning of each answer: one IG example swaps the labels of the last two.
 AHC_STEADY_NOT_WORRIED: Final = "LA31993-1"  # steady place, not worried: negative
 AHC_STEADY_WORRIED: Final = "LA31994-9"  # steady place, worried about losing it
 AHC_NO_STEADY_PLACE: Final = "LA31995-6"  # no steady place to live

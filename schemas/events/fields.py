@@ -232,7 +232,7 @@ Phone = Annotated[
     StringConstraints(min_length=1, max_length=40, pattern=TEXT_PATTERN),
     BeforeValidator(no_control_characters),
 ]
-#: Reason and outcome codes: DOMAIN.md's codes (:class:`schemas.codes.ReasonCode`)
+#: Reason and outcome codes: the contract's codes (:class:`schemas.codes.ReasonCode`)
 #: or another documented code; free text is tolerated up to 256 characters.
 Reason = Annotated[
     str,

@@ -44,7 +44,7 @@ Decisions
   counts as an open referral and a later consented referral for the same
   category is not a duplicate.
 * Reasons: ``rejected``, ``cancelled`` and ``failed`` need a reason from
-  everyone. ``completed`` needs a reason *or* an outcome (DOMAIN.md wants a
+  everyone. ``completed`` needs a reason *or* an outcome (FHIR's Task wants a
   statusReason on completed, docs/contract.md lets the organization send only an
   outcome; the renderer uses whichever is given as statusReason text).
 * Business statuses are the network's: a clinic or organization move carrying

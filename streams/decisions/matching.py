@@ -66,13 +66,13 @@ from schemas.codes import Category, ServiceStatus
 from schemas.events import Patient, ServiceUpserted
 from streams.decisions.geo import LatLon, centroid, haversine_km, normalize_postal_code
 
-#: Default time an organization has to accept or reject an offer. DOMAIN.md's
-#: service level is "within 1 business day"; the directory carries no business
-#: calendar (opening days, holidays, time zones), so the network counts it as 24
+#: Default time an organization has to accept or reject an offer: a service
+#: level of "within 1 business day". The directory carries no business calendar
+#: (opening days, holidays, time zones), so the network counts it as 24
 #: wall-clock hours. An offer made on a Friday afternoon therefore times out on
-#: Saturday: settings may raise the default (e.g. to 72 hours, the "re-route
-#: after 2 to 3 business days" level), and a service's own ``response_sla``
-#: always wins.
+#: Saturday: settings may raise the default (``REFNET_DEFAULT_RESPONSE_SLA``, e.g.
+#: to 72 hours, the "re-route after 2 to 3 business days" level), and a
+#: service's own ``response_sla`` always wins.
 DEFAULT_RESPONSE_SLA: Final = timedelta(hours=24)
 
 

@@ -354,7 +354,7 @@ def test_rendered_completed_task_matches_the_ig_completed_example_except_the_out
     (output,) = task["output"]
     assert output["valueString"] == "Application filed with the pantry"
     assert output["type"]["coding"][0]["code"] != example["output"][0]["type"]["coding"][0]["code"]
-    # DOMAIN.md: completed carries a statusReason; the outcome stands in for it.
+    # FHIR: completed carries a statusReason; the outcome stands in for it.
     assert task["statusReason"] == {"text": "Application filed with the pantry"}
 
 

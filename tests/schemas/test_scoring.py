@@ -1,4 +1,4 @@
-"""Scoring rules of DOMAIN.md, one behaviour per test, plus the never-raises property."""
+"""Scoring rules of docs/contract.md, one behaviour per test, plus the never-raises property."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ a number. Accepted shapes: any object with ``question`` and ``answer``
 attributes (the event model's ``Answer``), a ``(question, answer)`` tuple, or a
 mapping with those two keys.
 
-Rules: DOMAIN.md is the authority; rule ids are stable and travel with the
+Rules: docs/contract.md (Scoring) lists them; rule ids are stable and travel with the
 need. Each instrument's rules, and the decisions taken for incomplete or
 inconsistent answers, are in its module: :mod:`.hvs` (Hunger Vital Sign),
 :mod:`.ahc` (AHC HRSN core), :mod:`.prapare` (PRAPARE). The answers are read
