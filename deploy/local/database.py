@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from deploy.local.broker import process_cmdline
+from schemas.errors import RefnetError
 
 log = logging.getLogger(__name__)
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(RefnetError, RuntimeError):
     """The embedded PostgreSQL server could not be started or stopped."""
 
 
