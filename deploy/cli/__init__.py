@@ -10,8 +10,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from deploy import bench
 from deploy.cli import (
+    bench,
     demo,
     dev,
     directory,
