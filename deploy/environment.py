@@ -4,8 +4,9 @@ PostgreSQL, as every command that needs them finds them."""
 from __future__ import annotations
 
 from connectors.kafka.admin import TopicResult, apply_topics, create_acls, security_enabled
-from deploy.local.broker import BrokerState, LocalBroker
+from deploy.local.broker import LocalBroker
 from deploy.local.database import LocalDatabase
+from deploy.local.state import BrokerState
 from deploy.provision.access import Access, admin_for, kafka_access, secure_lines
 from deploy.provision.parties import Admin, provision_network
 from deploy.provision.principals import network_acls, network_principal

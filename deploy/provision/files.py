@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from connectors.kafka.auth import KafkaAuth
+from deploy import private
 from deploy.provision.principals import PartyKind
 
 SCRAM_MECHANISM = "SCRAM-SHA-512"
@@ -19,16 +20,10 @@ def credentials_path(data_dir: Path, kind: PartyKind | Literal["network"], party
 
 
 def write_private_json(path: Path, document: dict[str, Any]) -> None:
-    """Write ``document`` to ``path`` with mode 0600 from the first byte (atomic rename)."""
+    """Write ``document`` to ``path`` (mode 0600) in a directory only its owner may enter."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-    partial.replace(path)
+    private.write_private_json(path, document)
 
 
 def existing_password(path: Path, username: str) -> str | None:
