@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import logging
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +29,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aiokafka import AIOKafkaProducer, TopicPartition  # noqa: E402
+from aiokafka import AIOKafkaProducer  # noqa: E402
 
 from benchmarks.broker_start import kafka_jvms  # noqa: E402
+from benchmarks.throughput_checks import (  # noqa: E402
+    CLINIC,
+    UpdatesReader,
+    check_topics,
+    check_updates,
+)
 from connectors.kafka.admin import apply_topics  # noqa: E402
-from connectors.kafka.clients import consumer, producer  # noqa: E402
+from connectors.kafka.clients import producer  # noqa: E402
 from deploy.bench.events import FOOD_AND_TRANSPORT, FOOD_ONLY, patient, screening, service  # noqa: E402
 from deploy.bench.process import cpu, status_kb  # noqa: E402
 from deploy.launcher import start_worker, stop_worker, worker_env  # noqa: E402
@@ -43,23 +47,9 @@ from deploy.local.broker import LocalBroker  # noqa: E402
 from deploy.settings import Settings  # noqa: E402
 from schemas.events import to_bytes  # noqa: E402
 from schemas.topics import Topics  # noqa: E402
-from streams.decisions.commands import network_referral_id  # noqa: E402
 
 POSTAL_CODES = ("10451", "10452", "10453", "10454", "10455", "10456")
 FOOD, TRANSPORT = "food-insecurity", "transportation-insecurity"
-CLINIC = "bench-clinic"
-
-
-@dataclass(frozen=True)
-class Update:
-    referral_id: str
-    screening_id: str | None
-    status: str
-    business_status: str | None
-    service_id: str | None
-    attempt: int
-    event_id: str
-    timestamp_ms: int
 
 
 # ---------------------------------------------------------------- the network
@@ -125,65 +115,6 @@ def network_env(bootstrap: str, topics: Topics, data_dir: Path, log_level: str) 
 
 def pid_alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
-
-
-class UpdatesReader:
-    """Reads the clinic's updates topic from the beginning in the background."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = consumer(bootstrap, topic, auto_offset_reset="earliest", group_id=None)
-        self.updates: list[Update] = []
-        self.first: dict[str, Update] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.consumer.start()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            batch = await self.consumer.getmany(timeout_ms=200, max_records=2000)
-            for records in batch.values():
-                for r in records:
-                    v = json.loads(r.value)
-                    u = Update(
-                        referral_id=v["referral_id"],
-                        screening_id=v.get("screening_id"),
-                        status=v["status"],
-                        business_status=v.get("business_status"),
-                        service_id=v.get("service_id"),
-                        attempt=v.get("attempt", 0),
-                        event_id=v["event_id"],
-                        timestamp_ms=r.timestamp,
-                    )
-                    self.updates.append(u)
-                    self.first.setdefault(u.referral_id, u)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.consumer.stop()
-
-
-async def drain(bootstrap: str, names: list[str], partitions: int) -> list[dict[str, Any]]:
-    """Every message now on ``names``, read from the beginning to the current ends."""
-    reader = consumer(bootstrap, group_id=None)
-    await reader.start()
-    try:
-        tps = [TopicPartition(n, p) for n in names for p in range(partitions)]
-        reader.assign(tps)
-        await reader.seek_to_beginning(*tps)
-        ends = await reader.end_offsets(tps)
-        values: list[dict[str, Any]] = []
-        while [tp for tp in tps if await reader.position(tp) < ends[tp]]:
-            batch = await reader.getmany(timeout_ms=500, max_records=5000)
-            for records in batch.values():
-                values.extend(json.loads(r.value) for r in records if r.value is not None)
-        return values
-    finally:
-        await reader.stop()
 
 
 async def wait_for(predicate: Any, seconds: float, proc: Any, log: Path) -> None:
@@ -255,10 +186,12 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
         warm_ref = await warm_up(state)
         measured = await measure(state)
         assert state.reader is not None
-        ours = [u for u in state.reader.updates if u.referral_id in measured.expected]
+        ours = state.reader.ours(measured.expected)
         print_figures(state, measured)
-        problems = check_updates(state, measured, ours, warm_ref)
-        problems += await check_topics(state, measured, ours)
+        problems = check_updates(state.reader, ours, measured.expected, warm_ref)
+        problems += await check_topics(
+            state.bootstrap, state.topics, state.orgs, ours, measured.expected
+        )
         print("correctness: ok" if not problems else "correctness: FAILED")
         for p in problems:
             print(f"  - {p}")
@@ -425,79 +358,6 @@ def print_figures(state: Run, m: Measured) -> None:
         print(
             f"broker JVM: CPU {m.cpu_broker:.1f}s ({100 * m.cpu_broker / m.wall_s:.0f}% of a core)"
         )
-
-
-def check_updates(state: Run, m: Measured, ours: list[Update], warm_ref: str) -> list[str]:
-    """What the clinic's updates say: each referral offered (or unmatched) once."""
-    assert state.reader is not None
-    first = state.reader.first
-    firsts = {rid: first[rid] for rid in m.expected if rid in first}
-    problems: list[str] = []
-    missing = m.expected - firsts.keys()
-    if missing:
-        problems.append(f"{len(missing)} referrals never updated, e.g. {sorted(missing)[:3]}")
-    stray = {u.referral_id for u in state.reader.updates} - m.expected - {warm_ref}
-    if stray:
-        problems.append(f"{len(stray)} unexpected referral ids, e.g. {sorted(stray)[:3]}")
-    first_offers = Counter(
-        u.referral_id for u in ours if u.business_status == "offered" and u.attempt == 1
-    )
-    unmatched = {u.referral_id for u in ours if u.business_status == "unmatched"}
-    twice = {r: n for r, n in first_offers.items() if n > 1}
-    if twice:
-        problems.append(f"{len(twice)} referrals got >1 first offer update: {list(twice)[:3]}")
-    neither = m.expected - first_offers.keys() - unmatched - missing
-    if neither:
-        problems.append(f"{len(neither)} referrals neither offered nor unmatched")
-    both = first_offers.keys() & unmatched
-    if both:
-        problems.append(f"{len(both)} referrals both offered and unmatched")
-    repeated_ids = sum(n - 1 for n in Counter(u.event_id for u in ours).values() if n > 1)
-    if repeated_ids:
-        problems.append(f"{repeated_ids} referral.updated delivered more than once (same id)")
-    return problems
-
-
-async def check_topics(state: Run, m: Measured, ours: list[Update]) -> list[str]:
-    """What the organizations' topics and the dead letters say: no offer twice."""
-    args, topics = state.args, state.topics
-    problems: list[str] = []
-    org_msgs = await drain(
-        state.bootstrap, [topics.org_referrals(o) for o in state.orgs], args.partitions
-    )
-    # organizations see the network's id, scoped by the clinic
-    clinic_ids = {network_referral_id(CLINIC, rid): rid for rid in m.expected}
-    offered = [
-        (clinic_ids[msg["referral_id"]], msg["service_id"])
-        for msg in org_msgs
-        if msg.get("event_type") == "referral.offered" and msg["referral_id"] in clinic_ids
-    ]
-    pairs = Counter(offered)
-    dup_pairs = {p: n for p, n in pairs.items() if n > 1}
-    if dup_pairs:
-        problems.append(
-            f"{len(dup_pairs)} (referral, service) offered twice: {list(dup_pairs)[:3]}"
-        )
-    per_referral: defaultdict[str, set[str]] = defaultdict(set)
-    for rid, sid in offered:
-        per_referral[rid].add(sid)
-    multi = [r for r, s in per_referral.items() if len(s) > 1]
-    if multi:
-        problems.append(f"{len(multi)} referrals offered to more than one service")
-    update_pairs = {(u.referral_id, u.service_id) for u in ours if u.business_status == "offered"}
-    if update_pairs != set(pairs):
-        problems.append(
-            f"offers to organizations ({len(pairs)}) and offered updates to the clinic "
-            f"({len(update_pairs)}) differ"
-        )
-    dead = await drain(state.bootstrap, [topics.deadletter], args.partitions)
-    if dead:
-        problems.append(f"{len(dead)} dead letters, e.g. {dead[0].get('error')}")
-    print(
-        f"checked: {len(ours)} referral.updated, {len(offered)} referral.offered to "
-        f"{len(state.orgs)} organizations, {len(dead)} dead letters"
-    )
-    return problems
 
 
 async def stop(state: Run) -> None:
