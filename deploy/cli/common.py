@@ -1,16 +1,10 @@
-"""What the commands share: the shape of a command, and ``export`` lines for a shell."""
+"""What the commands share: the subparsers they add themselves to, ``export`` lines."""
 
 from __future__ import annotations
 
-import argparse
 import shlex
-from collections.abc import Callable
 from typing import Any
 
-from deploy.settings import Settings
-
-#: A command: the settings and the parsed arguments in, an exit status out.
-Command = Callable[[Settings, argparse.Namespace], int]
 #: What ``add_subparsers()`` returns: each command module adds its parser to it.
 Subparsers = Any
 
