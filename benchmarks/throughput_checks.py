@@ -6,8 +6,6 @@ nothing may land in the dead letters.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from connectors.kafka.clients import consumer
+from deploy.bench.kafka import BackgroundReader
 from schemas.topics import Topics
 from streams.decisions.commands import network_referral_id
 
@@ -34,48 +33,34 @@ class Update:
     timestamp_ms: int
 
 
-class UpdatesReader:
+class UpdatesReader(BackgroundReader):
     """Reads the clinic's updates topic from the beginning in the background."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = consumer(bootstrap, topic, auto_offset_reset="earliest", group_id=None)
+        super().__init__(bootstrap, topic)
         self.updates: list[Update] = []
         self.first: dict[str, Update] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        await self.consumer.start()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            batch = await self.consumer.getmany(timeout_ms=200, max_records=2000)
-            for records in batch.values():
-                for r in records:
-                    v = json.loads(r.value)
-                    u = Update(
-                        referral_id=v["referral_id"],
-                        screening_id=v.get("screening_id"),
-                        status=v["status"],
-                        business_status=v.get("business_status"),
-                        service_id=v.get("service_id"),
-                        attempt=v.get("attempt", 0),
-                        event_id=v["event_id"],
-                        timestamp_ms=r.timestamp,
-                    )
-                    self.updates.append(u)
-                    self.first.setdefault(u.referral_id, u)
+    def received(self, batch: dict[Any, list[Any]]) -> None:
+        for records in batch.values():
+            for r in records:
+                v = json.loads(r.value)
+                u = Update(
+                    referral_id=v["referral_id"],
+                    screening_id=v.get("screening_id"),
+                    status=v["status"],
+                    business_status=v.get("business_status"),
+                    service_id=v.get("service_id"),
+                    attempt=v.get("attempt", 0),
+                    event_id=v["event_id"],
+                    timestamp_ms=r.timestamp,
+                )
+                self.updates.append(u)
+                self.first.setdefault(u.referral_id, u)
 
     def ours(self, expected: set[str]) -> list[Update]:
         """The updates of the ``expected`` referrals, in the order they came."""
         return [u for u in self.updates if u.referral_id in expected]
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.consumer.stop()
 
 
 async def drain(bootstrap: str, names: list[str], partitions: int) -> list[dict[str, Any]]:

@@ -1,15 +1,18 @@
-"""What every part shares: the bench clinic, its events, a producer, fresh topics."""
+"""What every part shares: the bench clinic, its events, a producer, fresh topics, a reader."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from connectors.kafka.admin import apply_topics
+from connectors.kafka.clients import consumer as kafka_consumer
 from connectors.kafka.clients import producer as kafka_producer
 from deploy.bench.events import FOOD, patient, screening, service
 from schemas.events import ServiceUpserted, to_bytes
@@ -88,3 +91,40 @@ async def network(bootstrap: str, partitions: int, orgs: int) -> Topics:
         specs += topics.org_catalog(f"bench-org-{o}")
     await asyncio.to_thread(apply_topics, bootstrap, specs)
     return topics
+
+
+class BackgroundReader:
+    """Reads its topics from the beginning, in a task of its own, until stopped.
+
+    Each batch goes to :meth:`received`, which a reader defines.
+    """
+
+    timeout_ms = 200
+    max_records = 2000
+
+    def __init__(self, bootstrap: str, *topics: str) -> None:
+        self.consumer = kafka_consumer(
+            bootstrap, *topics, auto_offset_reset="earliest", group_id=None
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(
+                timeout_ms=self.timeout_ms, max_records=self.max_records
+            )
+            self.received(batch)
+
+    def received(self, batch: dict[Any, list[Any]]) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.consumer.stop()

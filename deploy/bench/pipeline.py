@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from connectors.kafka.clients import consumer as kafka_consumer
 from deploy.bench.kafka import (
     CLINIC,
+    BackgroundReader,
     Out,
     bench_service,
     network,
@@ -47,47 +47,41 @@ _SCREENING_ID = re.compile(rb'"screening_id":\s*"([^"]+)"')
 _KIND = re.compile(rb'"kind":\s*"(submission|open)"')
 
 
-class OfferReader:
+class OfferReader(BackgroundReader):
     """Reads every organization's referrals topic; notes when each referral was offered.
 
     It also reads the two internal topics, for when each hop produced its
     command (record timestamps): the ingress's submission, the patient agent's
     ``open``, the referral agent's offer."""
 
+    timeout_ms = 100
+    max_records = 5000
+
     def __init__(self, bootstrap: str, topics: list[str], internal: list[str]) -> None:
-        self.consumer = kafka_consumer(
-            bootstrap, *topics, *internal, auto_offset_reset="earliest", group_id=None
-        )
+        super().__init__(bootstrap, *topics, *internal)
         self.internal = set(internal)
         self.offered: dict[str, float] = {}
         #: referral id -> the offer record's timestamp (when the worker produced it)
         self.produced: dict[str, float] = {}
         #: (command kind, screening id) -> the command record's timestamp
         self.hops: dict[tuple[str, str], float] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        await self.consumer.start()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            batch = await self.consumer.getmany(timeout_ms=100, max_records=5000)
-            now = time.perf_counter()
-            for tp, records in batch.items():
-                if tp.topic in self.internal:
-                    for r in records:
-                        kind = _KIND.search(r.value or b"")
-                        screening = _SCREENING_ID.search(r.value or b"")
-                        if kind and screening:
-                            hop = (kind.group(1).decode(), screening.group(1).decode())
-                            self.hops.setdefault(hop, r.timestamp / 1000)
-                    continue
+    def received(self, batch: dict[Any, list[Any]]) -> None:
+        now = time.perf_counter()
+        for tp, records in batch.items():
+            if tp.topic in self.internal:
                 for r in records:
-                    document = json.loads(r.value)
-                    if document.get("event_type") == "referral.offered":
-                        self.offered.setdefault(document["referral_id"], now)
-                        self.produced.setdefault(document["referral_id"], r.timestamp / 1000)
+                    kind = _KIND.search(r.value or b"")
+                    screening = _SCREENING_ID.search(r.value or b"")
+                    if kind and screening:
+                        hop = (kind.group(1).decode(), screening.group(1).decode())
+                        self.hops.setdefault(hop, r.timestamp / 1000)
+                continue
+            for r in records:
+                document = json.loads(r.value)
+                if document.get("event_type") == "referral.offered":
+                    self.offered.setdefault(document["referral_id"], now)
+                    self.produced.setdefault(document["referral_id"], r.timestamp / 1000)
 
     async def wait(self, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -95,11 +89,6 @@ class OfferReader:
             await asyncio.sleep(0.05)
         if len(self.offered) < count:
             raise TimeoutError(f"{len(self.offered)} of {count} referrals offered")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        await self.consumer.stop()
 
 
 def _hops(reader: OfferReader, sent_wall: dict[str, float]) -> dict[str, tuple[float, float]]:
