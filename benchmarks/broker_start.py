@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deploy.local.broker import LocalBroker, ensure_jars
+from deploy.local.broker import LocalBroker
+from deploy.local.runtime import ensure_jars
 from deploy.settings import Settings
 
 

@@ -15,70 +15,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import logging
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from streams.decisions.commands import network_referral_id
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
+from aiokafka import AIOKafkaProducer  # noqa: E402
 
+from benchmarks.broker_start import kafka_jvms  # noqa: E402
+from benchmarks.throughput_checks import (  # noqa: E402
+    CLINIC,
+    UpdatesReader,
+    check_topics,
+    check_updates,
+)
 from connectors.kafka.admin import apply_topics  # noqa: E402
+from connectors.kafka.clients import producer  # noqa: E402
+from deploy.bench.events import FOOD_AND_TRANSPORT, FOOD_ONLY, patient, screening, service  # noqa: E402
+from deploy.bench.process import cpu, status_kb  # noqa: E402
+from deploy.launcher import start_worker, stop_worker, worker_env  # noqa: E402
 from deploy.local.broker import LocalBroker  # noqa: E402
 from deploy.settings import Settings  # noqa: E402
 from schemas.events import to_bytes  # noqa: E402
 from schemas.topics import Topics  # noqa: E402
-from tests.network import builders as b  # noqa: E402
 
 POSTAL_CODES = ("10451", "10452", "10453", "10454", "10455", "10456")
 FOOD, TRANSPORT = "food-insecurity", "transportation-insecurity"
-CLINIC = "bench-clinic"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-@dataclass(frozen=True)
-class Update:
-    referral_id: str
-    screening_id: str | None
-    status: str
-    business_status: str | None
-    service_id: str | None
-    attempt: int
-    event_id: str
-    timestamp_ms: int
-
-
-# ---------------------------------------------------------------- /proc
-def proc_status(pid: int, field: str) -> str:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return line.split(":", 1)[1].strip()
-    return "?"
-
-
-def cpu_seconds(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
 # ---------------------------------------------------------------- the network
@@ -93,13 +64,13 @@ def directory(topics: Topics, services: int, orgs: list[str]) -> list[tuple[str,
         category = FOOD if i % 2 == 0 else TRANSPORT
         codes = tuple(POSTAL_CODES[(i // 2 + k) % len(POSTAL_CODES)] for k in range(3))
         service_id = f"svc-{i:03d}"
-        event = b.service(
+        event = service(
             service_id,
             orgs[i % len(orgs)],
             categories=(category,),
             postal_codes=codes,
             languages=("en", "es") if i % 3 == 0 else ("en",),
-            available=5 + (i * 7) % 45,
+            capacity={"available": 5 + (i * 7) % 45, "unit": "households"},
             response_sla="PT24H",
         )
         out.append((service_id, to_bytes(event)))
@@ -113,10 +84,10 @@ def screenings(count: int, run: str) -> list[tuple[str, str, bytes, list[str]]]:
         screening_id = f"scr-{run}-{i:06d}"
         patient_id = f"pt-{run}-{i:06d}"
         two = i % 2 == 1
-        event = b.screening(
+        event = screening(
             screening_id,
-            answers=b.FOOD_AND_TRANSPORT if two else b.FOOD_ONLY,
-            patient_fields=b.patient(
+            answers=FOOD_AND_TRANSPORT if two else FOOD_ONLY,
+            patient_fields=patient(
                 patient_id,
                 language="es" if i % 4 == 0 else "en",
                 postal_code=POSTAL_CODES[i % len(POSTAL_CODES)],
@@ -129,105 +100,24 @@ def screenings(count: int, run: str) -> list[tuple[str, str, bytes, list[str]]]:
     return out
 
 
-def worker_env(bootstrap: str, topics: Topics, data_dir: Path, log_level: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REFNET_")}
-    env.update(
-        REFNET_KAFKA_BOOTSTRAP=bootstrap,
-        REFNET_TOPIC_PREFIX=topics.prefix,
-        REFNET_PARTITIONS=str(topics.partitions),
-        REFNET_APP_ID=f"refnet-{topics.prefix}",
-        REFNET_DATA_DIR=str(data_dir),
-        REFNET_LOG_LEVEL=log_level,
+def network_env(bootstrap: str, topics: Topics, data_dir: Path, log_level: str) -> dict[str, str]:
+    return worker_env(
+        {
+            "REFNET_KAFKA_BOOTSTRAP": bootstrap,
+            "REFNET_TOPIC_PREFIX": topics.prefix,
+            "REFNET_PARTITIONS": str(topics.partitions),
+            "REFNET_APP_ID": f"refnet-{topics.prefix}",
+            "REFNET_DATA_DIR": str(data_dir),
+            "REFNET_LOG_LEVEL": log_level,
+        }
     )
-    return env
-
-
-def start_worker(env: dict[str, str], log: Path, profile: str | None) -> subprocess.Popen[bytes]:
-    python = [sys.executable, "-m", "cProfile", "-o", profile] if profile else [sys.executable]
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [*python, "-m", "deploy.cli", "worker"],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
 
 def pid_alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
 
-def kafka_jvm_count() -> int:
-    out = subprocess.run(["pgrep", "-f", "kafka.Kafka"], capture_output=True, text=True)
-    return len(out.stdout.split())
-
-
-class UpdatesReader:
-    """Reads the clinic's updates topic from the beginning in the background."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-        )
-        self.updates: list[Update] = []
-        self.first: dict[str, Update] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.consumer.start()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            batch = await self.consumer.getmany(timeout_ms=200, max_records=2000)
-            for records in batch.values():
-                for r in records:
-                    v = json.loads(r.value)
-                    u = Update(
-                        referral_id=v["referral_id"],
-                        screening_id=v.get("screening_id"),
-                        status=v["status"],
-                        business_status=v.get("business_status"),
-                        service_id=v.get("service_id"),
-                        attempt=v.get("attempt", 0),
-                        event_id=v["event_id"],
-                        timestamp_ms=r.timestamp,
-                    )
-                    self.updates.append(u)
-                    self.first.setdefault(u.referral_id, u)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.consumer.stop()
-
-
-async def drain(bootstrap: str, names: list[str], partitions: int) -> list[dict[str, Any]]:
-    """Every message now on ``names``, read from the beginning to the current ends."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(n, p) for n in names for p in range(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        values: list[dict[str, Any]] = []
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for records in batch.values():
-                values.extend(json.loads(r.value) for r in records if r.value is not None)
-        return values
-    finally:
-        await consumer.stop()
-
-
-async def wait_for(
-    predicate: Any, seconds: float, proc: subprocess.Popen[bytes], log: Path
-) -> None:
+async def wait_for(predicate: Any, seconds: float, proc: Any, log: Path) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
         if proc.poll() is not None:
@@ -252,226 +142,241 @@ def pct(sorted_values: list[float], q: float) -> float:
 
 
 # ---------------------------------------------------------------- the run
-async def run(args: argparse.Namespace, tmp: Path) -> int:
-    settings = Settings.from_env()
+@dataclass
+class Run:
+    """One run: what it started (so that it stops exactly that) and where."""
+
+    args: argparse.Namespace
+    tmp: Path
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    bootstrap: str = ""
     broker: LocalBroker | None = None
-    worker: subprocess.Popen[bytes] | None = None
+    broker_pid: int | None = None
+    worker: Any = None
     producer: AIOKafkaProducer | None = None
     reader: UpdatesReader | None = None
-    broker_pid: int | None = None
+    topics: Topics = field(default_factory=lambda: Topics(prefix="unset"))
+    orgs: list[str] = field(default_factory=list)
+
+    @property
+    def log(self) -> Path:
+        return self.tmp / "worker.log"
+
+
+@dataclass
+class Measured:
+    """The published batch and what the run saw of it."""
+
+    batch: list[tuple[str, str, bytes, list[str]]]
+    expected: set[str]
+    published_ms: dict[str, int]
+    complete: bool
+    wall_s: float
+    cpu_worker: float
+    cpu_broker: float
+    peak_rss: str
+    rss: str
+
+
+async def run(args: argparse.Namespace, tmp: Path) -> int:
+    state = Run(args, tmp)
     try:
-        if args.bootstrap:
-            bootstrap = args.bootstrap
-        else:
-            broker = LocalBroker(
-                tmp / "kafka",
-                cache_dir=settings.cache_dir,
-                version=settings.kafka_version,
-                port=0,
-                heap=settings.kafka_heap,
-            )
-            t0 = time.perf_counter()
-            state = await asyncio.to_thread(broker.start, tie_to_parent=True)
-            bootstrap, broker_pid = state.bootstrap, state.pid
-            print(f"broker: embedded on {bootstrap}, ready in {time.perf_counter() - t0:.1f}s")
-
-        run_id = uuid.uuid4().hex[:8]
-        topics = Topics(prefix=f"bench{run_id}", partitions=args.partitions)
-        orgs = [f"bench-org-{i}" for i in range(args.orgs)]
-        specs = topics.network_catalog() + topics.clinic_catalog(CLINIC)
-        for org in orgs:
-            specs += topics.org_catalog(org)
-        await asyncio.to_thread(apply_topics, bootstrap, specs)
-        print(f"topics: prefix {topics.prefix}, {len(specs)} topics x {args.partitions} partitions")
-
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
-        )
-        await producer.start()
-        services = directory(topics, args.services, orgs)
-        for key, value in services:
-            await producer.send(topics.directory, value, key=key.encode())
-        await producer.flush()
-        print(f"directory: {len(services)} services across {len(orgs)} organizations")
-
-        reader = UpdatesReader(bootstrap, topics.clinic_updates(CLINIC))
-        await reader.start()
-        log = tmp / "worker.log"
-        (tmp / "worker").mkdir(parents=True, exist_ok=True)
-        t_worker = time.perf_counter()
-        worker = start_worker(
-            worker_env(bootstrap, topics, tmp / "worker", args.log_level), log, args.profile_worker
-        )
-        warm = b.screening(
-            f"warmup-{run_id}",
-            answers=b.FOOD_ONLY,
-            patient_fields=b.patient(f"pt-warmup-{run_id}"),
-        )
-        await producer.send_and_wait(
-            topics.clinic_submissions(CLINIC), to_bytes(warm), key=f"pt-warmup-{run_id}".encode()
-        )
-        warm_ref = f"warmup-{run_id}.{FOOD}"
-        await wait_for(lambda: warm_ref in reader.first, args.timeout, worker, log)
-        ready_s = time.perf_counter() - t_worker
-        print(f"worker: pid {worker.pid}, first offer {ready_s:.1f}s after start")
-
-        batch = screenings(args.screenings, run_id)
-        expected = {rid for _, _, _, rids in batch for rid in rids}
-        published_ms: dict[str, int] = {}
-        cpu_worker0, cpu_broker0 = cpu_seconds(worker.pid), cpu_seconds(broker_pid)
-        t_pub = time.perf_counter()
-        futures = []
-        submissions = topics.clinic_submissions(CLINIC)
-        for i, (screening_id, patient_id, value, _) in enumerate(batch):
-            if args.rate > 0:
-                await asyncio.sleep(max(0.0, t_pub + i / args.rate - time.perf_counter()))
-            now_ms = time.time_ns() // 1_000_000
-            published_ms[screening_id] = now_ms
-            futures.append(
-                await producer.send(
-                    submissions, value, key=patient_id.encode(), timestamp_ms=now_ms
-                )
-            )
-        await asyncio.gather(*futures)
-        publish_s = time.perf_counter() - t_pub
-        print(f"published {len(batch)} screenings in {publish_s:.2f}s; waiting for the network...")
-
-        first = reader.first
-        try:
-            await wait_for(lambda: expected <= first.keys(), args.timeout, worker, log)
-            complete = True
-        except TimeoutError:
-            complete = False
-        wall_s = time.perf_counter() - t_pub
-        cpu_worker = cpu_seconds(worker.pid) - cpu_worker0
-        cpu_broker = cpu_seconds(broker_pid) - cpu_broker0
-        await asyncio.sleep(args.settle)  # late duplicates, if any, arrive now
-        peak_rss = proc_status(worker.pid, "VmHWM")
-        rss = proc_status(worker.pid, "VmRSS")
-
-        # ------------------------------------------------------------ figures
-        ours = [u for u in reader.updates if u.referral_id in expected]
-        firsts = {rid: first[rid] for rid in expected if rid in first}
-        by_screening: dict[str, int] = {}
-        for u in firsts.values():
-            assert u.screening_id is not None
-            by_screening[u.screening_id] = min(
-                by_screening.get(u.screening_id, u.timestamp_ms), u.timestamp_ms
-            )
-        latencies = sorted((ts - published_ms[sid]) / 1000 for sid, ts in by_screening.items())
-        start_ms = min(published_ms.values())
-        end_ms = max((u.timestamp_ms for u in firsts.values()), default=start_ms)
-        span = max((end_ms - start_ms) / 1000, 1e-9)
-        outcome = Counter(u.business_status for u in firsts.values())
-
-        print()
-        print(
-            f"screenings: {len(batch)}  referrals expected: {len(expected)}  "
-            f"first updates: {len(firsts)} {dict(outcome)}  complete: {complete}"
-        )
-        print(
-            f"throughput: {len(by_screening) / span:.1f} screenings/s, "
-            f"{len(firsts) / span:.1f} referrals opened/s "
-            f"(first publish to last first-update: {span:.2f}s; wall {wall_s:.2f}s)"
-        )
-        print(
-            f"latency publish->first referral.updated: p50 {pct(latencies, 50):.3f}s  "
-            f"p95 {pct(latencies, 95):.3f}s  p99 {pct(latencies, 99):.3f}s  "
-            f"max {latencies[-1] if latencies else float('nan'):.3f}s  "
-            f"mean {statistics.fmean(latencies) if latencies else float('nan'):.3f}s"
-        )
-        print(
-            f"worker: peak RSS (VmHWM) {peak_rss}, RSS now {rss}, "
-            f"CPU {cpu_worker:.1f}s over {wall_s:.1f}s ({100 * cpu_worker / wall_s:.0f}% of a core)"
-        )
-        if broker_pid is not None:
-            print(f"broker JVM: CPU {cpu_broker:.1f}s ({100 * cpu_broker / wall_s:.0f}% of a core)")
-
-        # ------------------------------------------------------------ correctness
-        problems: list[str] = []
-        missing = expected - firsts.keys()
-        if missing:
-            problems.append(f"{len(missing)} referrals never updated, e.g. {sorted(missing)[:3]}")
-        stray = {u.referral_id for u in reader.updates} - expected - {warm_ref}
-        if stray:
-            problems.append(f"{len(stray)} unexpected referral ids, e.g. {sorted(stray)[:3]}")
-        first_offers = Counter(
-            u.referral_id for u in ours if u.business_status == "offered" and u.attempt == 1
-        )
-        unmatched = {u.referral_id for u in ours if u.business_status == "unmatched"}
-        twice = {r: n for r, n in first_offers.items() if n > 1}
-        if twice:
-            problems.append(f"{len(twice)} referrals got >1 first offer update: {list(twice)[:3]}")
-        neither = expected - first_offers.keys() - unmatched - missing
-        if neither:
-            problems.append(f"{len(neither)} referrals neither offered nor unmatched")
-        both = first_offers.keys() & unmatched
-        if both:
-            problems.append(f"{len(both)} referrals both offered and unmatched")
-        repeated_ids = sum(n - 1 for n in Counter(u.event_id for u in ours).values() if n > 1)
-        if repeated_ids:
-            problems.append(f"{repeated_ids} referral.updated delivered more than once (same id)")
-
-        org_msgs = await drain(bootstrap, [topics.org_referrals(o) for o in orgs], args.partitions)
-        # organizations see the network's id, scoped by the clinic
-        clinic_ids = {network_referral_id(CLINIC, rid): rid for rid in expected}
-        offered = [
-            (clinic_ids[m["referral_id"]], m["service_id"])
-            for m in org_msgs
-            if m.get("event_type") == "referral.offered" and m["referral_id"] in clinic_ids
-        ]
-        pairs = Counter(offered)
-        dup_pairs = {p: n for p, n in pairs.items() if n > 1}
-        if dup_pairs:
-            problems.append(
-                f"{len(dup_pairs)} (referral, service) offered twice: {list(dup_pairs)[:3]}"
-            )
-        per_referral: defaultdict[str, set[str]] = defaultdict(set)
-        for rid, sid in offered:
-            per_referral[rid].add(sid)
-        multi = [r for r, s in per_referral.items() if len(s) > 1]
-        if multi:
-            problems.append(f"{len(multi)} referrals offered to more than one service")
-        update_pairs = {
-            (u.referral_id, u.service_id) for u in ours if u.business_status == "offered"
-        }
-        if update_pairs != set(pairs):
-            problems.append(
-                f"offers to organizations ({len(pairs)}) and offered updates to the clinic "
-                f"({len(update_pairs)}) differ"
-            )
-        dead = await drain(bootstrap, [topics.deadletter], args.partitions)
-        if dead:
-            problems.append(f"{len(dead)} dead letters, e.g. {dead[0].get('error')}")
-        print(
-            f"checked: {len(ours)} referral.updated, {len(offered)} referral.offered to "
-            f"{len(orgs)} organizations, {len(dead)} dead letters"
+        await start_broker(state)
+        await start_network(state)
+        warm_ref = await warm_up(state)
+        measured = await measure(state)
+        assert state.reader is not None
+        ours = state.reader.ours(measured.expected)
+        print_figures(state, measured)
+        problems = check_updates(state.reader, ours, measured.expected, warm_ref)
+        problems += await check_topics(
+            state.bootstrap, state.topics, state.orgs, ours, measured.expected
         )
         print("correctness: ok" if not problems else "correctness: FAILED")
         for p in problems:
             print(f"  - {p}")
-        return 0 if complete and not problems else 1
+        return 0 if measured.complete and not problems else 1
     finally:
-        if reader is not None:
-            await reader.stop()
-        if producer is not None:
-            await producer.stop()
-        if worker is not None and worker.poll() is None:
-            t0 = time.perf_counter()
-            worker.send_signal(signal.SIGTERM)
-            try:
-                code = worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                code = worker.wait(timeout=10)
-            print(f"worker stopped (SIGTERM, exit {code}) in {time.perf_counter() - t0:.1f}s")
-        if broker is not None:
-            await asyncio.to_thread(broker.stop)
-            alive = broker_pid is not None and pid_alive(broker_pid)
-            print(
-                f"broker stopped ({'STILL ALIVE' if alive else 'gone'}); "
-                f"pgrep -f kafka.Kafka: {kafka_jvm_count()} running (others' brokers included)"
+        await stop(state)
+
+
+async def start_broker(state: Run) -> None:
+    """The embedded broker (port 0, in the run's directory), or ``--bootstrap``."""
+    if state.args.bootstrap:
+        state.bootstrap = state.args.bootstrap
+        return
+    settings = Settings.from_env()
+    state.broker = LocalBroker(
+        state.tmp / "kafka",
+        cache_dir=settings.cache_dir,
+        version=settings.kafka_version,
+        port=0,
+        heap=settings.kafka_heap,
+    )
+    t0 = time.perf_counter()
+    started = await asyncio.to_thread(state.broker.start, tie_to_parent=True)
+    state.bootstrap, state.broker_pid = started.bootstrap, started.pid
+    print(f"broker: embedded on {state.bootstrap}, ready in {time.perf_counter() - t0:.1f}s")
+
+
+async def start_network(state: Run) -> None:
+    """The topics under a prefix of the run's own, the directory, and the updates' reader."""
+    args = state.args
+    state.topics = Topics(prefix=f"bench{state.run_id}", partitions=args.partitions)
+    state.orgs = [f"bench-org-{i}" for i in range(args.orgs)]
+    specs = state.topics.network_catalog() + state.topics.clinic_catalog(CLINIC)
+    for org in state.orgs:
+        specs += state.topics.org_catalog(org)
+    await asyncio.to_thread(apply_topics, state.bootstrap, specs)
+    print(
+        f"topics: prefix {state.topics.prefix}, {len(specs)} topics x {args.partitions} partitions"
+    )
+    state.producer = producer(state.bootstrap, linger_ms=5)
+    await state.producer.start()
+    services = directory(state.topics, args.services, state.orgs)
+    for key, value in services:
+        await state.producer.send(state.topics.directory, value, key=key.encode())
+    await state.producer.flush()
+    print(f"directory: {len(services)} services across {len(state.orgs)} organizations")
+    state.reader = UpdatesReader(state.bootstrap, state.topics.clinic_updates(CLINIC))
+    await state.reader.start()
+
+
+async def warm_up(state: Run) -> str:
+    """Start the worker and send one screening through the network: its referral id, once
+    it has its first update."""
+    assert state.producer is not None and state.reader is not None
+    args = state.args
+    (state.tmp / "worker").mkdir(parents=True, exist_ok=True)
+    env = network_env(state.bootstrap, state.topics, state.tmp / "worker", args.log_level)
+    t_worker = time.perf_counter()
+    state.worker = start_worker(env, state.log, profile=args.profile_worker, cwd=ROOT)
+    run_id = state.run_id
+    warm = screening(
+        f"warmup-{run_id}", answers=FOOD_ONLY, patient_fields=patient(f"pt-warmup-{run_id}")
+    )
+    await state.producer.send_and_wait(
+        state.topics.clinic_submissions(CLINIC),
+        to_bytes(warm),
+        key=f"pt-warmup-{run_id}".encode(),
+    )
+    warm_ref = f"warmup-{run_id}.{FOOD}"
+    reader = state.reader
+    await wait_for(lambda: warm_ref in reader.first, args.timeout, state.worker, state.log)
+    ready_s = time.perf_counter() - t_worker
+    print(f"worker: pid {state.worker.pid}, first offer {ready_s:.1f}s after start")
+    return warm_ref
+
+
+async def measure(state: Run) -> Measured:
+    """Publish the batch (at once, or at ``--rate``); wait for every referral's update."""
+    assert state.producer is not None and state.reader is not None
+    args, worker = state.args, state.worker
+    batch = screenings(args.screenings, state.run_id)
+    expected = {rid for _, _, _, rids in batch for rid in rids}
+    published_ms: dict[str, int] = {}
+    cpu_worker0, cpu_broker0 = cpu(worker.pid), _cpu(state.broker_pid)
+    t_pub = time.perf_counter()
+    futures = []
+    submissions = state.topics.clinic_submissions(CLINIC)
+    for i, (screening_id, patient_id, value, _) in enumerate(batch):
+        if args.rate > 0:
+            await asyncio.sleep(max(0.0, t_pub + i / args.rate - time.perf_counter()))
+        now_ms = time.time_ns() // 1_000_000
+        published_ms[screening_id] = now_ms
+        futures.append(
+            await state.producer.send(
+                submissions, value, key=patient_id.encode(), timestamp_ms=now_ms
             )
+        )
+    await asyncio.gather(*futures)
+    publish_s = time.perf_counter() - t_pub
+    print(f"published {len(batch)} screenings in {publish_s:.2f}s; waiting for the network...")
+    first = state.reader.first
+    try:
+        await wait_for(lambda: expected <= first.keys(), args.timeout, worker, state.log)
+        complete = True
+    except TimeoutError:
+        complete = False
+    wall_s = time.perf_counter() - t_pub
+    cpu_worker = cpu(worker.pid) - cpu_worker0
+    cpu_broker = _cpu(state.broker_pid) - cpu_broker0
+    await asyncio.sleep(args.settle)  # late duplicates, if any, arrive now
+    return Measured(
+        batch,
+        expected,
+        published_ms,
+        complete,
+        wall_s,
+        cpu_worker,
+        cpu_broker,
+        peak_rss=f"{status_kb(worker.pid, 'VmHWM')} kB",
+        rss=f"{status_kb(worker.pid, 'VmRSS')} kB",
+    )
+
+
+def _cpu(pid: int | None) -> float:
+    return 0.0 if pid is None else cpu(pid)
+
+
+def print_figures(state: Run, m: Measured) -> None:
+    assert state.reader is not None
+    first = state.reader.first
+    firsts = {rid: first[rid] for rid in m.expected if rid in first}
+    by_screening: dict[str, int] = {}
+    for u in firsts.values():
+        assert u.screening_id is not None
+        by_screening[u.screening_id] = min(
+            by_screening.get(u.screening_id, u.timestamp_ms), u.timestamp_ms
+        )
+    latencies = sorted((ts - m.published_ms[sid]) / 1000 for sid, ts in by_screening.items())
+    start_ms = min(m.published_ms.values())
+    end_ms = max((u.timestamp_ms for u in firsts.values()), default=start_ms)
+    span = max((end_ms - start_ms) / 1000, 1e-9)
+    outcome = Counter(u.business_status for u in firsts.values())
+    print()
+    print(
+        f"screenings: {len(m.batch)}  referrals expected: {len(m.expected)}  "
+        f"first updates: {len(firsts)} {dict(outcome)}  complete: {m.complete}"
+    )
+    print(
+        f"throughput: {len(by_screening) / span:.1f} screenings/s, "
+        f"{len(firsts) / span:.1f} referrals opened/s "
+        f"(first publish to last first-update: {span:.2f}s; wall {m.wall_s:.2f}s)"
+    )
+    print(
+        f"latency publish->first referral.updated: p50 {pct(latencies, 50):.3f}s  "
+        f"p95 {pct(latencies, 95):.3f}s  p99 {pct(latencies, 99):.3f}s  "
+        f"max {latencies[-1] if latencies else float('nan'):.3f}s  "
+        f"mean {statistics.fmean(latencies) if latencies else float('nan'):.3f}s"
+    )
+    print(
+        f"worker: peak RSS (VmHWM) {m.peak_rss}, RSS now {m.rss}, CPU {m.cpu_worker:.1f}s "
+        f"over {m.wall_s:.1f}s ({100 * m.cpu_worker / m.wall_s:.0f}% of a core)"
+    )
+    if state.broker_pid is not None:
+        print(
+            f"broker JVM: CPU {m.cpu_broker:.1f}s ({100 * m.cpu_broker / m.wall_s:.0f}% of a core)"
+        )
+
+
+async def stop(state: Run) -> None:
+    """Stop what the run started: the reader, the producer, the worker, the broker."""
+    if state.reader is not None:
+        await state.reader.stop()
+    if state.producer is not None:
+        await state.producer.stop()
+    if state.worker is not None and state.worker.poll() is None:
+        t0 = time.perf_counter()
+        code = stop_worker(state.worker)
+        print(f"worker stopped (SIGTERM, exit {code}) in {time.perf_counter() - t0:.1f}s")
+    if state.broker is not None:
+        await asyncio.to_thread(state.broker.stop)
+        alive = state.broker_pid is not None and pid_alive(state.broker_pid)
+        print(
+            f"broker stopped ({'STILL ALIVE' if alive else 'gone'}); "
+            f"pgrep -f kafka.Kafka: {len(kafka_jvms())} running (others' brokers included)"
+        )
 
 
 def main() -> int:

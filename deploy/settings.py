@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from connectors.kafka.auth import KafkaAuth, KafkaAuthError
+from schemas.errors import RefnetError
 from streams.decisions.limits import (
     DEFAULT_IDLE_EXPIRY,
     DEFAULT_MAX_ATTEMPTS,
@@ -40,7 +41,7 @@ def _default_cache_dir() -> Path:
     return Path(base) / "refnet"
 
 
-class SettingsError(ValueError):
+class SettingsError(RefnetError, ValueError):
     """A ``REFNET_*`` variable that cannot be used; the message names it."""
 
 

@@ -13,6 +13,7 @@ import faust
 from prometheus_client import start_http_server
 
 from connectors.kafka.auth import KafkaAuth
+from deploy.environment import topics_for
 from deploy.settings import Settings
 from streams.runtime.app import build
 from streams.runtime.supervise import install_log_redaction
@@ -99,14 +100,8 @@ def _partition_problems(settings: Settings, bootstrap: str, auth: KafkaAuth) -> 
     many partitions as the topic whose keys it holds).
     """
     from connectors.kafka.admin import check_partitions, partition_advice
-    from schemas.topics import Topics
 
-    topics = Topics(
-        prefix=settings.topic_prefix,
-        partitions=settings.partitions,
-        replication_factor=settings.replication_factor,
-    )
-    specs = topics.state_catalog(settings.app_id)
+    specs = topics_for(settings).state_catalog(settings.app_id)
     problems = check_partitions(bootstrap, specs, auth=auth)
     if problems:
         problems.append(partition_advice(specs, bootstrap))

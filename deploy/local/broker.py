@@ -18,17 +18,16 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import signal
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 from deploy.local.ca import CaError, ensure_tls
 from deploy.local.kraft import OPERATOR, SCRAM_MECHANISM, NodePorts, render
+from deploy.local.operator import OPERATOR_FILE, OperatorFile
 from deploy.local.runtime import (
     BrokerError,
     _alive,
@@ -41,102 +40,23 @@ from deploy.local.runtime import (
     process_cmdline,
     require_tool,
 )
+from deploy.local.state import (
+    LAYOUT_FILE,
+    STATE_FILE,
+    BrokerState,
+    Layout,
+    NodeState,
+    cluster_id,
+    metadata_ready,
+)
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 LOG4J_CONFIG = HERE / "log4j2.properties"
-STATE_FILE = "broker.json"
-LAYOUT_FILE = "layout.json"
-#: The operator's (super user's) credentials file of a secure cluster, in its data dir.
-OPERATOR_FILE = "operator.json"
 #: How long a broker that was ready, still runs and no longer answers is given
 #: before it counts as hung (and ``start`` replaces it).
 HUNG_GRACE_SECONDS = 3.0
-
-
-@dataclass(frozen=True)
-class NodeState:
-    """One running node of the cluster."""
-
-    node_id: int
-    pid: int
-    port: int
-    controller_port: int
-    internal_port: int | None = None
-
-
-@dataclass(frozen=True)
-class BrokerState:
-    """The cluster recorded in ``broker.json``; ``pid``/``port`` are its first node's."""
-
-    pid: int
-    host: str
-    port: int
-    controller_port: int
-    started_at: float
-    #: when it first answered (None while starting): one that answered once and no
-    #: longer does is hung, not slow to start
-    ready_at: float | None = None
-    secure: bool = False
-    #: every node (empty in a record of a single node written by an older refnet)
-    nodes: tuple[NodeState, ...] = field(default=())
-
-    @property
-    def all_nodes(self) -> tuple[NodeState, ...]:
-        return self.nodes or (NodeState(1, self.pid, self.port, self.controller_port),)
-
-    @property
-    def bootstrap(self) -> str:
-        return ",".join(f"{self.host}:{node.port}" for node in self.all_nodes)
-
-    @classmethod
-    def from_json(cls, text: str) -> BrokerState:
-        data = json.loads(text)
-        data["nodes"] = tuple(NodeState(**node) for node in data.get("nodes", ()))
-        return cls(**data)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """What a data dir's cluster was formatted as."""
-
-    brokers: int = 1
-    secure: bool = False
-
-    def describe(self) -> str:
-        nodes = "a single node" if self.brokers == 1 else f"{self.brokers} nodes"
-        return f"{nodes}, {'secure (SASL_SSL)' if self.secure else 'plain'}"
-
-
-def _metadata(bootstrap: str, timeout: float, auth: KafkaAuth) -> Any:
-    from confluent_kafka.admin import AdminClient
-
-    quiet = logging.getLogger("refnet.broker.librdkafka")
-    quiet.addHandler(logging.NullHandler())
-    quiet.propagate = False
-    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": quiet, "log_level": 0}
-    config.update(auth.librdkafka())
-    admin = AdminClient(config)
-    try:
-        meta = admin.list_topics(timeout=timeout)
-    except Exception:  # noqa: BLE001 - any failure means "does not answer"
-        return None
-    return meta if meta.brokers else None
-
-
-def cluster_id(bootstrap: str, timeout: float = 1.5, auth: KafkaAuth = PLAINTEXT) -> str | None:
-    """The cluster id of the Kafka that answers a metadata request at ``bootstrap``, or None."""
-    meta = _metadata(bootstrap, timeout, auth)
-    return None if meta is None else str(meta.cluster_id or "")
-
-
-def metadata_ready(
-    bootstrap: str, timeout: float = 1.0, auth: KafkaAuth = PLAINTEXT, brokers: int = 1
-) -> bool:
-    """True when the cluster answers a metadata request and lists ``brokers`` brokers."""
-    meta = _metadata(bootstrap, timeout, auth)
-    return meta is not None and len(meta.brokers) >= brokers
 
 
 class LocalBroker:
@@ -165,6 +85,7 @@ class LocalBroker:
         self.brokers = brokers
         self.secure = secure
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._operator = OperatorFile(self.operator_path, self.ca_path)
 
     # ------------------------------------------------------------------ paths
     @property
@@ -228,7 +149,7 @@ class LocalBroker:
         with contextlib.suppress(OSError, ValueError, TypeError):
             return Layout(**json.loads(self.layout_path.read_text()))
         if (self.data_dir / "kraft" / "meta.properties").exists():
-            return Layout()  # formatted by a refnet that knew only one plain node
+            return Layout()  # formatted without a layout file: one plain node
         return None
 
     def cluster_id(self) -> str | None:
@@ -400,7 +321,7 @@ class LocalBroker:
         )
         self.state_path.write_text(json.dumps(asdict(state)))
         if self.secure:
-            self._write_operator(state.bootstrap)
+            self._operator.write(state.bootstrap)
         auth = self.auth(state)
         deadline = started + timeout
         while time.monotonic() < deadline:
@@ -475,7 +396,7 @@ class LocalBroker:
         cluster = self.cluster_id() or _kafka_uuid()
         extra: list[str] = []
         if self.secure:
-            password = self._operator_password()
+            password = self._operator.password()
             extra = ["--add-scram", f"{SCRAM_MECHANISM}=[name={OPERATOR},password={password}]"]
         procs = [
             (
@@ -504,7 +425,7 @@ class LocalBroker:
             if proc.returncode != 0:
                 text = out.decode(errors="replace")
                 if self.secure:
-                    text = text.replace(self._operator_password(), "***")
+                    text = text.replace(self._operator.password(), "***")
                 failures.append(f"node {node.node_id}:\n{text}")
         if failures:
             raise BrokerError("formatting Kafka storage failed:\n" + "\n".join(failures))
@@ -527,40 +448,6 @@ class LocalBroker:
                 start_new_session=True,
                 preexec_fn=_die_with_parent if tie_to_parent else None,
             )
-
-    # ------------------------------------------------------------------ operator
-    def _operator_password(self) -> str:
-        """The operator's password: the one on file, or a new one (kept from now on)."""
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            password = json.loads(self.operator_path.read_text())["kafka"]["sasl.password"]
-            if isinstance(password, str) and password:
-                return password
-        password = secrets.token_urlsafe(24)
-        self._write_operator("", password)
-        return password
-
-    def _write_operator(self, bootstrap: str, password: str | None = None) -> None:
-        """(Re)write ``operator.json`` (mode 0600) with the cluster's current address."""
-        auth = KafkaAuth(
-            security_protocol="SASL_SSL",
-            sasl_mechanism=SCRAM_MECHANISM,
-            username=OPERATOR,
-            password=password if password is not None else self._operator_password(),
-            ca_location=str(self.ca_path),
-        )
-        document = {
-            "principal": f"User:{OPERATOR}",
-            "role": "operator: a super user of this embedded cluster",
-            "kafka": {"bootstrap.servers": bootstrap, **auth.librdkafka()},
-        }
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        partial = self.operator_path.with_name(OPERATOR_FILE + ".partial")
-        partial.unlink(missing_ok=True)
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, indent=2)
-            handle.write("\n")
-        partial.replace(self.operator_path)
 
     # ------------------------------------------------------------------ stop
     def stop(self, *, timeout: float = 30.0) -> bool:
@@ -593,20 +480,3 @@ class LocalBroker:
             with contextlib.suppress(OSError):
                 texts.append("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
         return "\n".join(texts)
-
-
-__all__ = [
-    "BrokerError",
-    "BrokerState",
-    "Layout",
-    "LocalBroker",
-    "NodeState",
-    "_kafka_uuid",
-    "cluster_id",
-    "ensure_jars",
-    "free_port",
-    "metadata_ready",
-    "port_in_use",
-    "port_open",
-    "process_cmdline",
-]

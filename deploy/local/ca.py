@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from schemas.errors import RefnetError
+
 #: Subject of the brokers' certificate; ``User:CN=refnet-broker`` is a super user.
 BROKER_CN = "refnet-broker"
 BROKER_PRINCIPAL = f"User:CN={BROKER_CN}"
@@ -36,7 +38,7 @@ CA_DAYS = 3650
 BROKER_DAYS = 825
 
 
-class CaError(RuntimeError):
+class CaError(RefnetError, RuntimeError):
     """The local CA or the broker certificate cannot be made or read."""
 
 

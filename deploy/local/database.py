@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.local.broker import process_cmdline
+from deploy.local.runtime import process_cmdline
+from schemas.errors import RefnetError
 
 log = logging.getLogger(__name__)
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(RefnetError, RuntimeError):
     """The embedded PostgreSQL server could not be started or stopped."""
 
 

@@ -15,11 +15,13 @@ import sys
 import uuid
 from pathlib import Path
 
+from schemas.errors import RefnetError
+
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
 
 
-class BrokerError(RuntimeError):
+class BrokerError(RefnetError, RuntimeError):
     """The embedded broker could not be prepared, started or stopped."""
 
 

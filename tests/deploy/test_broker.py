@@ -9,16 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local.broker import (
-    BrokerError,
-    LocalBroker,
-    _kafka_uuid,
-    cluster_id,
-    free_port,
-    metadata_ready,
-    process_cmdline,
-)
+from deploy.local.broker import LocalBroker
 from deploy.local.database import LocalDatabase
+from deploy.local.runtime import BrokerError, _kafka_uuid, free_port, process_cmdline
+from deploy.local.state import cluster_id, metadata_ready
 
 
 def test_missing_java_is_reported_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

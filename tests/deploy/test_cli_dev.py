@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local.broker import LocalBroker, metadata_ready, process_cmdline
+from deploy.local.broker import LocalBroker
 from deploy.local.database import LocalDatabase, accepts_connections
+from deploy.local.runtime import process_cmdline
+from deploy.local.state import metadata_ready
 
 integration = pytest.mark.integration
 

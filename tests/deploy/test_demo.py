@@ -17,8 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from deploy.demo import MIN_WINDOW, scaled
-from deploy.demo_parties import SUMMARY_KEYS, Clinics, DemoConfig, Organizations, Tally
+from deploy.demo.clinics import Clinics
+from deploy.demo.config import DemoConfig
+from deploy.demo.organizations import Organizations
+from deploy.demo.setup import MIN_WINDOW, scaled
+from deploy.demo.tally import SUMMARY_KEYS, Tally
 from schemas.codes import Category, Instrument, OrgStatus
 from schemas.events import ReferralOffered, ReferralStateChanged, ServiceUpserted
 from streams.decisions.scoring import score

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from deploy.local.broker import free_port
+from deploy.local.runtime import free_port
 from tests.network import builders as b
 from tests.network.conftest import Network
 

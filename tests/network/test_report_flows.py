@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from connectors.ledger.sink import Ledger
-from deploy.local.broker import free_port
+from deploy.local.runtime import free_port
 from schemas.topics import Topics
 from tests.connectors.fresh_db import fresh_database
 from tests.network import builders as b

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
 
 from connectors.gateway.app import GatewayConfig, create_app
+from deploy.cli.common import Subparsers
+from deploy.environment import resolve_kafka, topics_for
+from deploy.settings import Settings
 
 
-def config_from(settings: Any) -> GatewayConfig:
+def config_from(settings: Settings) -> GatewayConfig:
     """The gateway's configuration from :class:`deploy.settings.Settings`.
 
     The bootstrap servers come as for the workers (``REFNET_KAFKA_BOOTSTRAP``, a
@@ -17,10 +19,7 @@ def config_from(settings: Any) -> GatewayConfig:
     own credentials file when it has one (secure mode), else with the workers'
     settings (plain mode).
     """
-    from deploy.cli import broker_for, topics_for
-    from deploy.provision import kafka_access
-
-    access = kafka_access(settings, broker_for(settings), admin=False)
+    access = resolve_kafka(settings)
     base = settings.gateway_base_url or f"http://{settings.http_host}:{settings.gateway_port}"
     return GatewayConfig(
         bootstrap=access.bootstrap,
@@ -34,7 +33,7 @@ def config_from(settings: Any) -> GatewayConfig:
     )
 
 
-def cmd_gateway(settings: Any, args: argparse.Namespace) -> int:
+def cmd_gateway(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     level = getattr(logging, str(settings.log_level).upper(), logging.INFO)
@@ -53,13 +52,10 @@ def cmd_gateway(settings: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add ``gateway`` to the ``refnet`` parser."""
     parser = sub.add_parser(
         "gateway",
         help="serve the FHIR API, webhooks and web inbox (REFNET_GATEWAY_PORT, default 8080)",
     )
     parser.set_defaults(func=cmd_gateway)
-
-
-__all__ = ["cmd_gateway", "config_from", "register"]

@@ -1,29 +1,32 @@
-"""The demo at work: the simulated parties over Kafka, and what the terminal shows.
+"""The demo at work: the simulated parties over Kafka.
 
-:class:`Simulation` is the asyncio shell around :mod:`deploy.demo_parties`:
+:class:`Simulation` is the asyncio shell around the parties of :mod:`deploy.demo`:
 clinics submit screenings at ``--rate``, organizations answer the offers on their
-topics after their (compressed) delays, and the :class:`~deploy.demo_parties.Tally`
-reads the network's event log. :func:`render` draws the live panel (rich) and
-:func:`print_summary` the end.
+topics after their (compressed) delays, and the :class:`~deploy.demo.tally.Tally`
+reads the network's event log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from connectors.kafka.auth import KafkaAuth
-from deploy.demo_parties import Action, Clinics, DemoConfig, Organizations, Tally
+from connectors.kafka.clients import consumer as kafka_consumer
+from connectors.kafka.clients import producer as kafka_producer
+from deploy.demo.clinics import Clinics
+from deploy.demo.config import DemoConfig
+from deploy.demo.organizations import Action, Organizations
+from deploy.demo.tally import Tally
+from schemas.errors import RefnetError
 from schemas.events import (
     ReferralOffered,
     ReferralStateChanged,
@@ -35,7 +38,9 @@ from schemas.events import (
 from schemas.topics import Topics
 
 if TYPE_CHECKING:
-    from deploy.provision import Admin, PartyKind
+    from deploy.provision.parties import Admin
+    from deploy.provision.principals import PartyKind
+
 
 #: Clinics screen during this share of --duration; the rest lets referrals progress.
 SCREENING_SHARE: Final = 0.75
@@ -43,7 +48,7 @@ SCREENING_SHARE: Final = 0.75
 STARTUP_TIMEOUT: Final = 180.0
 
 
-class DemoError(RuntimeError):
+class DemoError(RefnetError, RuntimeError):
     """The demo could not run (the message says why)."""
 
 
@@ -78,23 +83,6 @@ class Run:
     work_dir: Path | None = None
     topics: Topics | None = None
     app_id: str = ""
-
-
-# ---------------------------------------------------------------- output
-class Output:
-    """Progress for people: rich on a terminal (stdout), plain lines on stderr with --json."""
-
-    def __init__(self, as_json: bool) -> None:
-        from rich.console import Console
-
-        self.as_json = as_json
-        self.console = Console(stderr=as_json, highlight=False)
-
-    def say(self, text: str) -> None:
-        if self.as_json:
-            print(f"# {text}", file=sys.stderr, flush=True)
-        else:
-            self.console.print(f"[dim]·[/dim] {text}")
 
 
 # ---------------------------------------------------------------- the parties at work
@@ -135,18 +123,15 @@ class Simulation:
         return 0.0 if self.started_at is None else time.monotonic() - self.started_at
 
     async def run_until(self, stop: asyncio.Event, on_tick: Callable[[], None]) -> None:
-        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+        from aiokafka import TopicPartition
 
-        kafka = self.auth.aiokafka()
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.run.bootstrap, acks="all", enable_idempotence=True, **kafka
-        )
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.run.bootstrap,
-            enable_auto_commit=False,
+        assert self.run.bootstrap is not None
+        self.producer = kafka_producer(self.run.bootstrap, self.auth)
+        consumer = kafka_consumer(
+            self.run.bootstrap,
+            auth=self.auth,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            **kafka,
         )
         await self.producer.start()
         await consumer.start()
@@ -273,122 +258,3 @@ class Simulation:
         elif isinstance(event, ReferralWithdrawn):
             self.withdrawn.add(event.referral_id)
             self.orgs.release(event.referral_id)
-
-
-# ---------------------------------------------------------------- display
-def render(sim: Simulation | None, options: DemoOptions, phase: str) -> Any:
-    from rich.console import Group
-    from rich.panel import Panel
-    from rich.table import Table
-
-    hours_per_second = options.speed / 3600
-    if sim is None or sim.started_at is None:
-        title = f"refnet demo · {phase}"
-        return Panel(title, border_style="cyan")
-    tally = sim.tally
-    summary = tally.summary()
-    counts = Table.grid(padding=(0, 2))
-    counts.add_column(justify="left")
-    counts.add_column(justify="right")
-    rejected = ", ".join(f"{k} {v}" for k, v in sorted(tally.rejected.items()))
-    rows = [
-        ("screenings", str(summary["screenings"])),
-        ("needs", str(summary["needs"])),
-        ("offers", str(summary["offers"])),
-        ("accepted", str(summary["accepted"])),
-        ("rejected", f"{summary['rejected']}" + (f" ({rejected})" if rejected else "")),
-        ("timeouts", str(summary["timeouts"])),
-        ("completed", str(summary["completed"])),
-        ("unmatched", str(sum(tally.unmatched.values()))),
-        ("consent required", str(tally.consent_required)),
-        ("loop closure", f"{summary['loop_closure_rate']:.0%}"),
-        ("median time to accept", _accept_text(summary["median_time_to_accept_s"], options.speed)),
-    ]
-    for name, value in rows:
-        counts.add_row(name, value)
-    by_category = Table(box=None, padding=(0, 1), show_edge=False)
-    by_category.add_column("category", no_wrap=True)
-    for _, head in CATEGORY_COLUMNS:
-        by_category.add_column(head, justify="right")
-    for category, counter in sorted(tally.by_category.items()):
-        by_category.add_row(category, *(str(counter[k]) for k, _ in CATEGORY_COLUMNS))
-    recent = "\n".join(tally.recent[-6:]) or "..."
-    title = (
-        f"refnet demo · Dallas sample region · {hours_per_second:g} h of network time per "
-        f"second · {min(sim.elapsed(), options.duration):.0f} s of {options.duration:.0f} · "
-        f"{phase}"
-    )
-    return Panel(
-        Group(counts, "", by_category, "", f"[dim]{recent}[/dim]"),
-        title=title,
-        border_style="cyan",
-    )
-
-
-#: Columns of the live table by category: the tally's key, and the heading.
-CATEGORY_COLUMNS: Final = (
-    ("offered", "offers"),
-    ("accepted", "acc."),
-    ("rejected", "rej."),
-    ("timeouts", "t/o"),
-    ("completed", "done"),
-    ("unmatched", "unm."),
-)
-#: How the summary's keys read in the terminal.
-SUMMARY_LABELS: Final = {
-    "loop_closure_rate": "loop-closure rate",
-    "median_time_to_accept_s": "median time to accept",
-}
-
-
-def _accept_text(seconds: float | None, speed: float) -> str:
-    if seconds is None:
-        return "-"
-    network = timedelta(seconds=seconds * speed)
-    return f"{seconds:.1f} s (≈ {network.total_seconds() / 3600:.1f} h of network time)"
-
-
-def print_summary(
-    tally: Tally, options: DemoOptions, seed: int, output: Output, *, interrupted: bool
-) -> None:
-    summary = tally.summary()
-    if options.json:
-        print(json.dumps(summary), flush=True)
-        return
-    from rich.table import Table
-
-    table = Table(
-        title="refnet demo: summary" + (" (interrupted)" if interrupted else ""),
-        show_header=False,
-        title_justify="left",
-    )
-    table.add_column("what")
-    table.add_column("", justify="right")
-    for key, value in summary.items():
-        if key == "unmatched":
-            shown = ", ".join(f"{k} {v}" for k, v in value.items()) or "0"
-        elif key == "loop_closure_rate":
-            shown = f"{value:.0%}"
-        elif key == "median_time_to_accept_s":
-            shown = _accept_text(value, options.speed)
-        else:
-            shown = str(value)
-        table.add_row(SUMMARY_LABELS.get(key, key), shown)
-    output.console.print(table)
-    output.console.print(
-        f"[dim]seed {seed} · loop closure: the share of referrals offered to an organization "
-        "whose organization reported the outcome (completed or failed) before the end; "
-        "time to accept counts from the referral's first offer[/dim]"
-    )
-
-
-__all__ = [
-    "CATEGORY_COLUMNS",
-    "DemoError",
-    "DemoOptions",
-    "Output",
-    "Run",
-    "Simulation",
-    "print_summary",
-    "render",
-]

@@ -1,0 +1,53 @@
+"""Every part of ``refnet bench``, one after the other, on one broker."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from deploy.bench.decisions import deadlines, ranking
+from deploy.bench.kafka import (
+    Out,
+)
+from deploy.bench.passthrough import passthrough
+from deploy.bench.pipeline import pipeline
+from deploy.bench.recovery import restore, startup
+
+
+# ---------------------------------------------------------------- the command
+async def run_bench(bootstrap: str, args: argparse.Namespace, out: Out) -> dict[str, Any]:
+    full = args.full
+    history = [100_000, 1_000_000] if full else [10_000, 100_000]
+    opens = [100_000, 1_000_000]
+    restored = 1_000_000 if full else 100_000
+    results: dict[str, Any] = {
+        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}
+    }
+    with tempfile.TemporaryDirectory(prefix="refnet-bench-") as tmp:
+        data_dir = Path(tmp)
+        only = set(args.only or [])
+
+        def wanted(name: str) -> bool:
+            return not only or name in only
+
+        if wanted("passthrough"):
+            results["passthrough"] = await passthrough(bootstrap, args.messages, out)
+        if wanted("pipeline"):
+            results.update(await pipeline(bootstrap, data_dir, args.screenings, args.rates, out))
+        if wanted("ranking"):
+            results["ranking"] = ranking([10, 1_000, 10_000], out)
+        if wanted("startup"):
+            results["startup"] = await startup(bootstrap, data_dir, history, out)
+        if wanted("deadlines"):
+            results["deadlines"] = deadlines(opens, out)
+        if wanted("restore"):
+            results["restore"] = await restore(bootstrap, data_dir, restored, out)
+    if "passthrough" in results and "pipeline" in results:
+        ratio = results["pipeline"]["screenings_per_s"] / results["passthrough"]["messages_per_s"]
+        results["pipeline"]["ratio_to_passthrough"] = round(ratio, 4)
+        out(f"   pipeline / passthrough = {ratio:.3f}")
+    return results

@@ -1,0 +1,7 @@
+"""``python -m deploy.cli``: the ``refnet`` command."""
+
+import sys
+
+from deploy.cli import main
+
+sys.exit(main())

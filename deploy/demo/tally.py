@@ -1,0 +1,126 @@
+"""What the demo's network did, counted from its event log: live counts and the summary."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from schemas.codes import TaskStatus
+from schemas.events import (
+    ReferralStateChanged,
+)
+
+# ---------------------------------------------------------------- summary
+SUMMARY_KEYS: Final = (
+    "screenings",
+    "needs",
+    "offers",
+    "accepted",
+    "rejected",
+    "timeouts",
+    "completed",
+    "unmatched",
+    "loop_closure_rate",
+    "median_time_to_accept_s",
+)
+
+
+@dataclass
+class Tally:
+    """What the network did, counted from its event log (``referral.state-changed``)."""
+
+    screenings: int = 0
+    scored: int = 0
+    needs: int = 0
+    offers: int = 0
+    accepted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    timeouts: int = 0
+    completed: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    unmatched: Counter[str] = field(default_factory=Counter)
+    consent_required: int = 0
+    by_category: dict[str, Counter[str]] = field(default_factory=dict)
+    offered_referrals: set[str] = field(default_factory=set)
+    closed_loops: set[str] = field(default_factory=set)
+    first_seen: dict[str, datetime] = field(default_factory=dict)
+    accept_seconds: list[float] = field(default_factory=list)
+    recent: list[str] = field(default_factory=list)
+
+    def scored_screening(self, needs: int) -> None:
+        self.scored += 1
+        self.needs += needs
+
+    def state_changed(self, event: ReferralStateChanged, *, org_names: Mapping[str, str]) -> None:
+        rid = event.referral_id
+        category = event.category.value
+        counts = self.by_category.setdefault(category, Counter())
+        self.first_seen.setdefault(rid, event.occurred_at)
+        business = event.business_status.value if event.business_status else None
+        org = org_names.get(event.org_id or "", event.org_id or "")
+        line: str | None = None
+        if event.reason == "timeout":
+            self.timeouts += 1
+            counts["timeouts"] += 1
+            line = f"{category}: {org} did not answer in time; re-routed"
+        elif event.to_status is TaskStatus.REQUESTED and business == "offered":
+            self.offers += 1
+            counts["offered"] += 1
+            self.offered_referrals.add(rid)
+            line = f"{category}: offered to {org} (attempt {event.attempt})"
+        elif event.to_status is TaskStatus.ACCEPTED:
+            self.accepted += 1
+            counts["accepted"] += 1
+            start = self.first_seen.get(rid, event.occurred_at)
+            self.accept_seconds.append(max(0.0, (event.occurred_at - start).total_seconds()))
+            line = f"{category}: {org} accepted"
+        elif event.to_status is TaskStatus.REJECTED:
+            self.rejected[event.reason or "other"] += 1
+            counts["rejected"] += 1
+            line = f"{category}: {org} rejected ({event.reason})"
+        elif event.to_status is TaskStatus.COMPLETED:
+            self.completed += 1
+            counts["completed"] += 1
+            self.closed_loops.add(rid)
+            line = f"{category}: {org} completed"
+        elif event.to_status is TaskStatus.FAILED:
+            if business == "unmatched":
+                self.unmatched[category] += 1
+                counts["unmatched"] += 1
+                line = f"{category}: no service left ({event.reason})"
+            elif business == "consent-required":
+                self.consent_required += 1
+                line = f"{category}: consent does not cover it ({event.reason})"
+            else:
+                self.failed[event.reason or "other"] += 1
+                if event.actor.value == "organization":
+                    self.closed_loops.add(rid)
+                line = f"{category}: {org} failed ({event.reason})"
+        if line is not None:
+            self.recent.append(line)
+            del self.recent[:-8]
+
+    def summary(self) -> dict[str, Any]:
+        """The summary the issue names (``--json`` prints exactly this object)."""
+        rate = (
+            len(self.closed_loops & self.offered_referrals) / len(self.offered_referrals)
+            if self.offered_referrals
+            else 0.0
+        )
+        median = statistics.median(self.accept_seconds) if self.accept_seconds else None
+        return {
+            "screenings": self.screenings,
+            "needs": self.needs,
+            "offers": self.offers,
+            "accepted": self.accepted,
+            "rejected": sum(self.rejected.values()),
+            "timeouts": self.timeouts,
+            "completed": self.completed,
+            "unmatched": dict(sorted(self.unmatched.items())),
+            "loop_closure_rate": round(rate, 3),
+            "median_time_to_accept_s": round(median, 3) if median is not None else None,
+        }
