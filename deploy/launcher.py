@@ -14,8 +14,8 @@ import sys
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-#: How a worker process is started (with its settings in the environment).
-WORKER_COMMAND: tuple[str, ...] = ("-m", "deploy.cli", "worker")
+#: The module whose ``worker`` command runs a worker (its settings in the environment).
+WORKER_MODULE = "deploy.cli"
 
 
 def worker_env(
@@ -41,15 +41,17 @@ def start_worker(
     *,
     profile: str | None = None,
     cwd: Path | None = None,
+    module: str = WORKER_MODULE,
 ) -> subprocess.Popen[bytes]:
     """Start ``refnet worker`` with ``env``, its output appended to ``log``.
 
     ``profile``: run it under cProfile, the statistics written to that path.
+    ``module``: another entry with a ``worker`` command (a test's, that hooks the worker).
     """
     python = [sys.executable, "-m", "cProfile", "-o", profile] if profile else [sys.executable]
     with log.open("ab") as out:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [*python, *WORKER_COMMAND],
+            [*python, "-m", module, "worker"],
             env=dict(env),
             cwd=cwd,
             stdout=out,
@@ -87,4 +89,4 @@ def _signal(proc: subprocess.Popen[bytes], number: signal.Signals, group: bool) 
         proc.send_signal(number)
 
 
-__all__ = ["WORKER_COMMAND", "start_worker", "stop_worker", "worker_env"]
+__all__ = ["WORKER_MODULE", "start_worker", "stop_worker", "worker_env"]

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from connectors.kafka.admin import apply_topics
+from deploy.launcher import WORKER_MODULE, start_worker, stop_worker
 from schemas.events import Event, to_bytes
 from schemas.topics import Topics
 
@@ -70,16 +70,9 @@ class Network:
         env.update(self.extra_env)
         return env
 
-    def start_worker(self, module: str = "deploy.cli") -> None:
+    def start_worker(self, module: str = WORKER_MODULE) -> None:
         """Run ``python -m {module} worker`` (a test-only entry may hook the worker)."""
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, "worker"],
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.proc = start_worker(self.env(), self.log_path, module=module)
 
     def kill_worker(self) -> None:
         """SIGKILL: no shutdown, no final commit, no flush."""
@@ -89,14 +82,7 @@ class Network:
         self.proc = None
 
     def stop_worker(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_worker(self.proc)
         self.proc = None
 
     def worker_log(self) -> str:

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from deploy.launcher import start_worker
 from tests.network import builders as b
 from tests.network.conftest import Network
 
@@ -34,14 +34,7 @@ class Workers(Network):
         data_dir = self.data_dir / name
         data_dir.mkdir(exist_ok=True)
         env = {**self.env(), "REFNET_DATA_DIR": str(data_dir)}
-        log = (self.data_dir / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.procs[name] = start_worker(env, self.data_dir / f"{name}.log")
 
     def kill_named(self, name: str) -> None:
         proc = self.procs.pop(name)
