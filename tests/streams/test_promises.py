@@ -5,23 +5,35 @@ category open."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
+from typing import Any
 
 from schemas.events import (
+    ReferralOffered,
     ReferralStateChanged,
+    ReferralStatusChanged,
+    ReferralUpdated,
+    ReferralWithdrawn,
     from_bytes,
+    to_bytes,
 )
 from streams.decisions.commands import (
     OfferTimeout,
+    OrganizationStatus,
+    network_referral_id,
 )
 from streams.decisions.network_state import NetworkState
-from streams.decisions.referrals import Context, ReferralDecision, decide
+from streams.decisions.referrals import Context, ReferralDecision, ReferralRecord, decide
 from tests.streams.fixtures import (
+    CLINIC,
     OTHER_CLINIC,
     T0,
     TOPICS,
+    eid,
     service,
+    source,
 )
 from tests.streams.test_referrals import cancel, open_command, org_says
 
@@ -119,3 +131,123 @@ def test_releases_survive_a_snapshot_of_the_view() -> None:
     assert available(restored) == 0
     logged(restored, decide(record, cancel(), ctx(restored, timedelta(minutes=1))))
     assert available(restored) == 1
+
+
+# ---------------------------------------------------------------- 6: answers bound to offers
+def same_org_twice() -> NetworkState:
+    state = NetworkState()
+    state.upsert(service("svc-a", "org-two", available=5, languages=("es",)))
+    state.upsert(service("svc-b", "org-two", available=5, languages=("en",)))
+    return state
+
+
+def answer(value: str, *, event: int, **fields: Any) -> OrganizationStatus:
+    referral_id = network_referral_id(CLINIC, "ref-1")
+    changed = ReferralStatusChanged.model_validate(
+        {
+            "event_id": eid(event),
+            "occurred_at": T0,
+            "referral_id": referral_id,
+            "status": value,
+            **fields,
+        }
+    )
+    return OrganizationStatus(
+        command_id=str(changed.event_id),
+        org_id="org-two",
+        event=changed,
+        source=source(TOPICS.org_updates("org-two"), referral_id, offset=event),
+        raw_base64=base64.b64encode(to_bytes(changed)).decode("ascii"),
+    )
+
+
+def reoffered_to_the_same_org() -> tuple[NetworkState, ReferralRecord]:
+    state = same_org_twice()
+    record = decide(None, open_command(), ctx(state)).record
+    assert record is not None and record.offer is not None
+    assert record.offer.service_id == "svc-a"
+    timeout = OfferTimeout(command_id="t", referral_id=record.referral_id, attempt=1)
+    again = decide(record, timeout, ctx(state, timedelta(days=2)))
+    assert offered_to(again) == "svc-b"
+    assert again.record is not None
+    return state, again.record
+
+
+def test_a_late_answer_to_a_withdrawn_offer_is_not_applied_to_the_newer_one() -> None:
+    state, record = reoffered_to_the_same_org()
+    late = answer("accepted", event=30, attempt=1)
+    decision = decide(record, late, ctx(state, timedelta(days=2, minutes=1)))
+    assert decision.record is None
+    assert decision.dead_letter == "transition"
+    by_service = answer("accepted", event=31, service_id="svc-a")
+    assert decide(record, by_service, ctx(state, timedelta(days=2))).dead_letter == "transition"
+    current = answer("accepted", event=32, attempt=2, service_id="svc-b")
+    applied = decide(record, current, ctx(state, timedelta(days=2)))
+    assert applied.record is not None and applied.record.status == "accepted"
+
+
+def test_offers_and_withdrawals_name_their_attempt() -> None:
+    state = same_org_twice()
+    opened = decide(None, open_command(), ctx(state))
+    [offer] = [from_bytes(o.value) for o in opened.outputs if o.label == "referral.offered"]
+    assert isinstance(offer, ReferralOffered) and offer.attempt == 1
+    assert opened.record is not None
+    timeout = OfferTimeout(command_id="t", referral_id=opened.record.referral_id, attempt=1)
+    again = decide(opened.record, timeout, ctx(state, timedelta(days=2)))
+    withdrawn = [from_bytes(o.value) for o in again.outputs if o.label == "referral.withdrawn"]
+    assert [w.attempt for w in withdrawn if isinstance(w, ReferralWithdrawn)] == [1]
+
+
+def test_an_answer_queued_behind_its_timeout_is_a_transition_not_authorization() -> None:
+    state = NetworkState()
+    state.upsert(service("svc-a", "org-two", available=5, languages=("es",)))
+    state.upsert(service("svc-c", "org-three", available=5, languages=("en",)))
+    record = decide(None, open_command(), ctx(state)).record
+    assert record is not None
+    timeout = OfferTimeout(command_id="t", referral_id=record.referral_id, attempt=1)
+    moved = decide(record, timeout, ctx(state, timedelta(days=2))).record
+    assert moved is not None and moved.offer is not None and moved.offer.org_id == "org-three"
+    decision = decide(moved, answer("accepted", event=33), ctx(state, timedelta(days=2)))
+    assert decision.dead_letter == "transition"
+    [letter] = [from_bytes(o.value) for o in decision.outputs]
+    assert "withdrawn" in letter.error.message
+
+
+def test_the_gateway_binds_an_organizations_task_to_the_offer_it_is_of() -> None:
+    from connectors.fhir.tasks import status_change_from
+
+    state = same_org_twice()
+    opened = decide(None, open_command(), ctx(state))
+    [offer] = [from_bytes(o.value) for o in opened.outputs if o.label == "referral.offered"]
+    assert isinstance(offer, ReferralOffered)
+    event = status_change_from({"resourceType": "Task", "status": "accepted"}, "r", offer)
+    assert (event.attempt, event.service_id) == (1, "svc-a")
+
+
+# ---------------------------------------------------------------- 7: the network's clock
+def test_an_answer_is_dated_by_the_network_and_keeps_the_party_time_apart() -> None:
+    state = same_org_twice()
+    record = decide(None, open_command(), ctx(state)).record
+    assert record is not None
+    claimed = T0 - timedelta(days=3)  # before the offer was even made
+    changed = ReferralStatusChanged.model_validate(
+        {
+            "event_id": eid(40),
+            "occurred_at": claimed,
+            "referral_id": record.referral_id,
+            "status": "accepted",
+        }
+    )
+    command = OrganizationStatus(
+        command_id=str(changed.event_id),
+        org_id="org-two",
+        event=changed,
+        source=source(TOPICS.org_updates("org-two"), record.referral_id),
+        raw_base64=base64.b64encode(to_bytes(changed)).decode("ascii"),
+    )
+    now = timedelta(hours=1)
+    decision = decide(record, command, ctx(state, now))
+    update, logged_change = (from_bytes(o.value) for o in decision.outputs)
+    assert isinstance(update, ReferralUpdated) and isinstance(logged_change, ReferralStateChanged)
+    assert update.occurred_at == T0 + now and logged_change.occurred_at == T0 + now
+    assert update.reported_at == claimed and logged_change.reported_at == claimed

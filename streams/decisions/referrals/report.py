@@ -37,11 +37,13 @@ def apply_change(
     at: datetime,
     offer: Offer | None = None,
     disclosed: list[str] | None = None,
+    reported_at: datetime | None = None,
 ) -> list[Outgoing]:
     """Apply a checked change to the record; report it to the clinic and the log.
 
     ``disclosed``: on an offer, the patient fields it sends (the log records them,
-    with the consent in force, for the accounting of disclosures)."""
+    with the consent in force, for the accounting of disclosures). ``reported_at``: on a
+    party's change, the time the party claimed (``at`` is always the network's)."""
     before = record.status
     record.status = change.after.status
     record.business_status = change.after.business_status
@@ -68,6 +70,7 @@ def apply_change(
         org_id=offer.org_id if offer else None,
         service_id=offer.service_id if offer else None,
         disclosed=disclosed,
+        reported_at=reported_at,
     )
     return report(reported, ctx.topics)
 
@@ -79,6 +82,7 @@ def withdraw(record: ReferralRecord, reason: WithdrawReason, ctx: Context) -> Ou
         occurred_at=ctx.now,
         referral_id=record.referral_id,
         reason=reason.value,
+        attempt=record.offer.attempt,
     )
     return Outgoing.event(
         ctx.topics.org_referrals(record.offer.org_id), record.referral_id, withdrawn
