@@ -19,19 +19,26 @@ from schemas.events import (
     from_bytes,
     to_bytes,
 )
+from streams.decisions import patients
 from streams.decisions.commands import (
+    PATIENT_COMMAND,
     OfferTimeout,
     OrganizationStatus,
+    ReferralClosed,
+    SubmissionReceived,
     network_referral_id,
 )
 from streams.decisions.network_state import NetworkState
+from streams.decisions.outputs import Outgoing
 from streams.decisions.referrals import Context, ReferralDecision, ReferralRecord, decide
 from tests.streams.fixtures import (
     CLINIC,
     OTHER_CLINIC,
+    PATIENT_ID,
     T0,
     TOPICS,
     eid,
+    requested,
     service,
     source,
 )
@@ -251,3 +258,55 @@ def test_an_answer_is_dated_by_the_network_and_keeps_the_party_time_apart() -> N
     assert isinstance(update, ReferralUpdated) and isinstance(logged_change, ReferralStateChanged)
     assert update.occurred_at == T0 + now and logged_change.occurred_at == T0 + now
     assert update.reported_at == claimed and logged_change.reported_at == claimed
+
+
+# ---------------------------------------------------------------- 8: the patient's memory
+def submit(event: Any) -> SubmissionReceived:
+    return SubmissionReceived(
+        command_id=str(event.event_id),
+        clinic_id=CLINIC,
+        source=source(TOPICS.clinic_submissions(CLINIC), PATIENT_ID),
+        event=event,
+    )
+
+
+def only_command(outputs: list[Outgoing]) -> Any:
+    [out] = outputs
+    return out
+
+
+def test_reopening_a_closed_referral_the_patient_forgot_closes_the_category_again() -> None:
+    # the patient opened ref-1 and it closed; it then forgot ref-1 (its 1000-id
+    # memory), while the referral owner still keeps the closed record (retention)
+    opened = patients.decide(None, submit(requested("ref-1")), topics=TOPICS)
+    assert opened.record is not None
+    open_out = only_command(opened.outputs)
+    state = same_org_twice()
+    owner = decide(None, open_command(), ctx(state))
+    assert owner.record is not None
+    ended = decide(owner.record, cancel(), ctx(state, timedelta(minutes=1)))
+    assert ended.record is not None and ended.record.state.terminal
+    closed = PATIENT_COMMAND.validate_json(ended.outputs[-1].value)
+    patient = patients.decide(opened.record, closed, topics=TOPICS).record
+    assert patient is not None and not patient.open
+    forgetful = patient.model_copy(update={"referrals": {}})
+
+    # the clinic reuses ref-1: the patient marks the category open again
+    reused = patients.decide(forgetful, submit(requested("ref-1", event=60)), topics=TOPICS)
+    assert reused.record is not None and reused.record.open
+    reopen = only_command(reused.outputs)
+    assert reopen.topic == open_out.topic
+    from streams.decisions.commands import REFERRAL_COMMAND
+
+    command = REFERRAL_COMMAND.validate_json(reopen.value)
+    answer_ = decide(ended.record, command, ctx(state, timedelta(minutes=2)))
+    closes = [
+        PATIENT_COMMAND.validate_json(o.value)
+        for o in answer_.outputs
+        if o.topic == TOPICS.network_patients
+    ]
+    assert closes and all(isinstance(c, ReferralClosed) for c in closes)
+    patient = reused.record
+    for c in closes:
+        patient = patients.decide(patient, c, topics=TOPICS).record or patient
+    assert not patient.open  # a later screening in the category is not a duplicate

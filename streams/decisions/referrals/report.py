@@ -15,6 +15,7 @@ from schemas.codes import BusinessStatus, DeadLetterKind, Party, TaskStatus, Wit
 from schemas.events import DeadLetterSource, ReferralWithdrawn, to_bytes
 from streams.decisions.commands import (
     CancelReferral,
+    OpenReferral,
     OrganizationStatus,
     ReferralClosed,
     ReferralCommand,
@@ -94,6 +95,23 @@ def close_if_final(record: ReferralRecord, ctx: Context) -> list[Outgoing]:
         return []
     closed = ReferralClosed(
         command_id=f"closed:{record.referral_id}",
+        referral_id=record.clinic_referral_id,
+        category=record.category,
+    )
+    key = patient_key(record.clinic_id, record.patient.id)
+    return [Outgoing.command(ctx.topics.network_patients, key, closed)]
+
+
+def reopened_closed(record: ReferralRecord, command: OpenReferral, ctx: Context) -> list[Outgoing]:
+    """An open of a referral that is closed but still kept (retention): the patient
+    had forgotten it (its memory is bounded) and marked the category open for it.
+
+    The answer is ``closed`` again, under a command id of its own (the first
+    ``closed`` may still be in the patient's seen ids), so the category is freed;
+    it changes nothing when the category is open for another referral.
+    """
+    closed = ReferralClosed(
+        command_id=f"closed:{record.referral_id}:reopen:{command.cause_event_id}",
         referral_id=record.clinic_referral_id,
         category=record.category,
     )
@@ -185,5 +203,6 @@ __all__ = [
     "payload",
     "reject",
     "reject_unknown",
+    "reopened_closed",
     "withdraw",
 ]
