@@ -310,3 +310,35 @@ def test_reopening_a_closed_referral_the_patient_forgot_closes_the_category_agai
     for c in closes:
         patient = patients.decide(patient, c, topics=TOPICS).record or patient
     assert not patient.open  # a later screening in the category is not a duplicate
+
+
+# ---------------------------------------------------------------- an organization removed
+async def test_one_listing_without_an_organizations_topic_withdraws_nothing(
+    monkeypatch: Any,
+) -> None:
+    import connectors.kafka.admin as admin
+    from streams.runtime.view import NetworkView
+
+    listings: list[list[str]] = []
+    monkeypatch.setattr(admin, "admin_client", lambda *a, **k: object())
+    monkeypatch.setattr(admin, "list_topics", lambda *a, **k: listings.pop(0))
+    view = NetworkView("nowhere:9092", TOPICS, refresh_seconds=0)
+    removed: list[frozenset[str]] = []
+
+    async def on_removed(orgs: frozenset[str]) -> None:
+        removed.append(orgs)
+
+    view.on_orgs_removed = on_removed
+    both = [TOPICS.org_referrals("org-a"), TOPICS.org_referrals("org-b")]
+    only_a = both[:1]
+    for listing in (both, only_a, both, only_a):
+        listings.append(listing)
+        await view.list_orgs()
+    assert removed == []  # each time it was missing once only
+    assert view.state.reachable == frozenset({"org-a"})  # no new offers meanwhile
+    listings.append(only_a)
+    await view.list_orgs()
+    assert removed == [frozenset({"org-b"})]
+    listings.append(only_a)
+    await view.list_orgs()
+    assert removed == [frozenset({"org-b"})]  # acted on once
