@@ -171,8 +171,14 @@ def _concept_value(concept: object) -> str | None:
     return nonblank(concept.get("text"))
 
 
-def status_change_from(task: object, referral_id: str) -> ReferralStatusChanged:
-    """A Task an organization PUT (or patched) as ``referral.status-changed``."""
+def status_change_from(
+    task: object, referral_id: str, offer: ReferralOffered | None = None
+) -> ReferralStatusChanged:
+    """A Task an organization PUT (or patched) as ``referral.status-changed``.
+
+    ``offer``: the offer the Task is of; the answer names its attempt and service,
+    so that the network never applies it to another offer of the referral.
+    """
     task = json_object(task, "the Task")
     if task.get("resourceType") != "Task":
         raise GatewayInputError("expected a Task")
@@ -193,7 +199,13 @@ def status_change_from(task: object, referral_id: str) -> ReferralStatusChanged:
     note = first_text(task.get("note"), "Task.note")
     try:
         return ReferralStatusChanged.new(
-            referral_id=referral_id, status=status, reason=reason, outcome=outcome, note=note
+            referral_id=referral_id,
+            status=status,
+            reason=reason,
+            outcome=outcome,
+            note=note,
+            attempt=offer.attempt if offer is not None else None,
+            service_id=offer.service_id if offer is not None else None,
         )
     except ValidationError as exc:
         raise GatewayInputError(f"Task: {validation_message(exc)}") from None

@@ -24,6 +24,9 @@ from schemas.events.fields import (
 )
 from schemas.events.patient import Consent, OfferedPatient, Patient
 
+#: An offer's attempt: 1 for the first organization offered the referral.
+Attempt = Annotated[Integer, Field(ge=1)]
+
 
 class ReferralRequested(Event):
     """A clinician refers directly (clinic submissions topic, key patient id)."""
@@ -75,6 +78,13 @@ class ReferralOffered(Event):
     respond_by: Timestamp
     patient: OfferedPatient
     note: Note | None = None
+    attempt: Attempt | None = Field(
+        default=None,
+        description=(
+            "added in v1: which offer of the referral this is (1 for the first); an answer "
+            "names it to be bound to this offer"
+        ),
+    )
 
 
 class ReferralWithdrawn(Event):
@@ -83,6 +93,9 @@ class ReferralWithdrawn(Event):
     event_type: Literal["referral.withdrawn"] = "referral.withdrawn"
     referral_id: Id
     reason: Reason = Field(description="timeout, cancelled-by-clinic or another documented code")
+    attempt: Attempt | None = Field(
+        default=None, description="added in v1: the attempt of the offer withdrawn"
+    )
 
 
 #: Organization statuses that must say why (docs/contract.md).
@@ -112,6 +125,20 @@ class ReferralStatusChanged(Event):
     reason: Reason | None = None
     outcome: Reason | None = None
     note: Note | None = None
+    attempt: Attempt | None = Field(
+        default=None,
+        description=(
+            "added in v1: the attempt of the offer answered (from referral.offered); an "
+            "answer to another offer than the one in force is refused"
+        ),
+    )
+    service_id: Id | None = Field(
+        default=None,
+        description=(
+            "added in v1: the service of the offer answered; an answer to another offer than "
+            "the one in force is refused"
+        ),
+    )
 
     @model_validator(mode="after")
     def _reason_when_required(self) -> Self:
@@ -138,6 +165,13 @@ class ReferralUpdated(Event):
     duplicate_of: Id | None = Field(
         default=None,
         description="with business_status duplicate: the patient's open referral in the category",
+    )
+    reported_at: Timestamp | None = Field(
+        default=None,
+        description=(
+            "added in v1: on an organization's change, the time the organization claimed "
+            "(its occurred_at); occurred_at is the network's"
+        ),
     )
 
 
@@ -183,6 +217,13 @@ class ReferralStateChanged(Event):
     consent: Consent | None = Field(
         default=None,
         description="on an offer (added in v1): the consent the disclosure was made under",
+    )
+    reported_at: Timestamp | None = Field(
+        default=None,
+        description=(
+            "added in v1: on an organization's change, the time the organization claimed "
+            "(its occurred_at); occurred_at is the network's"
+        ),
     )
 
 

@@ -41,10 +41,18 @@ class RecordDocument(Protocol):
     @property
     def counted(self) -> Sequence[tuple[str, int]]: ...
 
+    @property
+    def holding(self) -> Sequence[tuple[str, int, str, datetime]]: ...
+
 
 #: Offers remembered for de-duplicating reservations (the owner's and the log's).
 MAX_COUNTED_OFFERS = 200_000
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+#: Statuses in which an offer holds its place: pending (requested / offered) or
+#: accepted (the organization works on it).
+_HOLDING = frozenset(
+    {TaskStatus.REQUESTED, TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS, TaskStatus.ON_HOLD}
+)
 
 
 @dataclass
@@ -66,6 +74,11 @@ class NetworkState:
     reserved: Counter[str] = field(default_factory=Counter)
     #: (referral_id, attempt) of offers already counted, oldest first, bounded
     _counted: OrderedDict[tuple[str, int], None] = field(default_factory=OrderedDict, repr=False)
+    #: referral_id -> (attempt, service_id, offered at) of each offer holding a place
+    #: (pending or accepted), oldest first, bounded: released when the offer ends
+    _holding: OrderedDict[str, tuple[int, str, datetime]] = field(
+        default_factory=OrderedDict, repr=False
+    )
     #: organizations with a referrals topic (None: not known yet, nothing filtered)
     reachable: frozenset[str] | None = None
     _directory: list[ServiceUpserted] | None = field(default=None, repr=False)
@@ -100,11 +113,13 @@ class NetworkState:
             self._directory = None
 
     def reserve(self, referral_id: str, attempt: int, service_id: str, at: datetime) -> None:
-        """Count an offer against the service's capacity until its next figure.
+        """Count an offer against the service's capacity while it holds a place.
 
         Called by the referral owner as it offers, and again when the event log
         brings the same offer back: each (referral, attempt) counts once. An
-        offer older than the figure in force is already in that figure.
+        offer older than the figure in force is already in that figure. The
+        place is held while the offer is pending or accepted, until the
+        organization reports a new figure or :meth:`release` (the offer ended).
         """
         key = (referral_id, attempt)
         if key in self._counted:
@@ -112,8 +127,26 @@ class NetworkState:
         self._counted[key] = None
         if len(self._counted) > MAX_COUNTED_OFFERS:
             self._counted.popitem(last=False)
+        self.release(referral_id)  # a referral holds one offer at a time
+        self._holding[referral_id] = (attempt, service_id, at)
+        if len(self._holding) > MAX_COUNTED_OFFERS:
+            self._holding.popitem(last=False)
         if at >= (self.figure_since(service_id) or _EARLIEST):
             self.reserved[service_id] += 1
+            self._directory = None
+
+    def release(self, referral_id: str) -> None:
+        """The referral's offer ended other than accepted (rejected, withdrawn, timed
+        out, cancelled, closed): its place is free again. An offer older than the
+        figure in force is in that figure, not in the reservations: nothing to free."""
+        held = self._holding.pop(referral_id, None)
+        if held is None:
+            return
+        _, service_id, at = held
+        if at >= (self.figure_since(service_id) or _EARLIEST) and self.reserved[service_id] > 0:
+            self.reserved[service_id] -= 1
+            if not self.reserved[service_id]:
+                del self.reserved[service_id]
             self._directory = None
 
     def figure_since(self, service_id: str) -> datetime | None:
@@ -137,6 +170,7 @@ class NetworkState:
                 sid: (n, self.figure_since(sid)) for sid, n in self.reserved.items() if n > 0
             },
             "counted": list(itertools.islice(reversed(self._counted), recent))[::-1],
+            "holding": [(rid, *held) for rid, held in self._holding.items()],
         }
 
     def restore(self, document: RecordDocument) -> None:
@@ -155,6 +189,11 @@ class NetworkState:
                 self.reserved[service_id] += count
         for referral_id, attempt in document.counted:
             self._counted[(referral_id, attempt)] = None
+        for referral_id, attempt, service_id, at in document.holding:
+            self._holding[referral_id] = (attempt, service_id, at)
+            self._counted[(referral_id, attempt)] = None
+        while len(self._holding) > MAX_COUNTED_OFFERS:
+            self._holding.popitem(last=False)
         while len(self._counted) > MAX_COUNTED_OFFERS:
             self._counted.popitem(last=False)
         self._stats = None
@@ -164,6 +203,9 @@ class NetworkState:
         if event.business_status is BusinessStatus.OFFERED and event.service_id:
             self.offers[event.service_id] += 1
             self.reserve(event.referral_id, event.attempt, event.service_id, event.occurred_at)
+        elif event.to_status not in _HOLDING or event.business_status is not None:
+            # rejected, re-routed (timeout, rejection, removal), or ended
+            self.release(event.referral_id)
         if event.org_id is None:
             return
         answered = event.actor is Party.ORGANIZATION and event.to_status in (

@@ -48,6 +48,8 @@ class StateChange:
     logged_status: TaskStatus | None = None
     duplicate_of: str | None = None
     disclosed: list[str] | None = None
+    #: a party's own claimed time of the change (``at`` is the network's)
+    reported_at: datetime | None = None
 
 
 def report(change: StateChange, topics: Topics) -> list[Outgoing]:
@@ -65,6 +67,7 @@ def report(change: StateChange, topics: Topics) -> list[Outgoing]:
         "reason": change.reason,
         "outcome": change.outcome,
         "attempt": change.attempt,
+        "reported_at": change.reported_at,
     }
     update = ReferralUpdated(
         event_id=change.ids[0],

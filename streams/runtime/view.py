@@ -102,6 +102,9 @@ class NetworkView:
         self.topic_names: frozenset[str] = frozenset()
         #: called with organizations whose referrals topic disappeared (deprovisioned)
         self.on_orgs_removed: Callable[[frozenset[str]], Awaitable[None]] | None = None
+        #: organizations missing from the listings since (monotonic seconds): removed
+        #: only once a later listing, ``refresh_seconds`` on, still misses them
+        self._missing_since: dict[str, float] = {}
         self._ends: dict[TopicPartition, int] | None = None
         #: start from the network's newest snapshot (False: read the whole event log)
         self.use_snapshots = use_snapshots
@@ -128,9 +131,33 @@ class NetworkView:
                 orgs.add(parsed[1])
         self.topic_names = frozenset(names)
         before = self.state.reachable
-        self.state.set_reachable(frozenset(orgs))
-        if before is not None and self.on_orgs_removed is not None and before - orgs:
-            await self.on_orgs_removed(frozenset(before - orgs))
+        self.state.set_reachable(frozenset(orgs))  # no new offers to a missing one
+        removed = self._confirm_missing(before, frozenset(orgs))
+        if removed and self.on_orgs_removed is not None:
+            await self.on_orgs_removed(removed)
+
+    def _confirm_missing(
+        self, before: frozenset[str] | None, orgs: frozenset[str]
+    ) -> frozenset[str]:
+        """Organizations to treat as deprovisioned: missing from this listing and from
+        an earlier one at least ``refresh_seconds`` before. One listing without an
+        organization's topic (a broker's metadata in flux) withdraws nothing."""
+        now = time.monotonic()
+        earlier = dict(self._missing_since)
+        for org_id in list(self._missing_since):
+            if org_id in orgs:
+                del self._missing_since[org_id]  # back: it was a passing look
+        if before is not None:
+            for org_id in before - orgs:
+                self._missing_since.setdefault(org_id, now)
+        confirmed = frozenset(
+            org_id
+            for org_id, since in earlier.items()
+            if org_id not in orgs and now - since >= self._refresh
+        )
+        for org_id in confirmed:
+            del self._missing_since[org_id]
+        return confirmed
 
     async def watch_orgs(self) -> None:
         """Look for newly provisioned organizations every ``refresh_seconds``."""

@@ -92,6 +92,9 @@ class Document(BaseModel):
     reserved: dict[str, tuple[int, datetime | None]]
     #: the newest (referral_id, attempt) counted, oldest first
     counted: list[tuple[str, int]]
+    #: every offer holding a place (pending or accepted): [referral_id, attempt,
+    #: service_id, offered at], so that a later end of the offer frees its place
+    holding: list[tuple[str, int, str, datetime]] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,7 @@ def test_open_offers_the_best_service_and_tells_the_clinic() -> None:
             given_name="Ana", phone="+17185550100", preferred_language="es", postal_code="10451"
         ),
         note=None,
+        attempt=1,
     )
     assert update == ReferralUpdated(
         event_id=derived_id(NET, "updated", 1),
@@ -343,7 +344,7 @@ def test_org_acceptance_is_mirrored_to_the_clinic() -> None:
     update, changed = (ev(o) for o in decision.outputs)
     assert update == ReferralUpdated(
         event_id=derived_id(NET, "updated", 2),
-        occurred_at=T0,  # the organization's own time
+        occurred_at=T0 + timedelta(hours=1),  # the network's time
         referral_id=REF,
         patient_id=PATIENT_ID,
         category="food-insecurity",
@@ -353,6 +354,7 @@ def test_org_acceptance_is_mirrored_to_the_clinic() -> None:
         org_id=ES_ORG,
         service_id="svc-es",
         attempt=1,
+        reported_at=T0,  # the organization's own time, kept apart
     )
     assert (changed.from_status, changed.to_status, changed.actor, changed.cause_event_id) == (
         "requested",
@@ -485,10 +487,12 @@ def test_status_after_the_referral_ended_is_a_transition_dead_letter() -> None:
     assert decision.dead_letter == "transition"
 
 
-def test_late_answer_from_the_previous_org_after_a_reroute_is_not_authorized() -> None:
+def test_late_answer_from_the_previous_org_after_a_reroute_answers_a_withdrawn_offer() -> None:
     record = step(opened(), timeout(1), ctx(timedelta(hours=24)))
     decision = decide(record, org_says(ES_ORG, "accepted", event=15), ctx(timedelta(hours=25)))
-    assert decision.dead_letter == "authorization"
+    assert decision.dead_letter == "transition"  # it held the offer: not an authorization
+    never = decide(record, org_says("elsewhere", "accepted", event=16), ctx(timedelta(hours=25)))
+    assert never.dead_letter == "authorization"
 
 
 @pytest.mark.parametrize(
@@ -538,6 +542,7 @@ def test_due_timeout_withdraws_the_offer_and_offers_the_next_service() -> None:
         occurred_at=T0 + now,
         referral_id=NET,
         reason="timeout",
+        attempt=1,
     )
     assert (rerouted.status, rerouted.business_status, rerouted.reason, rerouted.org_id) == (
         "requested",

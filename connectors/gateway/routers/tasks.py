@@ -32,6 +32,7 @@ from connectors.gateway.rest import (
 from connectors.gateway.state import Gateway
 from connectors.gateway.tokens import PartyRef
 from connectors.gateway.views import PartyView
+from schemas.events import ReferralOffered
 
 router = APIRouter()
 
@@ -150,7 +151,8 @@ async def _change_task(
             status=409,
             code="conflict",
         )
-    event = mapped(lambda: status_change_from(make(current), rid))
+    offer = ReferralOffered.model_validate(record["offer"])
+    event = mapped(lambda: status_change_from(make(current), rid, offer))
     await gateway.publish(who, rid, event)
     await asyncio.to_thread(
         gateway.store.set_status,

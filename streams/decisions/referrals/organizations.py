@@ -14,13 +14,42 @@ from streams.decisions.referrals.routing import reroute, route
 def org_status(
     record: ReferralRecord, command: OrganizationStatus, ctx: Context
 ) -> ReferralDecision:
+    """An organization's answer, bound to the offer it answers.
+
+    Only the organization holding the offer may answer, and only for that offer:
+    an answer naming another attempt or service, or from an organization whose
+    offer was withdrawn (a time-out, a re-route) before its answer arrived,
+    answers a withdrawn offer and is refused (``transition``), never applied to a
+    newer one. The change is dated by the network's clock; the organization's
+    own ``occurred_at`` is kept as ``reported_at``.
+    """
     event = command.event
     offer = record.offer
     if offer is None or offer.org_id != command.org_id:
+        if command.org_id in record.tried_orgs:
+            return reject(
+                command,
+                DeadLetterKind.TRANSITION,
+                f"the offer to organization {command.org_id} was withdrawn before this "
+                "answer arrived; the referral has moved on",
+                ctx,
+            )
         return reject(
             command,
             DeadLetterKind.AUTHORIZATION,
             f"referral is not currently offered to organization {command.org_id}",
+            ctx,
+        )
+    stale = (event.attempt is not None and event.attempt != offer.attempt) or (
+        event.service_id is not None and event.service_id != offer.service_id
+    )
+    if stale:
+        return reject(
+            command,
+            DeadLetterKind.TRANSITION,
+            f"the answer is to an offer that was withdrawn (attempt {event.attempt}, service "
+            f"{event.service_id}); the offer in force is attempt {offer.attempt} of service "
+            f"{offer.service_id}",
             ctx,
         )
     checked = apply_org_status(
@@ -30,7 +59,13 @@ def org_status(
         return reject(command, DeadLetterKind.TRANSITION, checked.message, ctx)
     offer.answered = True
     outputs = apply_change(
-        record, checked, ctx, cause=event.event_id, at=event.occurred_at, offer=offer
+        record,
+        checked,
+        ctx,
+        cause=event.event_id,
+        at=ctx.now,
+        offer=offer,
+        reported_at=event.occurred_at,
     )
     if checked.reroute:
         outputs += route(record, ctx, cause=event.event_id)

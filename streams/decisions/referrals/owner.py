@@ -32,6 +32,7 @@ from streams.decisions.referrals.report import (
     network_source,
     payload,
     reject_unknown,
+    reopened_closed,
 )
 
 
@@ -55,9 +56,11 @@ def _apply(
     if isinstance(command, OpenReferral):
         if record is None:
             return open_referral(command, ctx, partition)
-        if record.patient.id == command.patient.id:  # a replayed or repeated open
-            return ReferralDecision(None, [])
-        return id_taken(command, ctx)
+        if record.patient.id != command.patient.id:
+            return id_taken(command, ctx)
+        if record.state.terminal:  # the patient forgot it and marked its category open
+            return ReferralDecision(None, reopened_closed(record, command, ctx))
+        return ReferralDecision(None, [])  # a replayed or repeated open
     if record is None:
         return reject_unknown(command, ctx)
     if command.command_id in record.seen:

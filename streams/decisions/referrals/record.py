@@ -44,6 +44,9 @@ class ReferralRecord(ReferralRequest):
     attempt: int = 0
     offer: Offer | None = None
     tried: list[str] = Field(default_factory=list)
+    #: the organizations of the offers in ``tried``, in order (a late answer from one
+    #: of them answers a withdrawn offer)
+    tried_orgs: list[str] = Field(default_factory=list)
     step: int = 0
     seen: list[str] = Field(default_factory=list)
     partition: int = -1

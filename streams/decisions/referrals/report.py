@@ -15,6 +15,7 @@ from schemas.codes import BusinessStatus, DeadLetterKind, Party, TaskStatus, Wit
 from schemas.events import DeadLetterSource, ReferralWithdrawn, to_bytes
 from streams.decisions.commands import (
     CancelReferral,
+    OpenReferral,
     OrganizationStatus,
     ReferralClosed,
     ReferralCommand,
@@ -37,11 +38,13 @@ def apply_change(
     at: datetime,
     offer: Offer | None = None,
     disclosed: list[str] | None = None,
+    reported_at: datetime | None = None,
 ) -> list[Outgoing]:
     """Apply a checked change to the record; report it to the clinic and the log.
 
     ``disclosed``: on an offer, the patient fields it sends (the log records them,
-    with the consent in force, for the accounting of disclosures)."""
+    with the consent in force, for the accounting of disclosures). ``reported_at``: on a
+    party's change, the time the party claimed (``at`` is always the network's)."""
     before = record.status
     record.status = change.after.status
     record.business_status = change.after.business_status
@@ -68,6 +71,7 @@ def apply_change(
         org_id=offer.org_id if offer else None,
         service_id=offer.service_id if offer else None,
         disclosed=disclosed,
+        reported_at=reported_at,
     )
     return report(reported, ctx.topics)
 
@@ -79,6 +83,7 @@ def withdraw(record: ReferralRecord, reason: WithdrawReason, ctx: Context) -> Ou
         occurred_at=ctx.now,
         referral_id=record.referral_id,
         reason=reason.value,
+        attempt=record.offer.attempt,
     )
     return Outgoing.event(
         ctx.topics.org_referrals(record.offer.org_id), record.referral_id, withdrawn
@@ -90,6 +95,23 @@ def close_if_final(record: ReferralRecord, ctx: Context) -> list[Outgoing]:
         return []
     closed = ReferralClosed(
         command_id=f"closed:{record.referral_id}",
+        referral_id=record.clinic_referral_id,
+        category=record.category,
+    )
+    key = patient_key(record.clinic_id, record.patient.id)
+    return [Outgoing.command(ctx.topics.network_patients, key, closed)]
+
+
+def reopened_closed(record: ReferralRecord, command: OpenReferral, ctx: Context) -> list[Outgoing]:
+    """An open of a referral that is closed but still kept (retention): the patient
+    had forgotten it (its memory is bounded) and marked the category open for it.
+
+    The answer is ``closed`` again, under a command id of its own (the first
+    ``closed`` may still be in the patient's seen ids), so the category is freed;
+    it changes nothing when the category is open for another referral.
+    """
+    closed = ReferralClosed(
+        command_id=f"closed:{record.referral_id}:reopen:{command.cause_event_id}",
         referral_id=record.clinic_referral_id,
         category=record.category,
     )
@@ -181,5 +203,6 @@ __all__ = [
     "payload",
     "reject",
     "reject_unknown",
+    "reopened_closed",
     "withdraw",
 ]

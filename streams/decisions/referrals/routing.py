@@ -51,6 +51,7 @@ def route(record: ReferralRecord, ctx: Context, *, cause: UUID | None) -> list[O
         raise AssertionError(checked.message)
     record.attempt += 1
     record.tried.append(best.service_id)
+    record.tried_orgs.append(best.org_id)
     offer = Offer(
         service_id=best.service_id,
         org_id=best.org_id,
@@ -69,6 +70,7 @@ def route(record: ReferralRecord, ctx: Context, *, cause: UUID | None) -> list[O
         respond_by=offer.respond_by,
         patient=offered_patient(record.patient),
         note=record.note,
+        attempt=record.attempt,
     )
     outputs = [Outgoing.event(ctx.topics.org_referrals(best.org_id), record.referral_id, offered)]
     disclosed = sorted(k for k, v in offered.patient.model_dump().items() if v is not None)
