@@ -14,6 +14,7 @@ acknowledged away unseen.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from connectors.observability.observer import WorkerObserver
+from connectors.retry import Backoff
 from streams.decisions.commands import PATIENT_COMMAND, REFERRAL_COMMAND, Command, ReferralCommand
 from streams.decisions.patients import PatientRecord
 from streams.decisions.patients import decide as decide_patient
@@ -35,11 +37,21 @@ from streams.runtime.gaps import POKE, OffsetGuard
 from streams.runtime.hooks import Hooks
 from streams.runtime.network import Network
 from streams.runtime.outbox import Batch, Changelog, Rows, replayed
+from streams.runtime.supervise import fatal
 
 log = logging.getLogger(__name__)
 
+#: Read-backs of skipped offsets tried before the worker stops, unacknowledged.
+GUARD_ATTEMPTS = 6
+#: Waits between them: 0.5 s, doubling (about 15 s in all).
+GUARD_BACKOFF = Backoff(first=0.5, cap=30.0)
+
 #: Handles one event of a batch.
 Handler = Callable[[Any, Batch], None]
+
+
+class HoleNotFilled(RuntimeError):
+    """The records Faust skipped could not be read back: the batch must not go on."""
 
 
 class _Unreadable(Command):
@@ -62,6 +74,9 @@ class Agents:
         clock: Clock,
         hooks: Hooks,
         acknowledge: Callable[[Any], None],
+        guard_attempts: int = GUARD_ATTEMPTS,
+        guard_backoff: Backoff = GUARD_BACKOFF,
+        on_fatal: Callable[[str], None] = fatal,
     ) -> None:
         self.net = net
         self.topics = net.topics
@@ -72,6 +87,9 @@ class Agents:
         self.clock = clock
         self.hooks = hooks
         self._acknowledge = acknowledge
+        self.guard_attempts = guard_attempts
+        self.guard_backoff = guard_backoff
+        self._on_fatal = on_fatal
 
     def register(
         self, patients_topic: Any, referrals_topic: Any, patient_rows: Rows, referral_rows: Rows
@@ -109,12 +127,7 @@ class Agents:
         )
         read_back: list[Any] = []
         for event in events:
-            try:
-                missed = await self.guard.missed(event, agent)
-            except Exception as exc:  # noqa: BLE001 - the event itself still goes on
-                self.observer.task_restarted("offset-guard")
-                log.error("%s: could not check for skipped offsets (%s)", agent, type(exc).__name__)
-                missed = []
+            missed = await self.skipped(event, agent)
             for record in missed:
                 handle(record, batch)
                 self.guard.applied(record)
@@ -124,6 +137,30 @@ class Agents:
         await batch.commit()
         for record in read_back:
             self._acknowledge(record)
+
+    async def skipped(self, event: Any, agent: str) -> list[Any]:
+        """The records Faust skipped before ``event``. A read-back that fails is tried
+        again with backoff; one that keeps failing stops the worker with the batch
+        unapplied and unacknowledged, so that no commit passes the hole (the
+        records run again from the committed offset, here or elsewhere)."""
+        for attempt in range(1, self.guard_attempts + 1):
+            try:
+                missed: list[Any] = await self.guard.missed(event, agent)
+            except Exception as exc:  # noqa: BLE001 - tried again, then the worker stops
+                self.observer.task_restarted("offset-guard")
+                log.error(
+                    "%s: could not read back skipped offsets (%s), attempt %d",
+                    agent,
+                    type(exc).__name__,
+                    attempt,
+                )
+                if attempt < self.guard_attempts:
+                    await asyncio.sleep(self.guard_backoff.delay(attempt))
+            else:
+                return missed
+        reason = f"{agent}: the offset guard cannot read back skipped offsets"
+        self._on_fatal(reason)
+        raise HoleNotFilled(reason)
 
     def arrived(self, event: Any, adapter: TypeAdapter[Any], batch: Batch) -> tuple[str, Any, Any]:
         """``(key, command, stored row)`` of an event still to decide, or a None command
@@ -248,4 +285,4 @@ class Agents:
             net.deadlines.set(current.partition, current.referral_id, due)
 
 
-__all__ = ["Agents", "Handler"]
+__all__ = ["Agents", "Handler", "HoleNotFilled"]
