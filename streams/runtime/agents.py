@@ -240,6 +240,11 @@ class Agents:
         if found is None:
             return
         record, decision = found
+        if decision.record is not None and decision.record.partition != partition:
+            # the row lives in the partition of its key, whoever built the record
+            # (a referral whose opening failed was built without one): its timer
+            # and the rebuild after a rebalance find it there
+            decision.record.partition = partition
         if decision.dead_letter:
             self.observer.dead_lettered(decision.dead_letter)
         batch.apply(

@@ -155,3 +155,19 @@ async def test_a_decision_that_raises_ends_the_referral_and_is_counted(
 
     assert producer.topics()[0] == CHANGELOG  # the failed referral is stored first
     assert worker.rows.data[NET]["status"] == "failed"
+
+
+async def test_a_referral_whose_opening_failed_carries_its_partition_and_is_purged_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("bug")
+
+    monkeypatch.setattr("streams.runtime.agents.decide_referral", broken)
+    worker = Worker(FakeProducer())
+    net = network(SVC_EN, SVC_ES)
+    await apply(agents(worker, net), worker.rows, event(encode(open_command())))
+
+    assert worker.rows.data[NET]["status"] == "failed"
+    assert worker.rows.data[NET]["partition"] == 3, "no timer owns the failed referral"
+    assert net.deadlines.partition_of(NET) == 3  # its retention's end, on its own partition

@@ -13,11 +13,12 @@ from aiokafka import TopicPartition
 
 from connectors.observability.observer import NullObserver
 from streams.decisions.network_state import NetworkState
+from streams.decisions.referrals import fail
 from streams.runtime.config import NetworkConfig
-from streams.runtime.network import Network
+from streams.runtime.network import Network, partition_of_key
 from streams.runtime.timers import Timers
-from tests.streams.fixtures import TOPICS
-from tests.streams.test_referrals import opened
+from tests.streams.fixtures import T0, TOPICS
+from tests.streams.test_referrals import ctx, open_command, opened
 
 OTHER = "clinic-b:ref-9"
 
@@ -131,3 +132,18 @@ async def test_a_sent_command_keeps_its_deadline_until_the_owner_moves_the_refer
     timers.clock = lambda: later
     await timers.tick()
     assert len(topic.sent) == 4  # the owner never applied them: sent again
+
+
+async def test_a_stored_referral_without_a_partition_is_indexed_on_its_keys() -> None:
+    # rows written before every stored referral carried its partition: a referral
+    # whose opening failed kept -1, which no timer owns and the rebuild skipped
+    failed = fail(None, open_command(), ctx(), "KeyError").record
+    assert failed is not None and failed.partition == -1
+    table = {failed.referral_id: failed.model_dump(mode="json")}
+    timers = round_of(table, CommandTopic(), T0)
+    partitions = timers.net.config.partitions
+
+    await timers.net.reload_deadlines(table, frozenset(range(partitions)))
+
+    expected = partition_of_key(failed.referral_id, partitions)
+    assert timers.net.deadlines.partition_of(failed.referral_id) == expected
