@@ -169,24 +169,24 @@ class Agents:
         key = event.key.decode() if event.key else ""
         if event.value == POKE:
             return key, None, None  # it only woke the agent (streams.runtime.gaps)
-        command = self.read_command(event, adapter, batch)
-        if command is None or command.command_id in batch.seen:
+        command = self.read_command(event, adapter, batch, key)
+        if command is None or (key, command.command_id) in batch.seen:
             return key, None, None
         raw = batch.table.get(key)
         again = replayed(raw, command)
         if again is not None:
-            batch.send(command, again)
+            batch.send(command, again, key=key)
             return key, None, None
         return key, command, raw
 
-    def read_command(self, event: Any, adapter: TypeAdapter[Any], batch: Batch) -> Any:
+    def read_command(self, event: Any, adapter: TypeAdapter[Any], batch: Batch, key: str) -> Any:
         """The command in ``event``, or None after dead-lettering what is not one."""
         try:
             return adapter.validate_json(event.value)
         except ValidationError as exc:
             reason = f"internal command: {exc.error_count()} errors"
             letter = letters.invalid_command(self.topics, event.message, reason, self.clock())
-            batch.send(_Unreadable(), [letter])
+            batch.send(_Unreadable(), [letter], key=key)
             return None
 
     def failed(self, agent: str, command: Command, exc: Exception) -> None:
@@ -209,10 +209,11 @@ class Agents:
         except Exception as exc:  # noqa: BLE001 - the error boundary: dead-letter, go on
             self.failed("patients", command, exc)
             why = type(exc).__name__
-            batch.send(command, [self.delivery.internal_letter(command, "patients", why)])
+            letter = self.delivery.internal_letter(command, "patients", why)
+            batch.send(command, [letter], key=key)
             return
         if decision.delete and raw is None:
-            batch.send(command, decision.outputs)  # nothing was stored
+            batch.send(command, decision.outputs, key=key)  # nothing was stored
         else:
             partition = event.message.partition
             batch.apply(
@@ -236,7 +237,7 @@ class Agents:
             limits=limits,
         )
         partition = event.message.partition
-        found = self._decide_referral(raw, command, ctx, partition, batch)
+        found = self._decide_referral(key, raw, command, ctx, partition, batch)
         if found is None:
             return
         record, decision = found
@@ -255,7 +256,13 @@ class Agents:
         self.observer.command_applied("referrals", command.kind)
 
     def _decide_referral(
-        self, raw: Any, command: ReferralCommand, ctx: Context, partition: int, batch: Batch
+        self,
+        key: str,
+        raw: Any,
+        command: ReferralCommand,
+        ctx: Context,
+        partition: int,
+        batch: Batch,
     ) -> tuple[ReferralRecord | None, ReferralDecision] | None:
         """The stored record and the decision on ``command``: the referral ends
         ``failed`` if deciding raises, and None when even that fails (dead-lettered)."""
@@ -270,7 +277,8 @@ class Agents:
             except Exception as again_exc:  # noqa: BLE001 - even the fallback failed
                 self.failed("referrals", command, again_exc)
                 why = type(exc).__name__
-                batch.send(command, [self.delivery.internal_letter(command, "referrals", why)])
+                letter = self.delivery.internal_letter(command, "referrals", why)
+                batch.send(command, [letter], key=key)
                 return None
 
     def _track(self, key: str, current: ReferralRecord | None, ctx: Context) -> None:
