@@ -52,6 +52,8 @@ class Timers:
     clock: Clock
     #: referral -> failed sends in a row of its due command
     _failures: dict[str, int] = field(default_factory=dict)
+    #: referral -> id of the last command of it the broker confirmed
+    _confirmed: dict[str, str] = field(default_factory=dict)
 
     def register(self) -> None:
         app, config = self.net.app, self.net.config
@@ -142,20 +144,27 @@ class Timers:
                 self._retry(due, now, failure or TimeoutError("not confirmed"))
                 continue
             self._failures.pop(due.referral_id, None)
-            if isinstance(command, OfferTimeout):
-                self.observer.offer_timed_out()
+            first = self._confirmed.get(due.referral_id) != command.command_id
+            self._confirmed[due.referral_id] = command.command_id
+            if first and isinstance(command, OfferTimeout):
+                self.observer.offer_timed_out()  # once, however often it is sent
             if net.deadlines.due_of(due.referral_id) is None:
                 net.deadlines.set(due.partition, due.referral_id, now + RESEND_AFTER)
 
     def _command(self, due: DueDeadline, now: datetime) -> Command | None:
         """The command ``due`` calls for now, or None (put back when not yet due)."""
         raw = self.table.get(due.referral_id)
-        if raw is None:
-            return None  # purged: nothing is due any more
-        record = ReferralRecord.model_validate(raw)
-        command = timer_command(record, self.net.config.limits, now)
+        command = (
+            None
+            if raw is None  # purged: nothing is due any more
+            else timer_command(ReferralRecord.model_validate(raw), self.net.config.limits, now)
+        )
         if isinstance(command, NotYet):
             self.net.deadlines.set(due.partition, due.referral_id, command.due)
+        if command is None or isinstance(command, NotYet):
+            # the owner moved the referral on: what was sent for it is done with
+            self._failures.pop(due.referral_id, None)
+            self._confirmed.pop(due.referral_id, None)
             return None
         return command
 

@@ -147,3 +147,23 @@ async def test_a_stored_referral_without_a_partition_is_indexed_on_its_keys() ->
 
     expected = partition_of_key(failed.referral_id, partitions)
     assert timers.net.deadlines.partition_of(failed.referral_id) == expected
+
+
+async def test_a_timeout_sent_again_is_counted_once() -> None:
+    table, respond_by = due_offers()
+    del table[OTHER]
+    counted: list[str] = []
+
+    class Counting(NullObserver):
+        def offer_timed_out(self) -> None:
+            counted.append("timeout")
+
+    timers = round_of(table, CommandTopic(), respond_by)
+    timers.observer = Counting()
+    [rid] = table
+    timers.net.deadlines.set(3, rid, respond_by)
+    await timers.tick()
+    later = respond_by + timedelta(hours=1)
+    timers.clock = lambda: later
+    await timers.tick()
+    assert counted == ["timeout"]
