@@ -14,6 +14,7 @@ acknowledged away unseen.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from connectors.observability.observer import WorkerObserver
+from connectors.retry import Backoff
 from streams.decisions.commands import PATIENT_COMMAND, REFERRAL_COMMAND, Command, ReferralCommand
 from streams.decisions.patients import PatientRecord
 from streams.decisions.patients import decide as decide_patient
@@ -35,11 +37,21 @@ from streams.runtime.gaps import POKE, OffsetGuard
 from streams.runtime.hooks import Hooks
 from streams.runtime.network import Network
 from streams.runtime.outbox import Batch, Changelog, Rows, replayed
+from streams.runtime.supervise import fatal
 
 log = logging.getLogger(__name__)
 
+#: Read-backs of skipped offsets tried before the worker stops, unacknowledged.
+GUARD_ATTEMPTS = 6
+#: Waits between them: 0.5 s, doubling (about 15 s in all).
+GUARD_BACKOFF = Backoff(first=0.5, cap=30.0)
+
 #: Handles one event of a batch.
 Handler = Callable[[Any, Batch], None]
+
+
+class HoleNotFilled(RuntimeError):
+    """The records Faust skipped could not be read back: the batch must not go on."""
 
 
 class _Unreadable(Command):
@@ -62,6 +74,9 @@ class Agents:
         clock: Clock,
         hooks: Hooks,
         acknowledge: Callable[[Any], None],
+        guard_attempts: int = GUARD_ATTEMPTS,
+        guard_backoff: Backoff = GUARD_BACKOFF,
+        on_fatal: Callable[[str], None] = fatal,
     ) -> None:
         self.net = net
         self.topics = net.topics
@@ -72,6 +87,9 @@ class Agents:
         self.clock = clock
         self.hooks = hooks
         self._acknowledge = acknowledge
+        self.guard_attempts = guard_attempts
+        self.guard_backoff = guard_backoff
+        self._on_fatal = on_fatal
 
     def register(
         self, patients_topic: Any, referrals_topic: Any, patient_rows: Rows, referral_rows: Rows
@@ -109,12 +127,7 @@ class Agents:
         )
         read_back: list[Any] = []
         for event in events:
-            try:
-                missed = await self.guard.missed(event, agent)
-            except Exception as exc:  # noqa: BLE001 - the event itself still goes on
-                self.observer.task_restarted("offset-guard")
-                log.error("%s: could not check for skipped offsets (%s)", agent, type(exc).__name__)
-                missed = []
+            missed = await self.skipped(event, agent)
             for record in missed:
                 handle(record, batch)
                 self.guard.applied(record)
@@ -125,6 +138,30 @@ class Agents:
         for record in read_back:
             self._acknowledge(record)
 
+    async def skipped(self, event: Any, agent: str) -> list[Any]:
+        """The records Faust skipped before ``event``. A read-back that fails is tried
+        again with backoff; one that keeps failing stops the worker with the batch
+        unapplied and unacknowledged, so that no commit passes the hole (the
+        records run again from the committed offset, here or elsewhere)."""
+        for attempt in range(1, self.guard_attempts + 1):
+            try:
+                missed: list[Any] = await self.guard.missed(event, agent)
+            except Exception as exc:  # noqa: BLE001 - tried again, then the worker stops
+                self.observer.task_restarted("offset-guard")
+                log.error(
+                    "%s: could not read back skipped offsets (%s), attempt %d",
+                    agent,
+                    type(exc).__name__,
+                    attempt,
+                )
+                if attempt < self.guard_attempts:
+                    await asyncio.sleep(self.guard_backoff.delay(attempt))
+            else:
+                return missed
+        reason = f"{agent}: the offset guard cannot read back skipped offsets"
+        self._on_fatal(reason)
+        raise HoleNotFilled(reason)
+
     def arrived(self, event: Any, adapter: TypeAdapter[Any], batch: Batch) -> tuple[str, Any, Any]:
         """``(key, command, stored row)`` of an event still to decide, or a None command
         when it is done already: unreadable, repeated in the batch, or a replay whose
@@ -132,24 +169,24 @@ class Agents:
         key = event.key.decode() if event.key else ""
         if event.value == POKE:
             return key, None, None  # it only woke the agent (streams.runtime.gaps)
-        command = self.read_command(event, adapter, batch)
-        if command is None or command.command_id in batch.seen:
+        command = self.read_command(event, adapter, batch, key)
+        if command is None or (key, command.command_id) in batch.seen:
             return key, None, None
         raw = batch.table.get(key)
         again = replayed(raw, command)
         if again is not None:
-            batch.send(command, again)
+            batch.send(command, again, key=key)
             return key, None, None
         return key, command, raw
 
-    def read_command(self, event: Any, adapter: TypeAdapter[Any], batch: Batch) -> Any:
+    def read_command(self, event: Any, adapter: TypeAdapter[Any], batch: Batch, key: str) -> Any:
         """The command in ``event``, or None after dead-lettering what is not one."""
         try:
             return adapter.validate_json(event.value)
         except ValidationError as exc:
             reason = f"internal command: {exc.error_count()} errors"
             letter = letters.invalid_command(self.topics, event.message, reason, self.clock())
-            batch.send(_Unreadable(), [letter])
+            batch.send(_Unreadable(), [letter], key=key)
             return None
 
     def failed(self, agent: str, command: Command, exc: Exception) -> None:
@@ -172,10 +209,11 @@ class Agents:
         except Exception as exc:  # noqa: BLE001 - the error boundary: dead-letter, go on
             self.failed("patients", command, exc)
             why = type(exc).__name__
-            batch.send(command, [self.delivery.internal_letter(command, "patients", why)])
+            letter = self.delivery.internal_letter(command, "patients", why)
+            batch.send(command, [letter], key=key)
             return
         if decision.delete and raw is None:
-            batch.send(command, decision.outputs)  # nothing was stored
+            batch.send(command, decision.outputs, key=key)  # nothing was stored
         else:
             partition = event.message.partition
             batch.apply(
@@ -199,10 +237,15 @@ class Agents:
             limits=limits,
         )
         partition = event.message.partition
-        found = self._decide_referral(raw, command, ctx, partition, batch)
+        found = self._decide_referral(key, raw, command, ctx, partition, batch)
         if found is None:
             return
         record, decision = found
+        if decision.record is not None and decision.record.partition != partition:
+            # the row lives in the partition of its key, whoever built the record
+            # (a referral whose opening failed was built without one): its timer
+            # and the rebuild after a rebalance find it there
+            decision.record.partition = partition
         if decision.dead_letter:
             self.observer.dead_lettered(decision.dead_letter)
         batch.apply(
@@ -213,7 +256,13 @@ class Agents:
         self.observer.command_applied("referrals", command.kind)
 
     def _decide_referral(
-        self, raw: Any, command: ReferralCommand, ctx: Context, partition: int, batch: Batch
+        self,
+        key: str,
+        raw: Any,
+        command: ReferralCommand,
+        ctx: Context,
+        partition: int,
+        batch: Batch,
     ) -> tuple[ReferralRecord | None, ReferralDecision] | None:
         """The stored record and the decision on ``command``: the referral ends
         ``failed`` if deciding raises, and None when even that fails (dead-lettered)."""
@@ -228,7 +277,8 @@ class Agents:
             except Exception as again_exc:  # noqa: BLE001 - even the fallback failed
                 self.failed("referrals", command, again_exc)
                 why = type(exc).__name__
-                batch.send(command, [self.delivery.internal_letter(command, "referrals", why)])
+                letter = self.delivery.internal_letter(command, "referrals", why)
+                batch.send(command, [letter], key=key)
                 return None
 
     def _track(self, key: str, current: ReferralRecord | None, ctx: Context) -> None:
@@ -248,4 +298,4 @@ class Agents:
             net.deadlines.set(current.partition, current.referral_id, due)
 
 
-__all__ = ["Agents", "Handler"]
+__all__ = ["Agents", "Handler", "HoleNotFilled"]

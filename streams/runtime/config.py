@@ -47,6 +47,10 @@ class NetworkConfig:
     #: standby copies of each table partition on other workers (Faust table_standby_replicas)
     standby_replicas: int = 0
     limits: Limits = field(default_factory=Limits)
+    #: per-party quota at the ingress (streams.runtime.quota): messages a second, and
+    #: the burst; None leaves parties unbounded
+    party_rate: float | None = None
+    party_burst: float = 1000.0
     #: how every Kafka client of the worker authenticates
     kafka_auth: KafkaAuth = PLAINTEXT
     #: the live status page (connectors.status): its address, port (None: off), window, refresh

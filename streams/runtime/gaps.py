@@ -49,7 +49,7 @@ POKE = b'{"kind":"poke"}'
 IDLE_SECONDS = 10.0
 #: At most one poke per partition in this many seconds.
 POKE_EVERY = 30.0
-#: At most this many records are read back in one go.
+#: At most this many records are read back in one read (a larger hole takes several).
 MAX_FILL = 10_000
 
 
@@ -160,8 +160,15 @@ class OffsetGuard:
         expected = await self.next_offset(topic, partition)
         if offset <= expected:
             return []
+        records: list[RawEvent] = []
+        start = expected
         async with self._reading:
-            records = await self._read(topic, partition, expected, offset)
+            while start < offset:  # a read returns at most MAX_FILL records
+                chunk = await self._read(topic, partition, start, offset)
+                if not chunk:
+                    break  # nothing left below ``offset`` (an offset with no record)
+                records += chunk
+                start = chunk[-1].message.offset + 1
         self.observer.offsets_skipped(agent, offset - expected)
         log.warning(
             "%s[%d]: offsets %d..%d never reached the agent (skipped by Faust); "

@@ -8,6 +8,8 @@ notes that patterns do not work.
 
 Each message is decoded by :func:`schemas.decode.decode`; a failure goes to the
 dead-letter topic with its reason and the bytes, and the next message is read.
+A party over its quota (:mod:`streams.runtime.quota`, when the worker is given
+one) has its messages refused as ``limit`` dead letters before they are decoded.
 Offsets are committed only after everything a batch produced is acknowledged
 by the broker (at-least-once; the owners de-duplicate by command id), in the
 background while the next batch is read.
@@ -47,6 +49,7 @@ from streams.decisions.outputs import Outgoing
 from streams.runtime import letters
 from streams.runtime.clock import Clock, system_clock
 from streams.runtime.letters import MAX_KEY_IN_SOURCE
+from streams.runtime.quota import PartyQuota
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +200,7 @@ class Ingress:
         observe: Observer | None = None,
         auth: KafkaAuth = PLAINTEXT,
         clock: Clock = system_clock,
+        quota: PartyQuota | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.auth = auth
@@ -209,6 +213,7 @@ class Ingress:
         self.refresh_ms = int(refresh_seconds * 1000)
         self._ready = ready
         self._observe = observe or (lambda label: None)
+        self.quota = quota
 
     async def run(self) -> None:
         if self._ready is not None:
@@ -248,6 +253,25 @@ class Ingress:
             reason = f"the ingress failed on this message: {type(exc).__name__}"
             return _dead(DeadLetterKind.INTERNAL, reason, source, record.value, record, self.topics)
 
+    def admit(self, record: ConsumerRecord[bytes, bytes]) -> Outgoing:
+        """Where ``record`` goes: refused (``limit``) when its party is over its quota,
+        before anything is decoded, else :func:`route`."""
+        if self.quota is not None:
+            parsed = self.topics.parse(record.topic)
+            party = parsed[1] if parsed is not None else None
+            if party is not None and not self.quota.admit(party):
+                source = DeadLetterSource(
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=None,
+                )
+                reason = self.quota.rule(party)
+                return _dead(
+                    DeadLetterKind.LIMIT, reason, source, record.value, record, self.topics
+                )
+        return self.route_safely(record)
+
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         committer = _Committer(consumer)
         try:
@@ -258,7 +282,7 @@ class Ingress:
                 futures = []
                 for records in batches.values():
                     for record in records:
-                        out = self.route_safely(record)
+                        out = self.admit(record)
                         self._observe(out.label)
                         futures.append(
                             await self.producer.send(out.topic, out.value, key=out.key.encode())

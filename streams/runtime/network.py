@@ -11,6 +11,7 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
 from schemas.topics import Topics
 from streams.decisions.deadlines import DeadlineIndex
@@ -21,6 +22,11 @@ from streams.runtime.supervise import Supervisor
 from streams.runtime.view import NetworkView
 
 log = logging.getLogger(__name__)
+
+
+def partition_of_key(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a message keyed ``key``."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 @dataclass
@@ -82,6 +88,8 @@ class Network:
             except (KeyError, TypeError, ValueError, AttributeError):
                 log.error("deadline index: an unreadable referral record was skipped")
                 continue
+            if partition < 0:  # stored before every referral carried its partition
+                partition = partition_of_key(referral_id, self.config.partitions)
             if partition not in owned:
                 continue
             if due is not None:
@@ -92,4 +100,4 @@ class Network:
         self.owned = owned
 
 
-__all__ = ["Network"]
+__all__ = ["Network", "partition_of_key"]

@@ -153,12 +153,14 @@ class Batch:
         self.after_state = after_state
         self.rows: dict[str, tuple[int, Row]] = {}
         self.sends: list[tuple[Command, list[Outgoing]]] = []
-        #: command ids handled in this batch: a repeat within it has no effect
-        self.seen: set[str] = set()
+        #: ``(key, command id)`` handled in this batch: a repeat within it has no
+        #: effect. Judged per key, as a record's own memory of ids is: an id one
+        #: party chose never removes another key's command.
+        self.seen: set[tuple[str, str]] = set()
 
-    def send(self, command: Command, outputs: list[Outgoing]) -> None:
-        """``command`` is handled; its ``outputs`` go out after the batch's state."""
-        self.seen.add(command.command_id)
+    def send(self, command: Command, outputs: list[Outgoing], *, key: str) -> None:
+        """``command`` (on ``key``) is handled; its ``outputs`` go out after the batch's state."""
+        self.seen.add((key, command.command_id))
         if outputs:
             self.sends.append((command, outputs))
 
@@ -191,7 +193,7 @@ class Batch:
             stored["outbox"] = box
             self.table.stage(key, partition, stored)
             self.rows[key] = (partition, stored)
-        self.send(command, outputs)
+        self.send(command, outputs, key=key)
 
     async def commit(self) -> None:
         """Make the staged rows durable, produce the outputs, then delete removed rows

@@ -25,6 +25,7 @@ from streams.runtime.clock import Clock
 from streams.runtime.gaps import OffsetGuard
 from streams.runtime.ingress import Ingress
 from streams.runtime.network import Network
+from streams.runtime.quota import PartyQuota
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,11 @@ class Services:
             group_id=f"{config.app_id}-ingress",
             refresh_seconds=config.pattern_refresh,
             limits=config.limits,
+            quota=(
+                PartyQuota(config.party_rate, config.party_burst)
+                if config.party_rate is not None
+                else None
+            ),
             ready=net.view.ready.wait,
             observe=self.observer.ingress_routed,
             auth=config.kafka_auth,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from schemas.codes import DeadLetterKind
-from streams.decisions.commands import encode
+from streams.decisions.commands import encode, network_referral_id
 from streams.decisions.network_state import NetworkState
 from streams.runtime.agents import Agents
 from streams.runtime.config import NetworkConfig
@@ -20,7 +20,15 @@ from streams.runtime.hooks import Hooks
 from streams.runtime.network import Network
 from tests.streams.fixtures import T0, TOPICS
 from tests.streams.test_outbox import CHANGELOG, Crash, FakeProducer, MemoryRows, Worker
-from tests.streams.test_referrals import ES_ORG, NET, SVC_EN, SVC_ES, open_command
+from tests.streams.test_referrals import (
+    CLINIC,
+    ES_ORG,
+    NET,
+    SVC_EN,
+    SVC_ES,
+    open_command,
+    org_says,
+)
 
 
 class Everything(frozenset[str]):
@@ -155,3 +163,43 @@ async def test_a_decision_that_raises_ends_the_referral_and_is_counted(
 
     assert producer.topics()[0] == CHANGELOG  # the failed referral is stored first
     assert worker.rows.data[NET]["status"] == "failed"
+
+
+async def test_a_referral_whose_opening_failed_carries_its_partition_and_is_purged_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("bug")
+
+    monkeypatch.setattr("streams.runtime.agents.decide_referral", broken)
+    worker = Worker(FakeProducer())
+    net = network(SVC_EN, SVC_ES)
+    await apply(agents(worker, net), worker.rows, event(encode(open_command())))
+
+    assert worker.rows.data[NET]["status"] == "failed"
+    assert worker.rows.data[NET]["partition"] == 3, "no timer owns the failed referral"
+    assert net.deadlines.partition_of(NET) == 3  # its retention's end, on its own partition
+
+
+async def test_one_partys_event_id_never_removes_another_referrals_command_in_a_batch() -> None:
+    worker = Worker(FakeProducer())
+    owner = agents(worker, network(SVC_EN, SVC_ES))
+    other = network_referral_id(CLINIC, "ref-2")
+    await apply(
+        owner,
+        worker.rows,
+        event(encode(open_command())),
+        event(encode(open_command("ref-2")), key=other, offset=1),
+    )
+    first, second = (worker.rows.data[k]["offer"]["org_id"] for k in (NET, other))
+
+    # each organization's answer chose the same event_id, in the same batch
+    await apply(
+        owner,
+        worker.rows,
+        event(encode(org_says(first, "accepted", event=10)), offset=2),
+        event(
+            encode(org_says(second, "accepted", event=10, referral_id=other)), key=other, offset=3
+        ),
+    )
+    assert [worker.rows.data[k]["status"] for k in (NET, other)] == ["accepted", "accepted"]

@@ -194,7 +194,7 @@ async def test_a_batch_writes_each_row_once_and_keeps_every_command_s_outputs() 
     assert first is not None
     assert [e["command_id"] for e in json.loads(first)["outbox"]] == ["cmd-1", "cmd-2"]
     assert producer.topics() == [CHANGELOG, *[out.topic for out in outputs() * 2], CHANGELOG]
-    assert batch.seen == {"cmd-1", "cmd-2"}
+    assert batch.seen == {("ref-1", "cmd-1"), ("ref-1", "cmd-2")}
 
 
 async def test_after_a_crash_the_replay_sends_the_recorded_outputs_byte_for_byte() -> None:
@@ -220,7 +220,7 @@ async def test_after_a_crash_the_replay_sends_the_recorded_outputs_byte_for_byte
     producer = FakeProducer()
     restarted = Worker(producer, rows)
     replay = restarted.batch()
-    replay.send(command(), again)
+    replay.send(command(), again, key="ref-1")
     await replay.commit()
     assert [(t, k, v) for t, k, v, _ in producer.log] == [
         (out.topic, out.key.encode(), out.value) for out in outputs()
