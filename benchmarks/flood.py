@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,18 +32,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from benchmarks.network_throughput import (  # noqa: E402
     UpdatesReader,
     directory,
+    network_env,
     pct,
     screenings,
     tail,
     wait_for,
-    worker_env,
 )
+from connectors.kafka import clients  # noqa: E402
 from connectors.kafka.admin import apply_topics  # noqa: E402
+from deploy.launcher import start_worker, stop_worker  # noqa: E402
 from deploy.local.broker import LocalBroker  # noqa: E402
 from deploy.settings import Settings  # noqa: E402
 from schemas.topics import Topics  # noqa: E402
@@ -53,40 +52,8 @@ from schemas.topics import Topics  # noqa: E402
 STEADY, FLOODER = "steady-clinic", "flood-clinic"
 
 
-def worker_main(rate: float, burst: float) -> int:
-    """``refnet worker`` with the per-party quota set (0: none)."""
-    from deploy import cli
-
-    network = Settings.network
-
-    def with_quota(self: Settings) -> object:
-        config = network(self)
-        if rate <= 0:
-            return config
-        return dataclasses.replace(config, party_rate=rate, party_burst=burst)
-
-    Settings.network = with_quota  # type: ignore[method-assign,assignment]
-    return cli.main(["worker"])
-
-
-def spawn_worker(
-    env: dict[str, str], log: Path, rate: float, burst: float
-) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.flood", "--worker", str(rate), str(burst)],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 async def count_limit_letters(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
+    consumer = clients.consumer(bootstrap, topic, auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     count, quiet = 0, 0
     try:
@@ -113,7 +80,7 @@ async def one_run(
     for org in orgs:
         specs += topics.org_catalog(org)
     await asyncio.to_thread(apply_topics, bootstrap, specs)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = clients.producer(bootstrap, linger_ms=5)
     await producer.start()
     reader = UpdatesReader(bootstrap, topics.clinic_updates(STEADY))
     worker: subprocess.Popen[bytes] | None = None
@@ -123,9 +90,10 @@ async def one_run(
             await producer.send(topics.directory, value, key=key.encode())
         await producer.flush()
         await reader.start()
-        env = worker_env(bootstrap, topics, tmp / run_id, "warning")
-        rate = args.quota if quota else 0
-        worker = await asyncio.to_thread(spawn_worker, env, log, rate, args.burst)
+        env = network_env(bootstrap, topics, tmp / run_id, "warning")
+        if quota:
+            env |= {"REFNET_PARTY_RATE": str(args.quota), "REFNET_PARTY_BURST": str(args.burst)}
+        worker = await asyncio.to_thread(start_worker, env, log, cwd=ROOT)
         steady = screenings(int(args.seconds * args.steady_rate) + 1, f"s{run_id}")
         _, warm_pid, warm_value, warm_refs = steady.pop(0)
         await producer.send_and_wait(
@@ -177,13 +145,7 @@ async def one_run(
     finally:
         await reader.stop()
         await producer.stop()
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(timeout=10)
+        await asyncio.to_thread(stop_worker, worker)
         if args.keep_log:
             print(tail(log))
 
@@ -212,8 +174,6 @@ async def run(args: argparse.Namespace, tmp: Path) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
-        return worker_main(float(sys.argv[2]), float(sys.argv[3]))
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quota", type=float, default=20, help="messages/s per party")
     parser.add_argument("--burst", type=float, default=40)

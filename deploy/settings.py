@@ -95,6 +95,15 @@ class Settings(BaseModel):
     partitions: int = Field(default=6, ge=1, description="Partitions of each catalog topic.")
     replication_factor: int = Field(default=1, ge=1, description="Replication of each topic.")
     app_id: str = Field(default="refnet", description="Faust app id (consumer group).")
+    party_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Messages a second each clinic or organization may send, per worker;"
+        " over it a message is refused as 'limit' (unset: no quota).",
+    )
+    party_burst: float = Field(
+        default=1000.0, ge=1, description="Messages a party may send at once above its rate."
+    )
     standby_replicas: int = Field(
         default=0,
         ge=0,
@@ -272,6 +281,8 @@ class Settings(BaseModel):
             view_snapshot_interval=self.view_snapshot_interval,
             session_timeout=self.session_timeout,
             standby_replicas=self.standby_replicas,
+            party_rate=self.party_rate,
+            party_burst=self.party_burst,
             http_host=self.http_host,
             status_port=self.status_port,
             status_window=self.status_window,
