@@ -169,8 +169,8 @@ class ReferralUpdated(Event):
     reported_at: Timestamp | None = Field(
         default=None,
         description=(
-            "added in v1: on an organization's change, the time the organization claimed "
-            "(its occurred_at); occurred_at is the network's"
+            "added in v1: the time the party claimed for the message that caused this "
+            "change (its occurred_at); occurred_at is the network's"
         ),
     )
 
@@ -221,8 +221,8 @@ class ReferralStateChanged(Event):
     reported_at: Timestamp | None = Field(
         default=None,
         description=(
-            "added in v1: on an organization's change, the time the organization claimed "
-            "(its occurred_at); occurred_at is the network's"
+            "added in v1: the time the party claimed for the message that caused this "
+            "change (its occurred_at); occurred_at is the network's"
         ),
     )
 

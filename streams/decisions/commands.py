@@ -115,6 +115,9 @@ class SubmissionReceived(Command):
     kind: Literal["submission"] = "submission"
     clinic_id: str
     source: DeadLetterSource
+    #: the network's clock when the ingress took the submission: it dates what the
+    #: network says of it (None in commands written before it was recorded)
+    received_at: datetime | None = None
     event: Annotated[
         ScreeningSubmitted | ReferralRequested | ReferralCancelled | ConsentUpdated,
         Field(discriminator="event_type"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -106,6 +107,12 @@ class PatientDecision:
     delete: bool = False
 
 
+def network_time(command: SubmissionReceived) -> datetime:
+    """When the network took the clinic's submission: what the network says of it is
+    dated so (the clinic's own ``occurred_at`` only where no receipt time was kept)."""
+    return command.received_at or command.event.occurred_at
+
+
 def screening_referral_id(screening_id: str, category: Category) -> str:
     """The id of the referral a screening opens for one need (stable on replay)."""
     return fit_id(f"{screening_id}.{category.value}")
@@ -145,7 +152,7 @@ def _screening(
     record: PatientRecord, command: SubmissionReceived, event: ScreeningSubmitted, topics: Topics
 ) -> list[Outgoing]:
     result = score(event.instrument, event.answers)
-    at = event.occurred_at
+    at = network_time(command)
     covered = [n.category for n in result.needs if event.consent.covers(n.category, at)]
     scored = ScreeningScored(
         event_id=derived_id(event.event_id, "scored"),
@@ -214,7 +221,7 @@ def _consent(
             referral_id,
             topics,
             consent=event.consent,
-            at=event.occurred_at,
+            at=network_time(command),
         )
         for referral_id in record.open.values()
     ]
@@ -329,7 +336,7 @@ _DUPLICATE: Final = (
 def _open(
     record: PatientRecord, command: SubmissionReceived, request: ReferralRequest, topics: Topics
 ) -> list[Outgoing]:
-    at = command.event.occurred_at
+    at = network_time(command)
     if not request.consent.covers(request.category, at):
         return _clinic_only(command, request, _NOT_CONSENTED, None, topics)
     existing = record.open.get(request.category)
@@ -362,7 +369,8 @@ def _clinic_only(
             derived_id(network_id, command.command_id, "updated"),
             derived_id(network_id, command.command_id, "state"),
         ),
-        at=command.event.occurred_at,
+        at=network_time(command),
+        reported_at=command.event.occurred_at if command.received_at else None,
         actor=Party.NETWORK,
         from_status=TaskStatus.DRAFT,
         status=status,

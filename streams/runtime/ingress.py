@@ -115,7 +115,7 @@ def route(
         )
         return dead(DeadLetterKind.LIMIT, reason)
     if result.kind is TopicKind.CLINIC_SUBMISSIONS:
-        routed = _submission(result, result.party_id, source, topics)
+        routed = _submission(result, result.party_id, source, topics, now)
         if routed is None:
             reason = "referral.cancelled needs the patient id as its message key"
             return dead(DeadLetterKind.VALIDATION, reason)
@@ -135,7 +135,7 @@ def route(
 
 
 def _submission(
-    result: Decoded, clinic_id: str, source: DeadLetterSource, topics: Topics
+    result: Decoded, clinic_id: str, source: DeadLetterSource, topics: Topics, now: datetime
 ) -> Outgoing | None:
     """A clinic's submission, re-keyed to its patient's owner; None for a cancellation
     without the patient id as its key."""
@@ -152,7 +152,11 @@ def _submission(
     else:
         patient_id = event.patient.id
     command = SubmissionReceived(
-        command_id=str(event.event_id), clinic_id=clinic_id, source=source, event=event
+        command_id=str(event.event_id),
+        clinic_id=clinic_id,
+        source=source,
+        event=event,
+        received_at=now,
     )
     return Outgoing.command(topics.network_patients, patient_key(clinic_id, patient_id), command)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka.structs import ConsumerRecord
@@ -74,17 +74,22 @@ def dead(out: Outgoing) -> DeadLetter:
 def test_clinic_screening_goes_to_the_patient_owner_keyed_clinic_and_patient() -> None:
     event = screening("scr-1")
     topic = TOPICS.clinic_submissions(CLINIC)
-    out = route(message(topic, PATIENT_ID.encode(), to_bytes(event)), TOPICS, NetworkState())
+    received = event.occurred_at + timedelta(seconds=3)
+    out = route(
+        message(topic, PATIENT_ID.encode(), to_bytes(event)), TOPICS, NetworkState(), now=received
+    )
     assert (out.label, out.topic, out.key) == (
         "command.submission",
         "sdoh.network.patients.v1",
         "mott-haven:pt-8c21",
     )
+    # the network's clock at receipt travels with it: it dates what the network says
     assert PATIENT_COMMAND.validate_json(out.value) == SubmissionReceived(
         command_id=str(event.event_id),
         clinic_id=CLINIC,
         source=source(topic, PATIENT_ID, offset=41).model_copy(update={"partition": 2}),
         event=event,
+        received_at=received,
     )
 
 

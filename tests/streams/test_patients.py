@@ -304,6 +304,32 @@ def test_consent_expiring_after_the_screening_still_covers_it() -> None:
     assert [o.label for o in decision.outputs] == ["screening.scored", "command.open"]
 
 
+def test_what_the_network_says_of_a_screening_is_dated_by_its_receipt_not_the_clinic() -> None:
+    received = T0 + timedelta(minutes=3)
+    later = consent(expires_at=(T0 + timedelta(minutes=1)).isoformat())
+    command = submit(screening("scr-1", consent_fields=later)).model_copy(
+        update={"received_at": received}
+    )
+    decision = run(None, command)
+    scored = event_of(decision.outputs[0])
+    assert isinstance(scored, ScreeningScored)
+    assert scored.occurred_at == received
+    # consent that ended before the network took the screening covers nothing
+    assert scored.consented_categories == []
+    updated = event_of(decision.outputs[1])
+    assert isinstance(updated, ReferralUpdated)
+    assert (updated.occurred_at, updated.reported_at) == (received, T0)
+
+
+def test_an_open_is_requested_at_the_networks_receipt() -> None:
+    received = T0 + timedelta(seconds=30)
+    command = submit(screening("scr-1", answers=FOOD_ONLY)).model_copy(
+        update={"received_at": received}
+    )
+    decision = run(None, command)
+    assert opened(decision.outputs[1]).requested_at == received
+
+
 # ---------------------------------------------------------------- duplicates
 def test_need_with_an_open_referral_is_reported_as_duplicate_of_it() -> None:
     record = PatientRecord(open={FOOD: "ref-old"}, referrals={"ref-old": FOOD})
