@@ -273,7 +273,9 @@ class Agents:
         except Exception as exc:  # noqa: BLE001 - the error boundary: dead-letter, end it
             self.failed("referrals", command, exc)
             try:
-                return record, fail_referral(record, command, ctx, type(exc).__name__)
+                return record, fail_referral(
+                    record, command, ctx, type(exc).__name__, partition=partition
+                )
             except Exception as again_exc:  # noqa: BLE001 - even the fallback failed
                 self.failed("referrals", command, again_exc)
                 why = type(exc).__name__

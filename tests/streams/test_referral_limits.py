@@ -193,6 +193,12 @@ def test_a_failed_open_tells_the_clinic_and_frees_the_category() -> None:
     assert "command.closed" in [o.label for o in decision.outputs]
 
 
+def test_a_failed_open_is_stored_with_its_commands_partition() -> None:
+    decision = fail(None, open_command(), lctx(), "ValueError", partition=4)
+    assert decision.record is not None
+    assert decision.record.partition == 4
+
+
 def test_a_failed_command_on_a_closed_referral_is_only_dead_lettered() -> None:
     closed = step(accepted(), org_says(ES_ORG, "completed", event=12, outcome="ok"), lctx())
     decision = fail(closed, org_says(ES_ORG, "accepted", event=13), lctx(), "KeyError")

@@ -86,14 +86,20 @@ def _apply(
 
 
 def fail(
-    record: ReferralRecord | None, command: ReferralCommand, ctx: Context, error: str
+    record: ReferralRecord | None,
+    command: ReferralCommand,
+    ctx: Context,
+    error: str,
+    *,
+    partition: int = -1,
 ) -> ReferralDecision:
     """The network failed on ``command`` (``error``: the exception's type, never values).
 
     The command is dead-lettered as ``internal``; a referral that was open, or
     that the command was opening, ends ``failed`` / ``network-error`` (its
     organization told to stop, the clinic told, the category freed), so that
-    nothing waits forever on a command the network could not apply.
+    nothing waits forever on a command the network could not apply. ``partition``:
+    the command's, which a referral it was opening is stored with (its timers' owner).
     """
     referral_id = (
         command.event.referral_id
@@ -111,7 +117,7 @@ def fail(
     outputs = [Outgoing.event(ctx.topics.deadletter, source.key or referral_id, letter)]
     internal = DeadLetterKind.INTERNAL.value
     if record is None and isinstance(command, OpenReferral):
-        record = new_record(command, -1, ctx)
+        record = new_record(command, partition, ctx)
     elif record is not None:
         record = record.model_copy(deep=True)
     if record is None or record.state.terminal:
