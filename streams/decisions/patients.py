@@ -152,11 +152,14 @@ def _screening(
     record: PatientRecord, command: SubmissionReceived, event: ScreeningSubmitted, topics: Topics
 ) -> list[Outgoing]:
     result = score(event.instrument, event.answers)
+    # Consent is judged when the network discloses, at its receipt of the screening;
+    # the scored screening keeps the clinic's date of it (a clinical fact: quality
+    # measures count their windows from it).
     at = network_time(command)
     covered = [n.category for n in result.needs if event.consent.covers(n.category, at)]
     scored = ScreeningScored(
         event_id=derived_id(event.event_id, "scored"),
-        occurred_at=at,
+        occurred_at=event.occurred_at,
         screening_id=event.screening_id,
         patient_id=event.patient.id,
         clinic_id=command.clinic_id,

@@ -304,7 +304,7 @@ def test_consent_expiring_after_the_screening_still_covers_it() -> None:
     assert [o.label for o in decision.outputs] == ["screening.scored", "command.open"]
 
 
-def test_what_the_network_says_of_a_screening_is_dated_by_its_receipt_not_the_clinic() -> None:
+def test_a_screenings_referral_updates_are_dated_by_its_receipt_and_consent_judged_then() -> None:
     received = T0 + timedelta(minutes=3)
     later = consent(expires_at=(T0 + timedelta(minutes=1)).isoformat())
     command = submit(screening("scr-1", consent_fields=later)).model_copy(
@@ -313,7 +313,7 @@ def test_what_the_network_says_of_a_screening_is_dated_by_its_receipt_not_the_cl
     decision = run(None, command)
     scored = event_of(decision.outputs[0])
     assert isinstance(scored, ScreeningScored)
-    assert scored.occurred_at == received
+    assert scored.occurred_at == T0  # the screening's own date, a clinical fact
     # consent that ended before the network took the screening covers nothing
     assert scored.consented_categories == []
     updated = event_of(decision.outputs[1])
