@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from schemas.codes import BusinessStatus, DeadLetterKind, ReasonCode
+from schemas.events import OfferState
 from streams.decisions.commands import OrganizationRemoved, OrganizationStatus
 from streams.decisions.lifecycle import Forbidden, apply_org_status
 from streams.decisions.referrals.context import Context, ReferralDecision
 from streams.decisions.referrals.record import ACTIVE_STATUSES, ReferralRecord, offer_over
-from streams.decisions.referrals.report import apply_change, network_fails, reject
+from streams.decisions.referrals.report import (
+    apply_change,
+    network_fails,
+    reject,
+    withdrawn_state,
+)
 from streams.decisions.referrals.routing import reroute, route
 
 
@@ -33,12 +39,14 @@ def org_status(
                 f"the offer to organization {command.org_id} was withdrawn before this "
                 "answer arrived; the referral has moved on",
                 ctx,
+                state=withdrawn_state(record, command.org_id, event.attempt),
             )
         return reject(
             command,
             DeadLetterKind.AUTHORIZATION,
             f"referral is not currently offered to organization {command.org_id}",
             ctx,
+            state=OfferState(offer="not-offered"),
         )
     stale = (event.attempt is not None and event.attempt != offer.attempt) or (
         event.service_id is not None and event.service_id != offer.service_id
@@ -51,12 +59,20 @@ def org_status(
             f"{event.service_id}); the offer in force is attempt {offer.attempt} of service "
             f"{offer.service_id}",
             ctx,
+            state=withdrawn_state(record, command.org_id, event.attempt),
         )
     checked = apply_org_status(
         record.state, event.status, reason=event.reason, outcome=event.outcome
     )
     if isinstance(checked, Forbidden):
-        return reject(command, DeadLetterKind.TRANSITION, checked.message, ctx)
+        closed = (
+            OfferState(
+                offer="closed", attempt=offer.attempt, status=record.status, at=record.closed_at
+            )
+            if record.state.terminal
+            else None
+        )
+        return reject(command, DeadLetterKind.TRANSITION, checked.message, ctx, state=closed)
     offer.answered = True
     outputs = apply_change(
         record,
