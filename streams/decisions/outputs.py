@@ -237,7 +237,8 @@ def refusal_answer(
             "referral_state": state,
         }
     )
-    return Outgoing.event(topic, source.key or "", event)
+    # the label counts the answers by kind in the metrics (output and ingress counters)
+    return Outgoing(topic, source.key or "", to_bytes(event), f"{event.event_type}:{kind.value}")
 
 
 def refused(

@@ -24,7 +24,7 @@ UPDATES = TOPICS.org_updates(ORG)
 def refused(record: Any, out: Outgoing) -> tuple[Outgoing, MessageRefused]:
     """The answer to ``record``, checked to say nothing of its payload's values."""
     reply = answer(record, out, TOPICS)
-    assert reply is not None and reply.label == "message.refused"
+    assert reply is not None and reply.label.startswith("message.refused:")
     event = from_bytes(reply.value)
     assert isinstance(event, MessageRefused)
     assert (event.source.topic, event.source.partition, event.source.offset) == (
@@ -49,6 +49,7 @@ def test_a_message_over_the_size_limit_is_answered_as_limit_without_its_payload(
     reply, event = refused(record, out)
     assert (reply.topic, reply.key) == (TOPICS.clinic_updates(CLINIC), "pt-8c21")
     assert event.error.kind == "limit" and "REFNET_MAX_MESSAGE_BYTES" in event.error.rule
+    assert reply.label == "message.refused:limit"  # the metrics count answers by kind
     assert event.screening_id == "scr-big"
     assert event.refused_event_type == "screening.submitted"
     assert b"Ana" not in reply.value and b"+1718" not in reply.value

@@ -92,12 +92,14 @@ def event_of(out: Outgoing) -> Any:
 
 def where(decision: PatientDecision) -> list[tuple[str, str, str]]:
     """The decision's outputs, but the answers to the party (tested on their own)."""
-    return [(o.label, o.topic, o.key) for o in decision.outputs if o.label not in ANSWERS]
+    return [
+        (o.label, o.topic, o.key) for o in decision.outputs if o.label.split(":")[0] not in ANSWERS
+    ]
 
 
 def output_labels(decision: Any) -> list[str]:
     """The labels of the decision's outputs, but the answers to the party."""
-    return [o.label for o in decision.outputs if o.label not in ANSWERS]
+    return [o.label for o in decision.outputs if o.label.split(":")[0] not in ANSWERS]
 
 
 #: The answers a party hears of its own messages (``message.refused``, ``screening.answered``).
@@ -449,7 +451,7 @@ def test_screening_first_refused_for_consent_opens_when_resubmitted_with_consent
         submit(screening("scr-1", answers=FOOD_ONLY, consent_fields=consent(granted=False))),
     )
     again = run(refused.record, submit(screening("scr-1", event=9, answers=FOOD_ONLY)))
-    assert [(o.label, o.key) for o in again.outputs if o.label not in ANSWERS] == [
+    assert [(o.label, o.key) for o in again.outputs if o.label.split(":")[0] not in ANSWERS] == [
         ("screening.scored", PATIENT_ID),
         ("command.open", "mott-haven:scr-1.food-insecurity"),
     ]
@@ -694,7 +696,7 @@ def test_a_screening_outside_consent_is_answered_consent_required() -> None:
 
 def test_a_refused_submission_is_answered_on_the_clinics_updates_topic() -> None:
     decision = run(None, submit(cancelled("ref-404")))
-    [out] = [o for o in decision.outputs if o.label == "message.refused"]
+    [out] = [o for o in decision.outputs if o.label.startswith("message.refused:")]
     refused = from_bytes(out.value)
     assert out.topic == TOPICS.clinic_updates(CLINIC)
     assert refused.error.kind == "unknown-referral"

@@ -135,12 +135,14 @@ def step(record: ReferralRecord, command: Any, context: Context | None = None) -
 
 def where(decision: ReferralDecision) -> list[tuple[str, str, str]]:
     """The decision's outputs, but the answers to the party (tested on their own)."""
-    return [(o.label, o.topic, o.key) for o in decision.outputs if o.label not in ANSWERS]
+    return [
+        (o.label, o.topic, o.key) for o in decision.outputs if o.label.split(":")[0] not in ANSWERS
+    ]
 
 
 def output_labels(decision: Any) -> list[str]:
     """The labels of the decision's outputs, but the answers to the party."""
-    return [o.label for o in decision.outputs if o.label not in ANSWERS]
+    return [o.label for o in decision.outputs if o.label.split(":")[0] not in ANSWERS]
 
 
 #: The answers a party hears of its own messages (``message.refused``, ``screening.answered``).
@@ -812,7 +814,7 @@ def test_any_sequence_keeps_the_referral_consistent(script: list[Any]) -> None:
         last = command
         if decision.record is None:
             # stale or repeated: nothing; refused: a dead letter, and nothing remembered
-            assert all(o.label in {"deadletter", *ANSWERS} for o in decision.outputs)
+            assert all(o.label.split(":")[0] in {"deadletter", *ANSWERS} for o in decision.outputs)
             assert (decision.dead_letter is None) == (decision.outputs == [])
             continue
         new = decision.record
@@ -847,7 +849,7 @@ def test_a_referral_id_reused_for_another_patient_is_dead_lettered_and_frees_tha
 
 # ---------------------------------------------------------------- answers to the sender
 def refusal_of(decision: ReferralDecision) -> Any:
-    [answer] = [o for o in decision.outputs if o.label == "message.refused"]
+    [answer] = [o for o in decision.outputs if o.label.startswith("message.refused:")]
     return answer, ev(answer)
 
 
