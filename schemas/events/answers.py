@@ -53,12 +53,13 @@ class OfferState(WireModel):
     )
     attempt: Integer | None = Field(default=None, ge=1, description="its offer's attempt")
     withdrawn_event_id: EventId | None = Field(
-        default=None, description="the referral.withdrawn the network sent it for that offer"
+        default=None,
+        description="the referral.withdrawn the network sent it for that offer (if it sent one)",
     )
     status: TaskStatus | None = Field(
-        default=None, description="the referral's final status, when it closed on its offer"
+        default=None, description="the referral's final status, when it ended on its offer"
     )
-    at: Timestamp | None = Field(default=None, description="when the referral closed")
+    at: Timestamp | None = Field(default=None, description="when the referral ended")
 
 
 class MessageRefused(Event):

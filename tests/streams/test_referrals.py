@@ -890,3 +890,23 @@ def test_a_clinic_cancelling_an_unknown_referral_hears_it_on_its_updates_topic()
     assert out.topic == TOPICS.clinic_updates(CLINIC)
     assert refused.error.kind == "unknown-referral"
     assert refused.source == cancel().source
+
+
+def test_an_acceptance_after_the_offer_timed_out_and_the_referral_ended_names_the_withdrawal() -> (
+    None
+):
+    record = opened()
+    assert record.offer is not None
+    late = ctx(record.offer.respond_by - T0 + timedelta(seconds=1))
+    for _ in range(2):  # both services time out; nothing is left: failed / unmatched
+        assert record.offer is not None
+        record = step(record, timeout(record.offer.attempt), late)
+        late = ctx(timedelta(days=3))
+    assert record.state.terminal
+    decision = decide(record, org_says(record.tried_orgs[-1], "accepted", event=40), late)
+    out, refused = refusal_of(decision)
+    assert out.topic == TOPICS.org_referrals(record.tried_orgs[-1])
+    assert refused.referral_state.offer == "withdrawn"
+    assert refused.referral_state.attempt == record.attempt
+    assert refused.referral_state.withdrawn_event_id == derived_id(NET, "withdrawn", record.attempt)
+    assert refused.referral_state.status == "failed"

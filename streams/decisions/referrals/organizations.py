@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.codes import BusinessStatus, DeadLetterKind, ReasonCode
+from schemas.codes import BusinessStatus, DeadLetterKind, ReasonCode, TaskStatus
 from schemas.events import OfferState
 from streams.decisions.commands import OrganizationRemoved, OrganizationStatus
 from streams.decisions.lifecycle import Forbidden, apply_org_status
@@ -65,14 +65,7 @@ def org_status(
         record.state, event.status, reason=event.reason, outcome=event.outcome
     )
     if isinstance(checked, Forbidden):
-        closed = (
-            OfferState(
-                offer="closed", attempt=offer.attempt, status=record.status, at=record.closed_at
-            )
-            if record.state.terminal
-            else None
-        )
-        return reject(command, DeadLetterKind.TRANSITION, checked.message, ctx, state=closed)
+        return reject(command, DeadLetterKind.TRANSITION, checked.message, ctx, state=ended(record))
     offer.answered = True
     outputs = apply_change(
         record,
@@ -86,6 +79,23 @@ def org_status(
     if checked.reroute:
         outputs += route(record, ctx, cause=event.event_id)
     return ReferralDecision(record, outputs)
+
+
+def ended(record: ReferralRecord) -> OfferState | None:
+    """The referral's state for the organization holding its last offer, once it ended:
+    ``withdrawn`` (naming the withdrawal) when the network or the clinic ended it (a
+    time-out with no candidate left, the clinic's cancellation, consent withdrawn, idle
+    expiry), else ``closed`` (the organization closed it); with the final status and
+    when. None while the referral is open."""
+    offer = record.offer
+    if offer is None or not record.state.terminal:
+        return None
+    by_network = record.business_status is not None or record.status is TaskStatus.CANCELLED
+    if by_network:
+        state = withdrawn_state(record, offer.org_id, offer.attempt)
+    else:
+        state = OfferState(offer="closed", attempt=offer.attempt)
+    return state.model_copy(update={"status": record.status, "at": record.closed_at})
 
 
 def org_removed(
@@ -108,4 +118,4 @@ def org_removed(
     return ReferralDecision(record, outputs)
 
 
-__all__ = ["org_removed", "org_status"]
+__all__ = ["ended", "org_removed", "org_status"]
