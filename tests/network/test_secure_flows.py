@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from tests.network.conftest import ANSWER_TYPES, Network
 from tests.secure_clients import consume, fresh_group, kafka_config, produce
 
 pytestmark = pytest.mark.integration
+log = logging.getLogger(__name__)
 
 CLINIC, OTHER_CLINIC, ORG = "mott-haven", "gone-clinic", "bronx-pantry"
 
@@ -240,6 +242,8 @@ async def test_each_party_hears_the_answer_to_its_own_messages_within_seconds(
         timeout=30,
         timestamps=True,
     )
+    for a in clinic:  # what the clinic's own client read (--log-cli-level=INFO shows it)
+        log.info("clinic read: %s", json.dumps({k: v for k, v in a.items() if k[0] != "_"}))
     # each answer was on the clinic's topic within 5 s of the clinic's sending
     assert [round((a["_timestamp_ms"] - sent_at_ms) / 1000, 1) < 5 for a in clinic] == [True] * 6
     answered = [a for a in clinic if a["event_type"] == "screening.answered"]
@@ -269,6 +273,7 @@ async def test_each_party_hears_the_answer_to_its_own_messages_within_seconds(
         "org", ORG, t.org_referrals(ORG), answers=True, until=lambda vs: len(vs) >= 1, timeout=30
     )
     [late] = mine
+    log.info("org read: %s", json.dumps(late))
     assert late["error"]["kind"] == "transition"
     assert late["referral_state"]["offer"] == "withdrawn"
     assert late["referral_state"]["withdrawn_event_id"] == withdrawn["event_id"]
@@ -282,6 +287,8 @@ async def test_each_party_hears_the_answer_to_its_own_messages_within_seconds(
         until=lambda vs: len(vs) >= 2,
         timeout=30,
     )
+    for a in theirs:
+        log.info("other org read: %s", json.dumps(a))
     assert sorted(a["error"]["kind"] for a in theirs) == ["authorization", "authorization"]
     assert {"offer": "not-offered"}.items() <= next(
         a["referral_state"] for a in theirs if a["referral_state"]
