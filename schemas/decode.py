@@ -48,8 +48,12 @@ ALLOWED_EVENT_TYPES: Final[dict[TopicKind, frozenset[str]]] = {
     TopicKind.CLINIC_SUBMISSIONS: frozenset(
         {"screening.submitted", "referral.requested", "referral.cancelled", "consent.updated"}
     ),
-    TopicKind.CLINIC_UPDATES: frozenset({"referral.updated"}),
-    TopicKind.ORG_REFERRALS: frozenset({"referral.offered", "referral.withdrawn"}),
+    TopicKind.CLINIC_UPDATES: frozenset(
+        {"referral.updated", "screening.answered", "message.refused"}
+    ),
+    TopicKind.ORG_REFERRALS: frozenset(
+        {"referral.offered", "referral.withdrawn", "message.refused"}
+    ),
     TopicKind.ORG_UPDATES: frozenset({"referral.status-changed", "service.capacity-changed"}),
     TopicKind.DIRECTORY: frozenset({"service.upserted"}),
     TopicKind.SCREENINGS: frozenset({"screening.scored"}),

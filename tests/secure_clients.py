@@ -99,11 +99,13 @@ def consume(
     until: Any = None,
     count: int | None = None,
     timeout: float = 30.0,
+    timestamps: bool = False,
 ) -> Outcome:
     """Read ``topic`` from its beginning, in consumer group ``group`` (a new one reads
     from the start; nothing is committed), until ``until(values)``, ``count`` values,
     an error, or ``timeout``. A topic the client may not read fails at once with
-    TOPIC_AUTHORIZATION_FAILED (the subscription asks for its metadata)."""
+    TOPIC_AUTHORIZATION_FAILED (the subscription asks for its metadata). With
+    ``timestamps``, each value gets the message's timestamp (ms) as ``_timestamp_ms``."""
     outcome = Outcome()
     consumer = Consumer(
         {
@@ -128,7 +130,10 @@ def consume(
                     outcome.errors.append(error.name())
                     return outcome
                 value = message.value()
-                outcome.values.append(json.loads(value) if value else {})
+                document = json.loads(value) if value else {}
+                if timestamps:
+                    document["_timestamp_ms"] = message.timestamp()[1]
+                outcome.values.append(document)
             if count is not None and len(outcome.values) >= count:
                 return outcome
             if until is not None and until(outcome.values):

@@ -168,6 +168,8 @@ class PartyView:
             if not isinstance(message, dict):
                 return
             kind = message.get("event_type")
+            if kind not in _FOLLOWED.get(self.party.kind, frozenset()):
+                return  # e.g. the network's answers (message.refused, screening.answered)
             rid = message["referral_id"]
         except (ValueError, KeyError, TypeError):
             log.warning("view of %s: skipped a message that is not an event", self.party.label)
@@ -193,6 +195,13 @@ class PartyView:
                 await self.listener(self.party, message)
             except Exception:
                 log.exception("gateway listener failed for %s", self.party.label)
+
+
+#: The event types a view follows on each kind of party's inbox; others are ignored.
+_FOLLOWED = {
+    "clinic": frozenset({"referral.updated"}),
+    "org": frozenset({"referral.offered", "referral.withdrawn"}),
+}
 
 
 def party_auth(data_dir: Path, party: PartyRef, default: KafkaAuth) -> tuple[str | None, KafkaAuth]:

@@ -411,7 +411,8 @@ async def _strata(
 
 async def status_snapshot(conn: Any, since: datetime, until: datetime) -> dict[str, Any]:
     """What the live status page shows: the report's headline figures, the referrals
-    by current status, the service gaps and the dead letters (kinds and places only)."""
+    by current status, the service gaps, the dead letters (kinds and places only) and the
+    answers the parties heard of their own messages, by kind."""
     figures = await build_report(conn, since, until)
     statuses = await conn.fetch(
         f"""
@@ -431,6 +432,20 @@ async def status_snapshot(conn: Any, since: datetime, until: datetime) -> dict[s
         "SELECT occurred_at, kind, source_topic FROM dead_letters "
         "ORDER BY occurred_at DESC, event_id LIMIT 8"
     )
+    # each dead letter of a party's message was answered to the party (message.refused)
+    answered = await conn.fetch(
+        "SELECT kind, count(*) AS n FROM dead_letters "
+        "WHERE occurred_at >= $1 AND occurred_at < $2 AND (source_topic LIKE "
+        "'%.clinic.%.submissions.v1' OR source_topic LIKE '%.org.%.updates.v1') "
+        "GROUP BY kind ORDER BY 2 DESC, 1",
+        since,
+        until,
+    )
+    screenings = await conn.fetchval(
+        "SELECT count(*) FROM screenings WHERE screened_at >= $1 AND screened_at < $2",
+        since,
+        until,
+    )
     return {
         "since": figures["since"],
         "until": figures["until"],
@@ -447,6 +462,10 @@ async def status_snapshot(conn: Any, since: datetime, until: datetime) -> dict[s
         ],
         "organizations": figures["organizations"],
         "service_gaps": figures["service_gaps"][:12],
+        "answers": {
+            "refused_by_kind": [{"kind": a["kind"], "count": int(a["n"])} for a in answered],
+            "screenings_answered": int(screenings or 0),
+        },
         "dead_letters": {
             "total": sum(int(k["n"]) for k in kinds),
             "by_kind": [

@@ -38,6 +38,14 @@ any of them from here.
 
 from __future__ import annotations
 
+from schemas.events.answers import (
+    MessageRefused,
+    OfferState,
+    ProblemFound,
+    Refusal,
+    ScreeningAnswered,
+    ScreeningReferral,
+)
 from schemas.events.base import Event, WireModel, new_event_id, utcnow
 from schemas.events.deadletters import DeadLetter, DeadLetterError, DeadLetterSource
 from schemas.events.directory import Capacity, Location, ServiceCapacityChanged, ServiceUpserted
@@ -142,14 +150,17 @@ __all__ = [
     "Integer",
     "Language",
     "Location",
+    "MessageRefused",
     "Name",
     "Need",
     "Note",
     "NullMeans",
+    "OfferState",
     "OfferedPatient",
     "PartyId",
     "Patient",
     "PostalCode",
+    "ProblemFound",
     "Reason",
     "ReferralCancelled",
     "ReferralOffered",
@@ -158,8 +169,11 @@ __all__ = [
     "ReferralStatusChanged",
     "ReferralUpdated",
     "ReferralWithdrawn",
+    "Refusal",
     "ResponseSla",
     "ScoringProblem",
+    "ScreeningAnswered",
+    "ScreeningReferral",
     "ScreeningScored",
     "ScreeningSubmitted",
     "ServiceCapacityChanged",

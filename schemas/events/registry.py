@@ -6,6 +6,7 @@ from typing import Annotated, Final
 
 from pydantic import Field, TypeAdapter
 
+from schemas.events.answers import MessageRefused, ScreeningAnswered
 from schemas.events.base import Event
 from schemas.events.deadletters import DeadLetter
 from schemas.events.directory import ServiceCapacityChanged, ServiceUpserted
@@ -35,6 +36,8 @@ EVENT_MODELS: Final[tuple[type[Event], ...]] = (
     ScreeningScored,
     ReferralStateChanged,
     DeadLetter,
+    MessageRefused,
+    ScreeningAnswered,
 )
 
 
@@ -60,7 +63,9 @@ AnyEvent = Annotated[
     | ServiceUpserted
     | ScreeningScored
     | ReferralStateChanged
-    | DeadLetter,
+    | DeadLetter
+    | MessageRefused
+    | ScreeningAnswered,
     Field(discriminator="event_type"),
 ]
 ANY_EVENT_ADAPTER: Final[TypeAdapter[AnyEvent]] = TypeAdapter(AnyEvent)

@@ -9,10 +9,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
 from schemas.codes import DeadLetterKind
-from schemas.events import DeadLetter, DeadLetterError, DeadLetterSource, Event, to_bytes
+from schemas.events import (
+    EVENT_TYPES,
+    DeadLetter,
+    DeadLetterError,
+    DeadLetterSource,
+    Event,
+    EventId,
+    Id,
+    MessageRefused,
+    OfferState,
+    Refusal,
+    to_bytes,
+)
+from schemas.topics import TopicKind, Topics
 from streams.decisions.commands import Command, derived_id, encode
 
 
@@ -138,3 +152,109 @@ def dead_letter_event(
         payload_bytes=len(data),
         payload_sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def answer_topic(topics: Topics, source_topic: str) -> str | None:
+    """The inbox of the party that wrote to ``source_topic``: a clinic's updates topic
+    for its submissions, an organization's referrals topic for its updates; None for
+    any other topic (nobody to answer)."""
+    parsed = topics.parse(source_topic)
+    if parsed is None:
+        return None
+    kind, party = parsed
+    if party is None:
+        return None
+    if kind is TopicKind.CLINIC_SUBMISSIONS:
+        return topics.clinic_updates(party)
+    if kind is TopicKind.ORG_UPDATES:
+        return topics.org_referrals(party)
+    return None
+
+
+_EVENT_ID: Final[TypeAdapter[object]] = TypeAdapter(EventId)
+_ID: Final[TypeAdapter[str]] = TypeAdapter(Id)
+
+
+def _valid(adapter: TypeAdapter[object] | TypeAdapter[str], value: object) -> object | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return adapter.validate_python(value)
+    except ValidationError:
+        return None
+
+
+def refused_ids(payload: bytes | None) -> dict[str, object]:
+    """The ids of a refused message the network can read: its ``event_id`` (a UUID), its
+    ``event_type`` (one the contract names), its ``screening_id`` and ``referral_id``
+    (valid ids); anything else, and any value that breaks its rule, is left out."""
+    if not payload:
+        return {}
+    try:
+        document = from_json(
+            payload[:_PARSE_AT_MOST], allow_partial=True, allow_inf_nan=False, cache_strings=False
+        )
+    except ValueError:
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    event_type = document.get("event_type")
+    return {
+        "refused_event_id": _valid(_EVENT_ID, document.get("event_id")),
+        "refused_event_type": event_type if event_type in EVENT_TYPES else None,
+        "screening_id": _valid(_ID, document.get("screening_id")),
+        "referral_id": _valid(_ID, document.get("referral_id")),
+    }
+
+
+def refusal_answer(
+    topics: Topics,
+    kind: DeadLetterKind,
+    rule: str,
+    source: DeadLetterSource,
+    payload: bytes | None,
+    *,
+    occurred_at: datetime,
+    state: OfferState | None = None,
+) -> Outgoing | None:
+    """The ``message.refused`` a party hears on its own inbox topic of a message the
+    network refused (None when the message was not a party's: nobody to answer).
+
+    One per refused message: its id derives from the message's place, so a replay
+    repeats it. It names the message (``source``, :func:`refused_ids`), the kind and
+    the rule; never the payload nor a value from it beyond those ids.
+    """
+    topic = answer_topic(topics, source.topic)
+    if topic is None:
+        return None
+    event = MessageRefused.model_validate(
+        {
+            "event_id": derived_id("refused", source.topic, source.partition, source.offset, kind),
+            "occurred_at": occurred_at,
+            "source": source,
+            **refused_ids(payload),
+            "error": Refusal(kind=kind, rule=rule[:1000]),
+            "referral_state": state,
+        }
+    )
+    # the label counts the answers by kind in the metrics (output and ingress counters)
+    return Outgoing(topic, source.key or "", to_bytes(event), f"{event.event_type}:{kind.value}")
+
+
+def refused(
+    topics: Topics,
+    kind: DeadLetterKind,
+    message: str,
+    source: DeadLetterSource,
+    payload: bytes | None,
+    *,
+    occurred_at: datetime,
+    state: OfferState | None = None,
+) -> list[Outgoing]:
+    """A refused message's dead letter to the operator and its answer to its sender."""
+    letter = dead_letter_event(kind, message, source, payload, occurred_at=occurred_at)
+    outputs = [Outgoing.event(topics.deadletter, source.key or "", letter)]
+    answer = refusal_answer(
+        topics, kind, message, source, payload, occurred_at=occurred_at, state=state
+    )
+    return outputs + ([answer] if answer is not None else [])

@@ -40,9 +40,12 @@ from schemas.events import (
     Answer,
     ConsentUpdated,
     Need,
+    ProblemFound,
     ReferralCancelled,
     ReferralRequested,
     ScoringProblem,
+    ScreeningAnswered,
+    ScreeningReferral,
     ScreeningScored,
     ScreeningSubmitted,
     to_bytes,
@@ -62,7 +65,7 @@ from streams.decisions.commands import (
     fit_id,
     network_referral_id,
 )
-from streams.decisions.outputs import Outgoing, dead_letter_event
+from streams.decisions.outputs import Outgoing, refused
 from streams.decisions.scoring import score
 from streams.decisions.updates import StateChange, report
 
@@ -173,6 +176,7 @@ def _screening(
         consented_categories=covered,
     )
     outputs = [Outgoing.event(topics.screenings, event.patient.id, scored)]
+    referrals: list[ScreeningReferral] = []
     for need in result.needs:
         referral_id = screening_referral_id(event.screening_id, need.category)
         if referral_id in record.referrals:
@@ -180,12 +184,43 @@ def _screening(
             # need exists already, open or closed. Opening it again would report it to
             # the clinic as a duplicate of itself, or mark the category open for a
             # referral the referral owner ignores (it exists) and never closes again.
+            referrals.append(_referral(referral_id, need.category, "already-opened"))
             continue
         request = _request(
             command, event, referral_id, need.category, screening_id=event.screening_id
         )
+        covered_now = request.consent.covers(need.category, at)
         outputs += _open(record, command, request, topics)
+        outcome = _outcome(record, request) if covered_now else "consent-required"
+        referrals.append(_referral(referral_id, need.category, outcome))
+    answered = ScreeningAnswered(
+        event_id=derived_id(event.event_id, "answered"),
+        occurred_at=at,
+        screening_id=event.screening_id,
+        patient_id=event.patient.id,
+        instrument=event.instrument,
+        cause_event_id=event.event_id,
+        needs=scored.needs,
+        referrals=referrals,
+        problems=[ProblemFound(kind=p.kind, question=p.question) for p in scored.problems],
+    )
+    outputs.append(
+        Outgoing.event(topics.clinic_updates(command.clinic_id), event.screening_id, answered)
+    )
     return outputs
+
+
+def _referral(referral_id: str, category: Category, outcome: str) -> ScreeningReferral:
+    return ScreeningReferral.model_validate(
+        {"referral_id": referral_id, "category": category, "outcome": outcome}
+    )
+
+
+def _outcome(record: PatientRecord, request: ReferralRequest) -> str:
+    """What :func:`_open` did with a screening's referral its consent covers."""
+    if record.open.get(request.category) == request.clinic_referral_id:
+        return "opened"
+    return "duplicate"
 
 
 def scored_answers(instrument: Instrument, answers: Sequence[Answer]) -> list[Answer]:
@@ -234,14 +269,12 @@ def _requested(
     record: PatientRecord, command: SubmissionReceived, event: ReferralRequested, topics: Topics
 ) -> list[Outgoing]:
     if event.referral_id in record.referrals:
-        return [
-            _dead_letter(
-                command,
-                DeadLetterKind.VALIDATION,
-                "referral_id was already used for this patient",
-                topics,
-            )
-        ]
+        return _dead_letter(
+            command,
+            DeadLetterKind.VALIDATION,
+            "referral_id was already used for this patient",
+            topics,
+        )
     request = _request(
         command,
         event,
@@ -258,14 +291,12 @@ def _cancelled(
     record: PatientRecord, command: SubmissionReceived, event: ReferralCancelled, topics: Topics
 ) -> list[Outgoing]:
     if event.referral_id not in record.referrals:
-        return [
-            _dead_letter(
-                command,
-                DeadLetterKind.UNKNOWN_REFERRAL,
-                "no referral with this id belongs to this patient and clinic",
-                topics,
-            )
-        ]
+        return _dead_letter(
+            command,
+            DeadLetterKind.UNKNOWN_REFERRAL,
+            "no referral with this id belongs to this patient and clinic",
+            topics,
+        )
     cancel = _to_referral(
         CancelReferral,
         "cancel:{event}",
@@ -387,12 +418,17 @@ def _clinic_only(
 
 def _dead_letter(
     command: SubmissionReceived, kind: DeadLetterKind, message: str, topics: Topics
-) -> Outgoing:
+) -> list[Outgoing]:
+    """The dead letter of a clinic's submission, and its answer to the clinic."""
     event = command.event
-    letter = dead_letter_event(
-        kind, message, command.source, to_bytes(event), occurred_at=event.occurred_at
+    return refused(
+        topics,
+        kind,
+        message,
+        command.source,
+        to_bytes(event),
+        occurred_at=network_time(command),
     )
-    return Outgoing.event(topics.deadletter, command.source.key or "", letter)
 
 
 def _code(question: str | None) -> str | None:

@@ -7,7 +7,8 @@ seconds). Faust's own pattern subscription is not used: its aiokafka driver
 notes that patterns do not work.
 
 Each message is decoded by :func:`schemas.decode.decode`; a failure goes to the
-dead-letter topic with its reason and the bytes, and the next message is read.
+dead-letter topic with its reason and the bytes, and the sender hears a
+``message.refused`` on its own inbox topic (:func:`answer`); the next message is read.
 A party over its quota (:mod:`streams.runtime.quota`, when the worker is given
 one) has its messages refused as ``limit`` dead letters before they are decoded.
 Offsets are committed only after everything a batch produced is acknowledged
@@ -34,6 +35,7 @@ from schemas.codes import DeadLetterKind
 from schemas.decode import Decoded, DecodeFailure, ServiceRemoved, decode
 from schemas.events import (
     ConsentUpdated,
+    DeadLetter,
     DeadLetterSource,
     ReferralCancelled,
     ReferralRequested,
@@ -45,7 +47,7 @@ from schemas.topics import TopicKind, Topics
 from streams.decisions.commands import OrganizationStatus, SubmissionReceived, patient_key
 from streams.decisions.limits import Limits
 from streams.decisions.network_state import NetworkState
-from streams.decisions.outputs import Outgoing
+from streams.decisions.outputs import Outgoing, refusal_answer
 from streams.runtime import letters
 from streams.runtime.clock import Clock, system_clock
 from streams.runtime.letters import MAX_KEY_IN_SOURCE
@@ -172,6 +174,23 @@ def _dead(
     return letters.letter(topics, kind, reason, source, value, record_time(record))
 
 
+def answer(record: ConsumerRecord[bytes, bytes], out: Outgoing, topics: Topics) -> Outgoing | None:
+    """The ``message.refused`` the sender hears on its own inbox when ``out`` is the dead
+    letter of its message (None otherwise): one answer per refused message, produced
+    and never stored, so a flood of bad messages grows nothing."""
+    if out.topic != topics.deadletter:
+        return None
+    letter = DeadLetter.model_validate_json(out.value)
+    return refusal_answer(
+        topics,
+        letter.error.kind,
+        letter.error.message,
+        letter.source,
+        record.value,
+        occurred_at=letter.occurred_at,
+    )
+
+
 def record_time(record: ConsumerRecord[bytes, bytes]) -> datetime:
     """The record's timestamp, or now when the producer set one out of any sane range."""
     try:
@@ -287,10 +306,14 @@ class Ingress:
                 for records in batches.values():
                     for record in records:
                         out = self.admit(record)
-                        self._observe(out.label)
-                        futures.append(
-                            await self.producer.send(out.topic, out.value, key=out.key.encode())
-                        )
+                        reply = answer(record, out, self.topics)
+                        for sent in (out, reply) if reply is not None else (out,):
+                            self._observe(sent.label)
+                            futures.append(
+                                await self.producer.send(
+                                    sent.topic, sent.value, key=sent.key.encode()
+                                )
+                            )
                 await asyncio.gather(*futures)
                 # everything the batch produced is acknowledged: its offsets may go
                 committer.commit(

@@ -20,6 +20,9 @@ from deploy.launcher import WORKER_MODULE, start_worker, stop_worker
 from schemas.events import Event, to_bytes
 from schemas.topics import Topics
 
+#: What the network answers a party of its own messages, on the party's inbox topic.
+ANSWER_TYPES = frozenset({"message.refused", "screening.answered"})
+
 
 def now() -> datetime:
     return datetime.now(UTC)
@@ -109,9 +112,18 @@ class Network:
         )
 
     async def read(
-        self, topic: str, *, until: Any = None, count: int | None = None, timeout: float = 60
+        self,
+        topic: str,
+        *,
+        until: Any = None,
+        count: int | None = None,
+        timeout: float = 60,
+        answers: bool = False,
     ) -> list[dict[str, Any]]:
-        """Read ``topic`` from its beginning until ``until(values)`` or ``count`` values."""
+        """Read ``topic`` from its beginning until ``until(values)`` or ``count`` values.
+
+        The network's answers to a party's own messages (``message.refused``,
+        ``screening.answered``) are left out unless ``answers``."""
         import json
 
         consumer = AIOKafkaConsumer(
@@ -129,9 +141,10 @@ class Network:
                 batch = await consumer.getmany(timeout_ms=300)
                 for records in batch.values():
                     for r in sorted(records, key=lambda r: r.offset):
-                        values.append(
-                            {**json.loads(r.value), "_key": r.key.decode() if r.key else None}
-                        )
+                        value = json.loads(r.value)
+                        if not answers and value.get("event_type") in ANSWER_TYPES:
+                            continue
+                        values.append({**value, "_key": r.key.decode() if r.key else None})
                 if count is not None and len(values) >= count:
                     return values
                 if until is not None and until(values):

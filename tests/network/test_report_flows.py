@@ -434,6 +434,12 @@ async def test_the_status_page_shows_live_numbers_on_a_phone(scenario: Scenario)
             assert "pantry-a" in orgs and "housing-org" in orgs
             assert "housing-instability" in await page.inner_text("#gaps")
             assert "decode" in await page.inner_text("#kinds")
+            url = f"http://127.0.0.1:{scenario.status_port}/status.json"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                answers = json.loads(response.read())["answers"]
+            # pantry-b's unreadable message was answered to it: counted by kind
+            assert {"kind": "decode", "count": 1} in answers["refused_by_kind"]
+            assert answers["screenings_answered"] >= 1
             before = await page.evaluate("document.body.dataset.version")
             # pantry-a accepts s4's food referral while the page is open
             net, rid = scenario.network, scenario.pending_food

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +25,17 @@ from deploy.provision import (
 from schemas.topics import Topics
 from tests.conftest import SecureKafka
 from tests.network import builders as b
-from tests.network.conftest import Network
+from tests.network.conftest import ANSWER_TYPES, Network
 from tests.secure_clients import consume, fresh_group, kafka_config, produce
 
 pytestmark = pytest.mark.integration
+log = logging.getLogger(__name__)
 
 CLINIC, OTHER_CLINIC, ORG = "mott-haven", "gone-clinic", "bronx-pantry"
+
+
+def is_answer(value: dict[str, Any]) -> bool:
+    return value.get("event_type") in ANSWER_TYPES
 
 
 class SecureNetwork(Network):
@@ -75,12 +83,19 @@ class SecureNetwork(Network):
         outcome = await asyncio.to_thread(produce, self.party(name), topic, [(key, event)])
         assert outcome.delivered == 1, outcome.errors
 
-    async def receive(self, kind: str, name: str, topic: str, **kw: Any) -> list[dict[str, Any]]:
+    async def receive(
+        self, kind: str, name: str, topic: str, *, answers: bool = False, **kw: Any
+    ) -> list[dict[str, Any]]:
+        """What ``name`` reads of ``topic``: the network's answers to its own messages
+        only with ``answers`` (then only them)."""
+        if "until" in kw:
+            until = kw["until"]
+            kw["until"] = lambda vs: until([v for v in vs if is_answer(v) == answers])
         outcome = await asyncio.to_thread(
             consume, self.party(name), topic, group=self.group(kind, name), **kw
         )
         assert not outcome.errors, outcome.errors
-        return outcome.values
+        return [v for v in outcome.values if is_answer(v) == answers]
 
 
 @pytest.fixture
@@ -163,3 +178,127 @@ async def test_a_deprovisioned_clinic_never_blocks_the_worker_or_its_shutdown(
     started = time.monotonic()
     net.stop_worker()
     assert time.monotonic() - started < 15, net.worker_log()
+
+
+async def test_each_party_hears_the_answer_to_its_own_messages_within_seconds(
+    secure_network: SecureNetwork,
+) -> None:
+    """Every refusal kind, a screening with only an unknown answer, and a late acceptance
+    after a time-out: one answer each on the sender's own topic, read with its own
+    credentials, naming its message and the rule, with no payload value and nothing
+    about another party."""
+    net = secure_network
+    t = net.topics
+    net.extra_env["REFNET_MAX_MESSAGE_BYTES"] = "4096"
+    other = "harlem-food"
+    await net.provision([CLINIC], [ORG, other])
+    await net.send("importer", t.directory, "svc-p", b.service("svc-p", ORG, response_sla="PT2S"))
+    await net.send("importer", t.directory, "svc-h", b.service("svc-h", other, categories=()))
+    net.start_worker()
+
+    # a late acceptance: the offer times out (PT2S) and is withdrawn, then accepted
+    await net.send(CLINIC, t.clinic_submissions(CLINIC), "pt-1", b.requested("ref-1"))
+    seen = await net.receive(
+        "org",
+        ORG,
+        t.org_referrals(ORG),
+        until=lambda vs: any(v["event_type"] == "referral.withdrawn" for v in vs),
+        timeout=60,
+    )
+    offered, withdrawn = seen[0], seen[-1]
+    assert withdrawn["reason"] == "timeout"
+    network_id = offered["referral_id"]
+    await net.send(ORG, t.org_updates(ORG), network_id, b.status(network_id, "accepted"))
+    # another organization names that referral; and reports capacity of a service not its own
+    await net.send(other, t.org_updates(other), network_id, b.status(network_id, "accepted"))
+    await net.send(other, t.org_updates(other), "svc-p", b.capacity("svc-p", 0))
+
+    # the clinic: a screening with only an unknown answer, and each edge refusal
+    unknown = b.screening("scr-u", answers=[{"question": "96779-4", "answer": "LA9999-9"}])
+    future = b.screening("scr-f").model_copy(
+        update={"occurred_at": datetime(2099, 1, 1, tzinfo=UTC)}
+    )
+    big = b.screening("scr-big").model_dump(mode="json") | {"padding": "x" * 5000}
+    sent_at_ms = time.time() * 1000
+    messages: list[tuple[str | None, Any]] = [
+        ("pt-1", unknown),
+        ("pt-1", json.dumps(big).encode()),  # limit: size
+        ("pt-1", b"{not json"),  # decode
+        ("pt-1", b'{"event_type": "screening.submitted", "screening_id": "scr-v"}'),  # validation
+        ("pt-1", future),  # limit: clock skew
+        ("pt-1", b.cancelled("ref-404")),  # unknown referral
+    ]
+    outcome = await asyncio.to_thread(
+        produce, net.party(CLINIC), t.clinic_submissions(CLINIC), messages
+    )
+    assert outcome.delivered == 6, outcome.errors
+
+    clinic = await net.receive(
+        "clinic",
+        CLINIC,
+        t.clinic_updates(CLINIC),
+        answers=True,
+        until=lambda vs: len(vs) >= 6,
+        timeout=30,
+        timestamps=True,
+    )
+    for a in clinic:  # what the clinic's own client read (--log-cli-level=INFO shows it)
+        log.info("clinic read: %s", json.dumps({k: v for k, v in a.items() if k[0] != "_"}))
+    # each answer was on the clinic's topic within 5 s of the clinic's sending
+    assert [round((a["_timestamp_ms"] - sent_at_ms) / 1000, 1) < 5 for a in clinic] == [True] * 6
+    answered = [a for a in clinic if a["event_type"] == "screening.answered"]
+    assert len(answered) == 1
+    assert answered[0]["needs"] == [] and answered[0]["referrals"] == []
+    assert {"kind": "unknown-answer", "question": "96779-4"} in answered[0]["problems"]
+    refusals = sorted(
+        (a for a in clinic if a["event_type"] == "message.refused"),
+        key=lambda r: r["source"]["offset"],
+    )
+    assert [r["error"]["kind"] for r in refusals] == [
+        "limit",
+        "decode",
+        "validation",
+        "limit",
+        "unknown-referral",
+    ]
+    by_kind = {r["error"]["kind"]: r for r in refusals}
+    assert "REFNET_MAX_MESSAGE_BYTES" in refusals[0]["error"]["rule"]
+    assert by_kind["unknown-referral"]["referral_id"] == "ref-404"
+    assert all(r["source"]["topic"] == t.clinic_submissions(CLINIC) for r in refusals)
+    for value in clinic:
+        text = json.dumps(value)
+        assert "LA9999-9" not in text and "xxxx" not in text and "Ana" not in text
+
+    mine = await net.receive(
+        "org", ORG, t.org_referrals(ORG), answers=True, until=lambda vs: len(vs) >= 1, timeout=30
+    )
+    [late] = mine
+    log.info("org read: %s", json.dumps(late))
+    assert late["error"]["kind"] == "transition"
+    assert late["referral_state"]["offer"] == "withdrawn"
+    assert late["referral_state"]["withdrawn_event_id"] == withdrawn["event_id"]
+    assert late["refused_event_type"] == "referral.status-changed"
+
+    theirs = await net.receive(
+        "org",
+        other,
+        t.org_referrals(other),
+        answers=True,
+        until=lambda vs: len(vs) >= 2,
+        timeout=30,
+    )
+    for a in theirs:
+        log.info("other org read: %s", json.dumps(a))
+    assert sorted(a["error"]["kind"] for a in theirs) == ["authorization", "authorization"]
+    assert {"offer": "not-offered"}.items() <= next(
+        a["referral_state"] for a in theirs if a["referral_state"]
+    ).items()
+    for value in theirs:
+        assert ORG not in json.dumps(value) and "Ana" not in json.dumps(value)
+    # exactly one answer per message, even a while later
+    await asyncio.sleep(2)
+    again = await net.receive("org", other, t.org_referrals(other), answers=True, timeout=5)
+    assert len(again) == 2
+    again = await net.receive("clinic", CLINIC, t.clinic_updates(CLINIC), answers=True, timeout=5)
+    assert len(again) == 6
+    net.assert_alive()

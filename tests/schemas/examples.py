@@ -115,6 +115,30 @@ CONTRACT_EXAMPLES_JSON: dict[str, str] = {
  "consent": {"granted": true, "categories": ["food-insecurity"],
              "expires_at": "2027-11-26T11:20:00-05:00"}}
 """,
+    "message.refused": """
+{"event_id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d", "event_type": "message.refused",
+ "occurred_at": "2026-11-24T09:15:03Z",
+ "source": {"topic": "sdoh.org.bronx-pantry.updates.v1", "partition": 3, "offset": 1187,
+            "key": "bronx-health:ref-clinic-42"},
+ "refused_event_id": "3f2e1d0c-9b8a-4796-a5b4-c3d2e1f0a9b8",
+ "refused_event_type": "referral.status-changed", "screening_id": null,
+ "referral_id": "bronx-health:ref-clinic-42",
+ "error": {"kind": "transition",
+           "rule": "the offer to bronx-pantry was withdrawn before this answer arrived"},
+ "referral_state": {"offer": "withdrawn", "attempt": 1,
+                    "withdrawn_event_id": "0e1d2c3b-4a59-4687-9786-a5b4c3d2e1f0",
+                    "status": null, "at": null}}
+""",
+    "screening.answered": """
+{"event_id": "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "event_type": "screening.answered",
+ "occurred_at": "2026-11-24T09:15:01-05:00", "screening_id": "scr-0001",
+ "patient_id": "pt-8c21", "instrument": "ahc-hrsn",
+ "cause_event_id": "6f0c3f7e-5d0e-4a8e-9b1a-0d2f3c4b5a69",
+ "needs": [{"category": "food-insecurity", "rule": "hvs.either-item"}],
+ "referrals": [{"referral_id": "scr-0001.food-insecurity", "category": "food-insecurity",
+                "outcome": "opened"}],
+ "problems": [{"kind": "unknown-answer", "question": "96779-4"}]}
+""",
 }
 
 

@@ -34,9 +34,12 @@ from schemas.events import (
     DeadLetterSource,
     Event,
     Location,
+    MessageRefused,
     Need,
     OfferedPatient,
+    OfferState,
     Patient,
+    ProblemFound,
     ReferralCancelled,
     ReferralOffered,
     ReferralRequested,
@@ -44,7 +47,10 @@ from schemas.events import (
     ReferralStatusChanged,
     ReferralUpdated,
     ReferralWithdrawn,
+    Refusal,
     ScoringProblem,
+    ScreeningAnswered,
+    ScreeningReferral,
     ScreeningScored,
     ScreeningSubmitted,
     ServiceCapacityChanged,
@@ -297,6 +303,63 @@ dead_letters = st.builds(
     payload_sha256=optional(st.binary(min_size=32, max_size=32).map(bytes.hex)),
 )
 
+message_refused = st.builds(
+    MessageRefused,
+    **_common,
+    source=st.builds(
+        DeadLetterSource,
+        topic=st.sampled_from(["sdoh.org.bronx-pantry.updates.v1"]),
+        partition=st.integers(min_value=0, max_value=63),
+        offset=st.integers(min_value=0, max_value=2**62),
+        key=optional(st.text(max_size=40)),
+    ),
+    refused_event_id=optional(st.uuids()),
+    refused_event_type=optional(st.sampled_from(sorted(EVENT_TYPES))),
+    screening_id=optional(ids),
+    referral_id=optional(ids),
+    error=st.builds(
+        Refusal,
+        kind=st.sampled_from(DeadLetterKind),
+        rule=st.text(text_characters, max_size=200),
+    ),
+    referral_state=optional(
+        st.builds(
+            OfferState,
+            offer=st.sampled_from(["withdrawn", "closed", "not-offered"]),
+            attempt=optional(st.integers(min_value=1, max_value=20)),
+            withdrawn_event_id=optional(st.uuids()),
+            status=optional(st.sampled_from(TaskStatus)),
+            at=optional(timestamps),
+        )
+    ),
+)
+screening_answered = st.builds(
+    ScreeningAnswered,
+    **_common,
+    screening_id=ids,
+    patient_id=ids,
+    instrument=st.sampled_from(Instrument),
+    cause_event_id=st.uuids(),
+    needs=st.lists(
+        st.builds(Need, category=st.sampled_from(Category), rule=loinc_codes), max_size=4
+    ),
+    referrals=st.lists(
+        st.builds(
+            ScreeningReferral,
+            referral_id=ids,
+            category=st.sampled_from(Category),
+            outcome=st.sampled_from(["opened", "consent-required", "duplicate", "already-opened"]),
+        ),
+        max_size=4,
+    ),
+    problems=st.lists(
+        st.builds(
+            ProblemFound, kind=st.sampled_from(["unknown-answer"]), question=optional(loinc_codes)
+        ),
+        max_size=3,
+    ),
+)
+
 #: event_type -> strategy of that event.
 EVENT_STRATEGIES: dict[str, st.SearchStrategy[Event]] = {
     "screening.submitted": screening_submitted,
@@ -312,6 +375,8 @@ EVENT_STRATEGIES: dict[str, st.SearchStrategy[Event]] = {
     "screening.scored": screening_scored,
     "referral.state-changed": referral_state_changed,
     "deadletter": dead_letters,
+    "message.refused": message_refused,
+    "screening.answered": screening_answered,
 }
 assert set(EVENT_STRATEGIES) == set(EVENT_TYPES)
 
@@ -332,6 +397,8 @@ HOME_KIND: dict[str, TopicKind] = {
     "screening.scored": TopicKind.SCREENINGS,
     "referral.state-changed": TopicKind.REFERRAL_EVENTS,
     "deadletter": TopicKind.DEADLETTER,
+    "message.refused": TopicKind.ORG_REFERRALS,
+    "screening.answered": TopicKind.CLINIC_UPDATES,
 }
 
 

@@ -91,7 +91,19 @@ def event_of(out: Outgoing) -> Any:
 
 
 def where(decision: PatientDecision) -> list[tuple[str, str, str]]:
-    return [(o.label, o.topic, o.key) for o in decision.outputs]
+    """The decision's outputs, but the answers to the party (tested on their own)."""
+    return [
+        (o.label, o.topic, o.key) for o in decision.outputs if o.label.split(":")[0] not in ANSWERS
+    ]
+
+
+def output_labels(decision: Any) -> list[str]:
+    """The labels of the decision's outputs, but the answers to the party."""
+    return [o.label for o in decision.outputs if o.label.split(":")[0] not in ANSWERS]
+
+
+#: The answers a party hears of its own messages (``message.refused``, ``screening.answered``).
+ANSWERS = frozenset({"message.refused", "screening.answered"})
 
 
 # ---------------------------------------------------------------- screenings
@@ -208,7 +220,7 @@ def test_scoring_problems_are_carried_in_the_scored_screening() -> None:
 
 def test_screening_without_needs_only_publishes_the_scored_screening() -> None:
     decision = run(None, submit(screening("scr-1", answers=NO_NEED)))
-    assert [o.label for o in decision.outputs] == ["screening.scored"]
+    assert output_labels(decision) == ["screening.scored"]
     scored = event_of(decision.outputs[0])
     assert scored.needs == [] and scored.consented_categories == []
     assert decision.record == PatientRecord(seen=[str(eid(1))])
@@ -259,7 +271,7 @@ def _consent_required(decision: PatientDecision, category: Category) -> None:
 
 def test_consent_not_granted_tells_the_clinic_consent_is_required_and_opens_nothing() -> None:
     decision = run(None, submit(screening("scr-1", consent_fields=consent(granted=False))))
-    assert [o.label for o in decision.outputs] == [
+    assert output_labels(decision) == [
         "screening.scored",
         "referral.updated",
         "referral.state-changed",
@@ -274,7 +286,7 @@ def test_consent_not_granted_tells_the_clinic_consent_is_required_and_opens_noth
 
 def test_category_outside_consent_is_consent_required_while_consented_one_opens() -> None:
     decision = run(None, submit(screening("scr-1", consent_fields=consent(["food-insecurity"]))))
-    assert [o.label for o in decision.outputs] == [
+    assert output_labels(decision) == [
         "screening.scored",
         "command.open",
         "referral.updated",
@@ -290,7 +302,7 @@ def test_category_outside_consent_is_consent_required_while_consented_one_opens(
 def test_consent_expired_when_screened_is_consent_required() -> None:
     expired = consent(expires_at=T0.isoformat())  # expires at the very moment: not covered
     decision = run(None, submit(screening("scr-1", answers=FOOD_ONLY, consent_fields=expired)))
-    assert [o.label for o in decision.outputs] == [
+    assert output_labels(decision) == [
         "screening.scored",
         "referral.updated",
         "referral.state-changed",
@@ -301,7 +313,7 @@ def test_consent_expired_when_screened_is_consent_required() -> None:
 def test_consent_expiring_after_the_screening_still_covers_it() -> None:
     later = consent(expires_at=(T0 + timedelta(seconds=1)).isoformat())
     decision = run(None, submit(screening("scr-1", answers=FOOD_ONLY, consent_fields=later)))
-    assert [o.label for o in decision.outputs] == ["screening.scored", "command.open"]
+    assert output_labels(decision) == ["screening.scored", "command.open"]
 
 
 def test_a_screenings_referral_updates_are_dated_by_its_receipt_and_consent_judged_then() -> None:
@@ -371,7 +383,7 @@ def test_need_with_an_open_referral_is_reported_as_duplicate_of_it() -> None:
 def test_requested_referral_in_an_open_category_is_a_duplicate() -> None:
     record = PatientRecord(open={FOOD: "scr-1.food-insecurity"})
     decision = run(record, submit(requested("ref-clinic-42")))
-    assert [o.label for o in decision.outputs] == ["referral.updated", "referral.state-changed"]
+    assert output_labels(decision) == ["referral.updated", "referral.state-changed"]
     update = event_of(decision.outputs[0])
     assert update.referral_id == "ref-clinic-42"
     assert update.screening_id is None
@@ -389,7 +401,7 @@ def test_closed_referral_frees_its_category_for_the_next_need() -> None:
     assert closed.record.open == {}
     assert closed.record.referrals == {"scr-1.food-insecurity": FOOD}
     again = run(closed.record, submit(screening("scr-2", event=5, answers=FOOD_ONLY)))
-    assert [o.label for o in again.outputs] == ["screening.scored", "command.open"]
+    assert output_labels(again) == ["screening.scored", "command.open"]
     assert again.record is not None
     assert again.record.open == {FOOD: "scr-2.food-insecurity"}
 
@@ -411,7 +423,7 @@ def test_resubmitted_screening_does_not_cancel_its_own_open_referral() -> None:
     """
     first = run(None, submit(screening("scr-1", answers=FOOD_ONLY)))
     again = run(first.record, submit(screening("scr-1", event=9, answers=FOOD_ONLY)))
-    assert [o.label for o in again.outputs] == ["screening.scored"]
+    assert output_labels(again) == ["screening.scored"]
     assert again.record is not None
     assert again.record.open == {FOOD: "scr-1.food-insecurity"}
 
@@ -426,11 +438,11 @@ def test_resubmitted_screening_after_its_referral_closed_does_not_block_the_cate
         ReferralClosed(command_id="closed:a", referral_id="scr-1.food-insecurity", category=FOOD),
     )
     again = run(closed.record, submit(screening("scr-1", event=9, answers=FOOD_ONLY)))
-    assert [o.label for o in again.outputs] == ["screening.scored"]
+    assert output_labels(again) == ["screening.scored"]
     assert again.record is not None
     assert again.record.open == {}
     later = run(again.record, submit(screening("scr-3", event=11, answers=FOOD_ONLY)))
-    assert [o.label for o in later.outputs] == ["screening.scored", "command.open"]
+    assert output_labels(later) == ["screening.scored", "command.open"]
 
 
 def test_screening_first_refused_for_consent_opens_when_resubmitted_with_consent() -> None:
@@ -439,7 +451,7 @@ def test_screening_first_refused_for_consent_opens_when_resubmitted_with_consent
         submit(screening("scr-1", answers=FOOD_ONLY, consent_fields=consent(granted=False))),
     )
     again = run(refused.record, submit(screening("scr-1", event=9, answers=FOOD_ONLY)))
-    assert [(o.label, o.key) for o in again.outputs] == [
+    assert [(o.label, o.key) for o in again.outputs if o.label.split(":")[0] not in ANSWERS] == [
         ("screening.scored", PATIENT_ID),
         ("command.open", "mott-haven:scr-1.food-insecurity"),
     ]
@@ -474,7 +486,7 @@ def test_requested_referral_opens_with_the_clinicians_choices() -> None:
 def test_requested_referral_without_consent_for_its_category_is_consent_required() -> None:
     event = requested("ref-clinic-42", consent_fields=consent(["housing-instability"]))
     decision = run(None, submit(event))
-    assert [o.label for o in decision.outputs] == ["referral.updated", "referral.state-changed"]
+    assert output_labels(decision) == ["referral.updated", "referral.state-changed"]
     update = event_of(decision.outputs[0])
     assert (update.referral_id, update.status, update.business_status) == (
         "ref-clinic-42",
@@ -640,3 +652,53 @@ def test_every_need_gets_exactly_one_outcome(
     assert set(decision.record.open) == already_open | {
         c for c in _NEEDS if granted and (consented is None or c in consented)
     }
+
+
+# ---------------------------------------------------------------- the clinic's answers
+def answered(decision: PatientDecision) -> Any:
+    [out] = [o for o in decision.outputs if o.label == "screening.answered"]
+    assert (out.topic, out.key) == (TOPICS.clinic_updates(CLINIC), "scr-1")
+    return from_bytes(out.value)
+
+
+def test_a_screening_with_only_an_unknown_answer_is_answered_with_its_problem() -> None:
+    unknown = [{"question": "96779-4", "answer": "LA9999-9"}]
+    decision = run(None, submit(screening("scr-1", answers=unknown)))
+    answer = answered(decision)
+    assert answer.needs == [] and answer.referrals == []
+    assert ("unknown-answer", "96779-4") in [(p.kind, p.question) for p in answer.problems]
+    assert answer.cause_event_id == eid(1)
+    [out] = [o for o in decision.outputs if o.label == "screening.answered"]
+    assert b"LA9999-9" not in out.value  # never an answer value
+
+
+def test_a_screening_is_answered_with_its_needs_and_the_referrals_it_opened() -> None:
+    first = run(None, submit(screening("scr-0", answers=FOOD_ONLY)))
+    decision = run(first.record, submit(screening("scr-1", event=2)))
+    answer = answered(decision)
+    assert sorted(n.category for n in answer.needs) == [
+        "food-insecurity",
+        "transportation-insecurity",
+    ]
+    assert sorted((r.referral_id, r.outcome) for r in answer.referrals) == [
+        ("scr-1.food-insecurity", "duplicate"),
+        ("scr-1.transportation-insecurity", "opened"),
+    ]
+
+
+def test_a_screening_outside_consent_is_answered_consent_required() -> None:
+    decision = run(
+        None, submit(screening("scr-1", answers=FOOD_ONLY, consent_fields=consent(granted=False)))
+    )
+    [referral] = answered(decision).referrals
+    assert referral.outcome == "consent-required"
+
+
+def test_a_refused_submission_is_answered_on_the_clinics_updates_topic() -> None:
+    decision = run(None, submit(cancelled("ref-404")))
+    [out] = [o for o in decision.outputs if o.label.startswith("message.refused:")]
+    refused = from_bytes(out.value)
+    assert out.topic == TOPICS.clinic_updates(CLINIC)
+    assert refused.error.kind == "unknown-referral"
+    assert refused.referral_id == "ref-404"
+    assert refused.refused_event_type == "referral.cancelled"

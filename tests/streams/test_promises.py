@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from schemas.events import (
+    MessageRefused,
     ReferralOffered,
     ReferralStateChanged,
     ReferralStatusChanged,
@@ -212,12 +213,27 @@ def test_an_answer_queued_behind_its_timeout_is_a_transition_not_authorization()
     record = decide(None, open_command(), ctx(state)).record
     assert record is not None
     timeout = OfferTimeout(command_id="t", referral_id=record.referral_id, attempt=1)
-    moved = decide(record, timeout, ctx(state, timedelta(days=2))).record
+    timed_out = decide(record, timeout, ctx(state, timedelta(days=2)))
+    moved = timed_out.record
     assert moved is not None and moved.offer is not None and moved.offer.org_id == "org-three"
+    [withdrawal] = [
+        e
+        for e in (from_bytes(o.value) for o in timed_out.outputs)
+        if isinstance(e, ReferralWithdrawn)
+    ]
     decision = decide(moved, answer("accepted", event=33), ctx(state, timedelta(days=2)))
     assert decision.dead_letter == "transition"
-    [letter] = [from_bytes(o.value) for o in decision.outputs]
+    letter, refused = (from_bytes(o.value) for o in decision.outputs)
     assert "withdrawn" in letter.error.message
+    # the organization hears it on its own referrals topic, naming the withdrawal
+    assert decision.outputs[1].topic == "sdoh.org.org-two.referrals.v1"
+    assert isinstance(refused, MessageRefused)
+    assert refused.error.kind == "transition"
+    assert refused.referral_state is not None
+    assert refused.referral_state.offer == "withdrawn"
+    assert refused.referral_state.attempt == 1
+    assert refused.referral_state.withdrawn_event_id == withdrawal.event_id
+    assert refused.refused_event_type == "referral.status-changed"
 
 
 def test_the_gateway_binds_an_organizations_task_to_the_offer_it_is_of() -> None:

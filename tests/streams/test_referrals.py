@@ -134,7 +134,19 @@ def step(record: ReferralRecord, command: Any, context: Context | None = None) -
 
 
 def where(decision: ReferralDecision) -> list[tuple[str, str, str]]:
-    return [(o.label, o.topic, o.key) for o in decision.outputs]
+    """The decision's outputs, but the answers to the party (tested on their own)."""
+    return [
+        (o.label, o.topic, o.key) for o in decision.outputs if o.label.split(":")[0] not in ANSWERS
+    ]
+
+
+def output_labels(decision: Any) -> list[str]:
+    """The labels of the decision's outputs, but the answers to the party."""
+    return [o.label for o in decision.outputs if o.label.split(":")[0] not in ANSWERS]
+
+
+#: The answers a party hears of its own messages (``message.refused``, ``screening.answered``).
+ANSWERS = frozenset({"message.refused", "screening.answered"})
 
 
 def ev(out: Outgoing) -> Any:
@@ -423,7 +435,7 @@ def test_org_rejection_reroutes_to_the_next_service() -> None:
 
 def test_org_cancelling_before_accepting_reroutes_like_a_rejection() -> None:
     decision = decide(opened(), org_says(ES_ORG, "cancelled", reason="other"), ctx())
-    assert [o.label for o in decision.outputs][2] == "referral.offered"
+    assert output_labels(decision)[2] == "referral.offered"
 
 
 def test_last_candidate_rejecting_fails_the_referral_unmatched() -> None:
@@ -451,7 +463,7 @@ def test_a_service_is_never_offered_the_same_referral_twice() -> None:
     only = ctx(directory=(SVC_ES,))
     record = opened(only)
     decision = decide(record, org_says(ES_ORG, "rejected", reason="no-capacity"), only)
-    labels = [o.label for o in decision.outputs]
+    labels = output_labels(decision)
     assert "referral.offered" not in labels
     assert ev(decision.outputs[2]).business_status == "unmatched"
 
@@ -475,7 +487,7 @@ def test_illegal_move_is_a_transition_dead_letter() -> None:
     record = opened()
     decision = decide(record, org_says(ES_ORG, "in-progress"), ctx())
     assert decision.dead_letter == "transition"
-    assert [o.label for o in decision.outputs] == ["deadletter"]
+    assert output_labels(decision) == ["deadletter"]
     assert ev(decision.outputs[0]).error.kind == "transition"
     assert decision.record is None  # unchanged, and the refused id is not remembered
 
@@ -507,7 +519,7 @@ def test_command_for_an_unknown_referral_is_an_unknown_referral_dead_letter(comm
     decision = decide(None, command, ctx())
     assert decision.record is None
     assert decision.dead_letter == "unknown-referral"
-    assert [o.label for o in decision.outputs] == ["deadletter"]
+    assert output_labels(decision) == ["deadletter"]
     letter = ev(decision.outputs[0])
     assert letter.error.kind == "unknown-referral"
     assert letter.source == command.source
@@ -566,7 +578,7 @@ def test_due_timeout_withdraws_the_offer_and_offers_the_next_service() -> None:
 def test_timeout_of_the_last_candidate_fails_the_referral_unmatched() -> None:
     record = opened(ctx(directory=(SVC_ES,)))
     decision = decide(record, timeout(1), ctx(timedelta(days=2), directory=(SVC_ES,)))
-    assert [o.label for o in decision.outputs] == [
+    assert output_labels(decision) == [
         "referral.withdrawn",
         "referral.updated",
         "referral.state-changed",
@@ -645,7 +657,7 @@ def test_cancel_from_another_clinic_is_an_authorization_dead_letter() -> None:
     record = opened()
     decision = decide(record, cancel(clinic=OTHER_CLINIC), ctx())
     assert decision.dead_letter == "authorization"
-    assert [o.label for o in decision.outputs] == ["deadletter"]
+    assert output_labels(decision) == ["deadletter"]
     assert decision.record is None  # nothing changes, nothing is remembered
 
 
@@ -681,7 +693,7 @@ def test_every_terminal_state_frees_the_patients_category(name: str, final: str)
     assert (decision.outputs[-1].label, decision.outputs[-1].topic, decision.outputs[-1].key) == (
         CLOSED
     )
-    assert [o.label for o in decision.outputs].count("command.closed") == 1
+    assert output_labels(decision).count("command.closed") == 1
 
 
 # ---------------------------------------------------------------- idempotence
@@ -802,15 +814,15 @@ def test_any_sequence_keeps_the_referral_consistent(script: list[Any]) -> None:
         last = command
         if decision.record is None:
             # stale or repeated: nothing; refused: a dead letter, and nothing remembered
-            assert all(o.label == "deadletter" for o in decision.outputs)
+            assert all(o.label.split(":")[0] in {"deadletter", *ANSWERS} for o in decision.outputs)
             assert (decision.dead_letter is None) == (decision.outputs == [])
             continue
         new = decision.record
-        closes += [o.label for o in decision.outputs].count("command.closed")
+        closes += output_labels(decision).count("command.closed")
         if decision.dead_letter is not None or was_terminal:
             # nothing moves; only the command id is remembered
             assert new.model_dump() == before | {"seen": [*before["seen"], command.command_id]}
-        labels = [o.label for o in decision.outputs]
+        labels = output_labels(decision)
         assert labels.count("referral.updated") == labels.count("referral.state-changed")
         assert len(new.tried) == len(set(new.tried))
         assert new.attempt == len(new.tried)
@@ -833,3 +845,68 @@ def test_a_referral_id_reused_for_another_patient_is_dead_lettered_and_frees_tha
     ]
     closed = ReferralClosed.model_validate_json(decision.outputs[1].value)
     assert (closed.referral_id, closed.category) == (REF, "food-insecurity")
+
+
+# ---------------------------------------------------------------- answers to the sender
+def refusal_of(decision: ReferralDecision) -> Any:
+    [answer] = [o for o in decision.outputs if o.label.startswith("message.refused:")]
+    return answer, ev(answer)
+
+
+def test_an_org_naming_another_orgs_referral_hears_only_that_it_is_not_offered_to_it() -> None:
+    record = opened()
+    decision = decide(record, org_says(EN_ORG, "accepted"), ctx(timedelta(minutes=5)))
+    out, refused = refusal_of(decision)
+    assert (out.topic, out.key) == (TOPICS.org_referrals(EN_ORG), NET)
+    assert refused.error.kind == "authorization"
+    assert refused.referral_state.model_dump() == {
+        "offer": "not-offered",
+        "attempt": None,
+        "withdrawn_event_id": None,
+        "status": None,
+        "at": None,
+    }
+    # nothing of the organization holding it, nor of the patient
+    assert ES_ORG.encode() not in out.value
+    assert b"svc-" not in out.value
+    assert record.patient.given_name.encode() not in out.value
+
+
+def test_an_update_to_a_closed_referral_is_answered_with_its_final_status() -> None:
+    record = step(opened(), org_says(ES_ORG, "accepted"))
+    record = step(record, org_says(ES_ORG, "completed", event=11, outcome="enrolled"))
+    decision = decide(record, org_says(ES_ORG, "in-progress", event=12), ctx())
+    out, refused = refusal_of(decision)
+    assert out.topic == TOPICS.org_referrals(ES_ORG)
+    assert refused.error.kind == "transition"
+    assert refused.referral_state.offer == "closed"
+    assert refused.referral_state.status == "completed"
+    assert refused.referral_state.at == record.closed_at
+
+
+def test_a_clinic_cancelling_an_unknown_referral_hears_it_on_its_updates_topic() -> None:
+    decision = decide(None, cancel(), ctx())
+    out, refused = refusal_of(decision)
+    assert out.topic == TOPICS.clinic_updates(CLINIC)
+    assert refused.error.kind == "unknown-referral"
+    assert refused.source == cancel().source
+
+
+def test_an_acceptance_after_the_offer_timed_out_and_the_referral_ended_names_the_withdrawal() -> (
+    None
+):
+    record = opened()
+    assert record.offer is not None
+    late = ctx(record.offer.respond_by - T0 + timedelta(seconds=1))
+    for _ in range(2):  # both services time out; nothing is left: failed / unmatched
+        assert record.offer is not None
+        record = step(record, timeout(record.offer.attempt), late)
+        late = ctx(timedelta(days=3))
+    assert record.state.terminal
+    decision = decide(record, org_says(record.tried_orgs[-1], "accepted", event=40), late)
+    out, refused = refusal_of(decision)
+    assert out.topic == TOPICS.org_referrals(record.tried_orgs[-1])
+    assert refused.referral_state.offer == "withdrawn"
+    assert refused.referral_state.attempt == record.attempt
+    assert refused.referral_state.withdrawn_event_id == derived_id(NET, "withdrawn", record.attempt)
+    assert refused.referral_state.status == "failed"

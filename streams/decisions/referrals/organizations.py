@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from schemas.codes import BusinessStatus, DeadLetterKind, ReasonCode
+from schemas.codes import BusinessStatus, DeadLetterKind, ReasonCode, TaskStatus
+from schemas.events import OfferState
 from streams.decisions.commands import OrganizationRemoved, OrganizationStatus
 from streams.decisions.lifecycle import Forbidden, apply_org_status
 from streams.decisions.referrals.context import Context, ReferralDecision
 from streams.decisions.referrals.record import ACTIVE_STATUSES, ReferralRecord, offer_over
-from streams.decisions.referrals.report import apply_change, network_fails, reject
+from streams.decisions.referrals.report import (
+    apply_change,
+    network_fails,
+    reject,
+    withdrawn_state,
+)
 from streams.decisions.referrals.routing import reroute, route
 
 
@@ -33,12 +39,14 @@ def org_status(
                 f"the offer to organization {command.org_id} was withdrawn before this "
                 "answer arrived; the referral has moved on",
                 ctx,
+                state=withdrawn_state(record, command.org_id, event.attempt),
             )
         return reject(
             command,
             DeadLetterKind.AUTHORIZATION,
             f"referral is not currently offered to organization {command.org_id}",
             ctx,
+            state=OfferState(offer="not-offered"),
         )
     stale = (event.attempt is not None and event.attempt != offer.attempt) or (
         event.service_id is not None and event.service_id != offer.service_id
@@ -51,12 +59,13 @@ def org_status(
             f"{event.service_id}); the offer in force is attempt {offer.attempt} of service "
             f"{offer.service_id}",
             ctx,
+            state=withdrawn_state(record, command.org_id, event.attempt),
         )
     checked = apply_org_status(
         record.state, event.status, reason=event.reason, outcome=event.outcome
     )
     if isinstance(checked, Forbidden):
-        return reject(command, DeadLetterKind.TRANSITION, checked.message, ctx)
+        return reject(command, DeadLetterKind.TRANSITION, checked.message, ctx, state=ended(record))
     offer.answered = True
     outputs = apply_change(
         record,
@@ -70,6 +79,23 @@ def org_status(
     if checked.reroute:
         outputs += route(record, ctx, cause=event.event_id)
     return ReferralDecision(record, outputs)
+
+
+def ended(record: ReferralRecord) -> OfferState | None:
+    """The referral's state for the organization holding its last offer, once it ended:
+    ``withdrawn`` (naming the withdrawal) when the network or the clinic ended it (a
+    time-out with no candidate left, the clinic's cancellation, consent withdrawn, idle
+    expiry), else ``closed`` (the organization closed it); with the final status and
+    when. None while the referral is open."""
+    offer = record.offer
+    if offer is None or not record.state.terminal:
+        return None
+    by_network = record.business_status is not None or record.status is TaskStatus.CANCELLED
+    if by_network:
+        state = withdrawn_state(record, offer.org_id, offer.attempt)
+    else:
+        state = OfferState(offer="closed", attempt=offer.attempt)
+    return state.model_copy(update={"status": record.status, "at": record.closed_at})
 
 
 def org_removed(
@@ -92,4 +118,4 @@ def org_removed(
     return ReferralDecision(record, outputs)
 
 
-__all__ = ["org_removed", "org_status"]
+__all__ = ["ended", "org_removed", "org_status"]

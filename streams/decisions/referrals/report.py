@@ -12,7 +12,7 @@ from datetime import datetime
 from uuid import UUID
 
 from schemas.codes import BusinessStatus, DeadLetterKind, Party, TaskStatus, WithdrawReason
-from schemas.events import DeadLetterSource, ReferralWithdrawn, to_bytes
+from schemas.events import DeadLetterSource, OfferState, ReferralWithdrawn, to_bytes
 from streams.decisions.commands import (
     CancelReferral,
     OpenReferral,
@@ -23,7 +23,7 @@ from streams.decisions.commands import (
     patient_key,
 )
 from streams.decisions.lifecycle import Forbidden, Transition, transition
-from streams.decisions.outputs import Outgoing, dead_letter_event
+from streams.decisions.outputs import Outgoing, refused
 from streams.decisions.referrals.context import Context, ReferralDecision
 from streams.decisions.referrals.record import Offer, ReferralRecord
 from streams.decisions.updates import StateChange, report
@@ -177,14 +177,40 @@ def reject(
     kind: DeadLetterKind,
     message: str,
     ctx: Context,
+    *,
+    state: OfferState | None = None,
 ) -> ReferralDecision:
-    """Dead-letter a command; the referral does not change and does not remember it.
+    """Dead-letter a command and answer its sender (``message.refused`` on its own
+    inbox, with ``state``: the referral's state for it); the referral does not change
+    and does not remember it.
 
     Remembering refused ids would let any party grow another party's record.
     """
-    letter = dead_letter_event(kind, message, command.source, payload(command), occurred_at=ctx.now)
-    out = Outgoing.event(ctx.topics.deadletter, command.source.key or "", letter)
-    return ReferralDecision(None, [out], dead_letter=kind.value)
+    outputs = refused(
+        ctx.topics,
+        kind,
+        message,
+        command.source,
+        payload(command),
+        occurred_at=ctx.now,
+        state=state,
+    )
+    return ReferralDecision(None, outputs, dead_letter=kind.value)
+
+
+def withdrawn_state(record: ReferralRecord, org_id: str, attempt: int | None = None) -> OfferState:
+    """The referral's state for an organization whose offer (``attempt``, else its last)
+    is no longer in force: withdrawn, naming the ``referral.withdrawn`` of that offer."""
+    mine = [i + 1 for i, org in enumerate(record.tried_orgs) if org == org_id]
+    if attempt is None or attempt not in mine:
+        attempt = mine[-1] if mine else None
+    if attempt is None:
+        return OfferState(offer="withdrawn")
+    return OfferState(
+        offer="withdrawn",
+        attempt=attempt,
+        withdrawn_event_id=derived_id(record.referral_id, "withdrawn", attempt),
+    )
 
 
 def reject_unknown(command: ReferralCommand, ctx: Context) -> ReferralDecision:
@@ -205,4 +231,5 @@ __all__ = [
     "reject_unknown",
     "reopened_closed",
     "withdraw",
+    "withdrawn_state",
 ]
