@@ -237,6 +237,9 @@ class Ingress:
         self._ready = ready
         self._observe = observe or (lambda label: None)
         self.quota = quota
+        #: inboxes an answer could not reach, and until when none is tried again:
+        #: at most one entry per party whose message was refused
+        self._unreachable: dict[str, float] = {}
 
     async def run(self) -> None:
         if self._ready is not None:
@@ -295,6 +298,38 @@ class Ingress:
                 )
         return self.route_safely(record)
 
+    async def _answer(self, reply: Outgoing) -> asyncio.Future[object] | None:
+        """Send a refusal's answer to its sender's inbox; None when it cannot go.
+
+        An answer is best effort: the operator's dead letter is the record of the
+        refusal, so an inbox that is missing or slow never holds up the other
+        parties' messages or the ingress's commits.
+        """
+        loop = asyncio.get_running_loop()
+        if self._unreachable.get(reply.topic, 0.0) > loop.time():
+            self._observe("message.refused:unanswered")
+            return None
+        try:
+            future: asyncio.Future[object] = await asyncio.wait_for(
+                self.producer.send(reply.topic, reply.value, key=reply.key.encode()),
+                timeout=ANSWER_WAIT,
+            )
+        except (TimeoutError, KafkaError) as exc:
+            self._unreachable[reply.topic] = loop.time() + UNREACHABLE_FOR
+            log.warning("ingress: no answer to %s (%s)", reply.topic, type(exc).__name__)
+            self._observe("message.refused:unanswered")
+            return None
+        self._unreachable.pop(reply.topic, None)
+        self._observe(reply.label)
+        return future
+
+    async def _answered(self, futures: list[asyncio.Future[object]]) -> None:
+        """Wait for the answers sent; one that failed is logged and counted, not retried."""
+        for result in await asyncio.gather(*futures, return_exceptions=True):
+            if isinstance(result, BaseException):
+                log.warning("ingress: an answer was not written (%s)", type(result).__name__)
+                self._observe("message.refused:unanswered")
+
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         committer = _Committer(consumer)
         try:
@@ -302,25 +337,32 @@ class Ingress:
                 batches = await consumer.getmany(timeout_ms=500, max_records=200)
                 if not batches:
                     continue
-                futures = []
+                futures, answers = [], []
                 for records in batches.values():
                     for record in records:
                         out = self.admit(record)
+                        self._observe(out.label)
+                        futures.append(
+                            await self.producer.send(out.topic, out.value, key=out.key.encode())
+                        )
                         reply = answer(record, out, self.topics)
-                        for sent in (out, reply) if reply is not None else (out,):
-                            self._observe(sent.label)
-                            futures.append(
-                                await self.producer.send(
-                                    sent.topic, sent.value, key=sent.key.encode()
-                                )
-                            )
+                        if reply is not None:
+                            answers.append(await self._answer(reply))
                 await asyncio.gather(*futures)
+                await self._answered([a for a in answers if a is not None])
                 # everything the batch produced is acknowledged: its offsets may go
                 committer.commit(
                     {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
                 )
         finally:
             await committer.close()
+
+
+#: Seconds an answer waits for its inbox's metadata, and then how long an inbox that
+#: did not answer is left alone: a missing inbox (a party deprovisioned while its
+#: messages are read) delays the ingress once a minute at most, never per message.
+ANSWER_WAIT = 5.0
+UNREACHABLE_FOR = 60.0
 
 
 #: Seconds between two commits of the ingress (a commit after every batch would be
