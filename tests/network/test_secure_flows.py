@@ -224,6 +224,7 @@ async def test_each_party_hears_the_answer_to_its_own_messages_within_seconds(
         ("pt-1", unknown),
         ("pt-1", json.dumps(big).encode()),  # limit: size
         ("pt-1", b"{not json"),  # decode
+        ("pt-1", b'{"a": ' * 40 + b"1" + b"}" * 40),  # limit: nesting
         ("pt-1", b'{"event_type": "screening.submitted", "screening_id": "scr-v"}'),  # validation
         ("pt-1", future),  # limit: clock skew
         ("pt-1", b.cancelled("ref-404")),  # unknown referral
@@ -231,21 +232,21 @@ async def test_each_party_hears_the_answer_to_its_own_messages_within_seconds(
     outcome = await asyncio.to_thread(
         produce, net.party(CLINIC), t.clinic_submissions(CLINIC), messages
     )
-    assert outcome.delivered == 6, outcome.errors
+    assert outcome.delivered == 7, outcome.errors
 
     clinic = await net.receive(
         "clinic",
         CLINIC,
         t.clinic_updates(CLINIC),
         answers=True,
-        until=lambda vs: len(vs) >= 6,
+        until=lambda vs: len(vs) >= 7,
         timeout=30,
         timestamps=True,
     )
     for a in clinic:  # what the clinic's own client read (--log-cli-level=INFO shows it)
         log.info("clinic read: %s", json.dumps({k: v for k, v in a.items() if k[0] != "_"}))
     # each answer was on the clinic's topic within 5 s of the clinic's sending
-    assert [round((a["_timestamp_ms"] - sent_at_ms) / 1000, 1) < 5 for a in clinic] == [True] * 6
+    assert [round((a["_timestamp_ms"] - sent_at_ms) / 1000, 1) < 5 for a in clinic] == [True] * 7
     answered = [a for a in clinic if a["event_type"] == "screening.answered"]
     assert len(answered) == 1
     assert answered[0]["needs"] == [] and answered[0]["referrals"] == []
@@ -257,12 +258,14 @@ async def test_each_party_hears_the_answer_to_its_own_messages_within_seconds(
     assert [r["error"]["kind"] for r in refusals] == [
         "limit",
         "decode",
+        "limit",
         "validation",
         "limit",
         "unknown-referral",
     ]
     by_kind = {r["error"]["kind"]: r for r in refusals}
     assert "REFNET_MAX_MESSAGE_BYTES" in refusals[0]["error"]["rule"]
+    assert "nested deeper than" in refusals[2]["error"]["rule"]
     assert by_kind["unknown-referral"]["referral_id"] == "ref-404"
     assert all(r["source"]["topic"] == t.clinic_submissions(CLINIC) for r in refusals)
     for value in clinic:
@@ -300,5 +303,5 @@ async def test_each_party_hears_the_answer_to_its_own_messages_within_seconds(
     again = await net.receive("org", other, t.org_referrals(other), answers=True, timeout=5)
     assert len(again) == 2
     again = await net.receive("clinic", CLINIC, t.clinic_updates(CLINIC), answers=True, timeout=5)
-    assert len(again) == 6
+    assert len(again) == 7
     net.assert_alive()
