@@ -161,6 +161,57 @@ class Party(StrEnum):
     NETWORK = "network"
 
 
+class EncounterEvent(StrEnum):
+    """What happened at a facility (HL7 v2 ADT trigger, or a FHIR Encounter's status)."""
+
+    #: admitted as an inpatient (ADT A01)
+    ADMIT = "admit"
+    #: discharged, or the visit ended (ADT A03)
+    DISCHARGE = "discharge"
+    #: seen in an emergency department (ADT A04 with class EMER, or A01 with class EMER)
+    ED_VISIT = "ed-visit"
+    #: registered for an outpatient or observation visit (ADT A04, other classes)
+    REGISTRATION = "registration"
+    #: moved between inpatient and outpatient (ADT A06, A07)
+    TRANSFER = "transfer"
+    #: the visit's information changed (ADT A08)
+    UPDATE = "update"
+
+
+class EncounterClass(StrEnum):
+    """The encounter's class: HL7 v3 ActCode, as FHIR's Encounter.class."""
+
+    INPATIENT = "IMP"
+    EMERGENCY = "EMER"
+    AMBULATORY = "AMB"
+    OBSERVATION = "OBSENC"
+    SHORT_STAY = "SS"
+    HOME_HEALTH = "HH"
+    VIRTUAL = "VR"
+    PRE_ADMISSION = "PRENC"
+
+
+#: Code systems an encounter's reason may use.
+ICD10CM_SYSTEM: Final = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED_SYSTEM: Final = "http://snomed.info/sct"
+
+
+class EncounterAlerts(StrEnum):
+    """What a patient's consent lets the organizations serving them hear of encounters.
+
+    The clinics that screened or referred the patient hear every encounter; an
+    organization hears one only as far as this allows, and only for a referral
+    in a category the consent covers.
+    """
+
+    #: organizations hear nothing (the default: consent is never widened)
+    NONE = "none"
+    #: the kind of encounter (admission, ED visit, ...) and its date
+    ENCOUNTER = "encounter"
+    #: that and the encounter's reason codes (diagnoses)
+    WITH_REASON = "with-reason"
+
+
 class DeadLetterKind(StrEnum):
     DECODE = "decode"
     VALIDATION = "validation"
@@ -188,14 +239,19 @@ class ServiceStatus(StrEnum):
 
 
 __all__ = [
+    "ICD10CM_SYSTEM",
     "LOINC_SYSTEM",
     "PARTY_ID_PATTERN",
     "PARTY_ID_RE",
     "SDOH_CATEGORY_SYSTEM",
+    "SNOMED_SYSTEM",
     "TERMINAL_STATUSES",
     "BusinessStatus",
     "Category",
     "DeadLetterKind",
+    "EncounterAlerts",
+    "EncounterClass",
+    "EncounterEvent",
     "Instrument",
     "OrgStatus",
     "Party",

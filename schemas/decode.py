@@ -49,16 +49,18 @@ ALLOWED_EVENT_TYPES: Final[dict[TopicKind, frozenset[str]]] = {
         {"screening.submitted", "referral.requested", "referral.cancelled", "consent.updated"}
     ),
     TopicKind.CLINIC_UPDATES: frozenset(
-        {"referral.updated", "screening.answered", "message.refused"}
+        {"referral.updated", "screening.answered", "message.refused", "encounter.alerted"}
     ),
     TopicKind.ORG_REFERRALS: frozenset(
-        {"referral.offered", "referral.withdrawn", "message.refused"}
+        {"referral.offered", "referral.withdrawn", "message.refused", "encounter.alerted"}
     ),
     TopicKind.ORG_UPDATES: frozenset({"referral.status-changed", "service.capacity-changed"}),
     TopicKind.DIRECTORY: frozenset({"service.upserted"}),
     TopicKind.SCREENINGS: frozenset({"screening.scored"}),
-    TopicKind.REFERRAL_EVENTS: frozenset({"referral.state-changed"}),
+    TopicKind.REFERRAL_EVENTS: frozenset({"referral.state-changed", "encounter.routed"}),
     TopicKind.DEADLETTER: frozenset({"deadletter"}),
+    TopicKind.FACILITY_SUBMISSIONS: frozenset({"encounter.notified"}),
+    TopicKind.FACILITY_UPDATES: frozenset({"message.refused"}),
 }
 
 #: At most this many validation errors are described in a reason.

@@ -30,6 +30,8 @@ class TopicKind(StrEnum):
     CLINIC_UPDATES = "clinic-updates"
     ORG_REFERRALS = "org-referrals"
     ORG_UPDATES = "org-updates"
+    FACILITY_SUBMISSIONS = "facility-submissions"
+    FACILITY_UPDATES = "facility-updates"
     DIRECTORY = "directory"
     SCREENINGS = "screenings"
     REFERRAL_EVENTS = "referral-events"
@@ -105,6 +107,9 @@ _CONFIG: Final[dict[TopicKind, dict[str, str]]] = {
     TopicKind.CLINIC_UPDATES: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
     TopicKind.ORG_REFERRALS: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
     TopicKind.ORG_UPDATES: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
+    # encounters carry demographics: kept 7 days, long enough to replay a day's outage
+    TopicKind.FACILITY_SUBMISSIONS: {"cleanup.policy": "delete", "retention.ms": str(7 * _DAY_MS)},
+    TopicKind.FACILITY_UPDATES: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
     TopicKind.DIRECTORY: {"cleanup.policy": "compact", "retention.ms": "-1"},
     TopicKind.SCREENINGS: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
     TopicKind.REFERRAL_EVENTS: {"cleanup.policy": "delete", "retention.ms": str(365 * _DAY_MS)},
@@ -211,6 +216,14 @@ class Topics:
     def org_updates(self, org_id: str) -> str:
         return f"{self.prefix}.org.{check_party_id(org_id)}.updates.v1"
 
+    def facility_submissions(self, facility_id: str) -> str:
+        """Where a facility (hospital, ED) publishes ``encounter.notified``."""
+        return f"{self.prefix}.facility.{check_party_id(facility_id)}.submissions.v1"
+
+    def facility_updates(self, facility_id: str) -> str:
+        """Where a facility hears the network's answers to its messages."""
+        return f"{self.prefix}.facility.{check_party_id(facility_id)}.updates.v1"
+
     # ------------------------------------------------------------ patterns
     @property
     def clinic_submissions_pattern(self) -> str:
@@ -221,6 +234,11 @@ class Topics:
     def org_updates_pattern(self) -> str:
         """Regex matching every organization's updates topic."""
         return rf"^{re.escape(self.prefix)}\.org\.[a-z0-9][a-z0-9-]{{1,62}}\.updates\.v1$"
+
+    @property
+    def facility_submissions_pattern(self) -> str:
+        """Regex matching every facility's submissions topic."""
+        return rf"^{re.escape(self.prefix)}\.facility\.[a-z0-9][a-z0-9-]{{1,62}}\.submissions\.v1$"
 
     def parse(self, topic: str) -> tuple[TopicKind, str | None] | None:
         """Which kind of topic ``topic`` is, and the party it speaks for.
@@ -247,6 +265,8 @@ class Topics:
             ("clinic", "updates"): TopicKind.CLINIC_UPDATES,
             ("org", "referrals"): TopicKind.ORG_REFERRALS,
             ("org", "updates"): TopicKind.ORG_UPDATES,
+            ("facility", "submissions"): TopicKind.FACILITY_SUBMISSIONS,
+            ("facility", "updates"): TopicKind.FACILITY_UPDATES,
         }
         kind = kinds.get((party_kind, leaf))
         return (kind, party_id) if kind is not None else None
@@ -311,6 +331,12 @@ class Topics:
         return [
             self.spec(self.org_referrals(org_id), TopicKind.ORG_REFERRALS),
             self.spec(self.org_updates(org_id), TopicKind.ORG_UPDATES),
+        ]
+
+    def facility_catalog(self, facility_id: str) -> list[TopicSpec]:
+        return [
+            self.spec(self.facility_submissions(facility_id), TopicKind.FACILITY_SUBMISSIONS),
+            self.spec(self.facility_updates(facility_id), TopicKind.FACILITY_UPDATES),
         ]
 
 

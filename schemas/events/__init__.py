@@ -49,6 +49,14 @@ from schemas.events.answers import (
 from schemas.events.base import Event, WireModel, new_event_id, utcnow
 from schemas.events.deadletters import DeadLetter, DeadLetterError, DeadLetterSource
 from schemas.events.directory import Capacity, Location, ServiceCapacityChanged, ServiceUpserted
+from schemas.events.encounters import (
+    MAX_REASONS,
+    EncounterAlerted,
+    EncounterNotified,
+    EncounterPatient,
+    EncounterReason,
+    EncounterRouted,
+)
 from schemas.events.fields import (
     BASE64_PATTERN,
     DURATION_PATTERN,
@@ -125,6 +133,7 @@ __all__ = [
     "MAX_NEEDS",
     "MAX_POSTAL_CODES",
     "MAX_PROBLEMS",
+    "MAX_REASONS",
     "MAX_RESPONSE_SLA",
     "MAX_TIMESTAMP",
     "MIN_TIMESTAMP",
@@ -144,6 +153,11 @@ __all__ = [
     "DeadLetterError",
     "DeadLetterSource",
     "Duration",
+    "EncounterAlerted",
+    "EncounterNotified",
+    "EncounterPatient",
+    "EncounterReason",
+    "EncounterRouted",
     "Event",
     "EventId",
     "Id",

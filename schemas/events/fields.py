@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
-from schemas.codes import PARTY_ID_PATTERN, Priority
+from schemas.codes import PARTY_ID_PATTERN, EncounterAlerts, Priority
 
 # ---------------------------------------------------------------- wire limits
 #: Earliest instant a timestamp may name (inclusive).
@@ -273,6 +273,14 @@ NULL_IS_EMPTY: Final = NullMeans(_empty_list)
 NULL_IS_ROUTINE: Final = NullMeans(_routine)
 
 
+def _no_alerts() -> EncounterAlerts:
+    return EncounterAlerts.NONE
+
+
+#: ``null`` for a consent's encounter alerts means none.
+NULL_IS_NO_ALERTS: Final = NullMeans(_no_alerts)
+
+
 __all__ = [
     "BASE64_PATTERN",
     "CODE_PATTERN",
@@ -289,6 +297,7 @@ __all__ = [
     "MAX_TIMESTAMP",
     "MIN_TIMESTAMP",
     "NULL_IS_EMPTY",
+    "NULL_IS_NO_ALERTS",
     "NULL_IS_ROUTINE",
     "TEXT_PATTERN",
     "TIMESTAMP_PATTERN",

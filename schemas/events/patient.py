@@ -7,10 +7,11 @@ from typing import Annotated
 
 from pydantic import Field, StrictBool
 
-from schemas.codes import Category
+from schemas.codes import Category, EncounterAlerts
 from schemas.events.base import WireModel
 from schemas.events.fields import (
     MAX_CATEGORIES,
+    NULL_IS_NO_ALERTS,
     Id,
     Language,
     Name,
@@ -40,6 +41,20 @@ class Consent(WireModel):
         default=None, description="categories consented to; null means all"
     )
     expires_at: Timestamp | None = None
+    encounter_alerts: Annotated[EncounterAlerts, NULL_IS_NO_ALERTS] = Field(
+        default=EncounterAlerts.NONE,
+        description=(
+            "what organizations serving the patient may hear of hospital encounters: "
+            "none (the default; null means none), encounter (its kind and date), "
+            "with-reason (and its reason codes). Clinics hear every encounter."
+        ),
+    )
+
+    def alerts_organization(self, category: Category, at: datetime) -> EncounterAlerts:
+        """What an organization serving ``category`` may hear of an encounter at ``at``."""
+        if not self.covers(category, at):
+            return EncounterAlerts.NONE
+        return self.encounter_alerts
 
     def covers(self, category: Category, at: datetime) -> bool:
         """Whether this consent allows disclosure for ``category`` at time ``at``."""

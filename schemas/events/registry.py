@@ -10,6 +10,7 @@ from schemas.events.answers import MessageRefused, ScreeningAnswered
 from schemas.events.base import Event
 from schemas.events.deadletters import DeadLetter
 from schemas.events.directory import ServiceCapacityChanged, ServiceUpserted
+from schemas.events.encounters import EncounterAlerted, EncounterNotified, EncounterRouted
 from schemas.events.referrals import (
     ConsentUpdated,
     ReferralCancelled,
@@ -38,6 +39,9 @@ EVENT_MODELS: Final[tuple[type[Event], ...]] = (
     DeadLetter,
     MessageRefused,
     ScreeningAnswered,
+    EncounterNotified,
+    EncounterAlerted,
+    EncounterRouted,
 )
 
 
@@ -65,7 +69,10 @@ AnyEvent = Annotated[
     | ReferralStateChanged
     | DeadLetter
     | MessageRefused
-    | ScreeningAnswered,
+    | ScreeningAnswered
+    | EncounterNotified
+    | EncounterAlerted
+    | EncounterRouted,
     Field(discriminator="event_type"),
 ]
 ANY_EVENT_ADAPTER: Final[TypeAdapter[AnyEvent]] = TypeAdapter(AnyEvent)

@@ -139,6 +139,30 @@ CONTRACT_EXAMPLES_JSON: dict[str, str] = {
                 "outcome": "opened"}],
  "problems": [{"kind": "unknown-answer", "question": "96779-4"}]}
 """,
+    "encounter.notified": """
+{"event_id": "7b6a5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d", "event_type": "encounter.notified",
+ "occurred_at": "2026-11-27T03:12:09Z", "encounter_id": "V-20261127-0042",
+ "patient": {"id": "MRN-448812", "given_name": "Ana", "family_name": "Rivera",
+             "birth_date": "1984-03-02", "postal_code": "10451", "phone": "+17185550100"},
+ "event": "ed-visit", "encounter_class": "EMER", "encounter_at": "2026-11-26T22:10:00-05:00",
+ "reasons": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "J45.901"}]}
+""",
+    "encounter.alerted": """
+{"event_id": "8c7b6a5d-4e3f-4b2a-8d9c-0e1f2a3b4c5d", "event_type": "encounter.alerted",
+ "occurred_at": "2026-11-27T03:12:10Z", "patient_id": null,
+ "referral_id": "scr-0001.food-insecurity", "facility_id": null, "event": "ed-visit",
+ "encounter_class": "EMER", "encounter_on": "2026-11-26", "encounter_at": null, "reasons": [],
+ "encounter_event_id": "7b6a5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"}
+""",
+    "encounter.routed": """
+{"event_id": "9d8c7b6a-5e4f-4c3b-9a0d-1e2f3a4b5c6d", "event_type": "encounter.routed",
+ "occurred_at": "2026-11-27T03:12:10Z",
+ "encounter_event_id": "7b6a5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d",
+ "facility_id": "lincoln-hospital", "event": "ed-visit", "encounter_class": "EMER",
+ "encounter_at": "2026-11-26T22:10:00-05:00", "outcome": "alerted",
+ "recipient_kind": "organization", "recipient_id": "bronx-pantry",
+ "referral_id": "scr-0001.food-insecurity"}
+""",
 }
 
 

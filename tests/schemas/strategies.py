@@ -11,9 +11,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from schemas.codes import (
+    ICD10CM_SYSTEM,
+    SNOMED_SYSTEM,
     BusinessStatus,
     Category,
     DeadLetterKind,
+    EncounterAlerts,
+    EncounterClass,
+    EncounterEvent,
     Instrument,
     OrgStatus,
     Party,
@@ -32,6 +37,11 @@ from schemas.events import (
     DeadLetter,
     DeadLetterError,
     DeadLetterSource,
+    EncounterAlerted,
+    EncounterNotified,
+    EncounterPatient,
+    EncounterReason,
+    EncounterRouted,
     Event,
     Location,
     MessageRefused,
@@ -116,6 +126,7 @@ consents = st.builds(
     granted=st.booleans(),
     categories=optional(st.lists(st.sampled_from(Category), max_size=4)),
     expires_at=optional(timestamps),
+    encounter_alerts=st.sampled_from(EncounterAlerts),
 )
 answers = st.builds(
     Answer,
@@ -360,6 +371,56 @@ screening_answered = st.builds(
     ),
 )
 
+encounter_reasons = st.builds(
+    EncounterReason,
+    system=st.sampled_from([ICD10CM_SYSTEM, SNOMED_SYSTEM]),
+    code=st.from_regex(r"[A-Z0-9][A-Z0-9.]{1,7}", fullmatch=True),
+)
+encounter_notified = st.builds(
+    EncounterNotified,
+    **_common,
+    encounter_id=ids,
+    patient=st.builds(
+        EncounterPatient,
+        id=ids,
+        given_name=names,
+        family_name=names,
+        birth_date=st.dates(min_value=date(1900, 1, 1), max_value=date(2030, 1, 1)),
+        postal_code=optional(postal_codes),
+        phone=optional(phones),
+    ),
+    event=st.sampled_from(EncounterEvent),
+    encounter_class=st.sampled_from(EncounterClass),
+    encounter_at=timestamps,
+    reasons=st.lists(encounter_reasons, max_size=3),
+)
+encounter_alerted = st.builds(
+    EncounterAlerted,
+    **_common,
+    patient_id=optional(ids),
+    referral_id=optional(ids),
+    facility_id=optional(party_ids),
+    event=st.sampled_from(EncounterEvent),
+    encounter_class=st.sampled_from(EncounterClass),
+    encounter_on=st.dates(min_value=date(1900, 1, 2), max_value=date(8999, 1, 1)),
+    encounter_at=optional(timestamps),
+    reasons=st.lists(encounter_reasons, max_size=3),
+    encounter_event_id=st.uuids(),
+)
+encounter_routed = st.builds(
+    EncounterRouted,
+    **_common,
+    encounter_event_id=st.uuids(),
+    facility_id=party_ids,
+    event=st.sampled_from(EncounterEvent),
+    encounter_class=st.sampled_from(EncounterClass),
+    encounter_at=timestamps,
+    outcome=st.sampled_from(["alerted", "no-match", "no-consent"]),
+    recipient_kind=optional(st.sampled_from(["clinic", "organization"])),
+    recipient_id=optional(party_ids),
+    referral_id=optional(ids),
+)
+
 #: event_type -> strategy of that event.
 EVENT_STRATEGIES: dict[str, st.SearchStrategy[Event]] = {
     "screening.submitted": screening_submitted,
@@ -377,6 +438,9 @@ EVENT_STRATEGIES: dict[str, st.SearchStrategy[Event]] = {
     "deadletter": dead_letters,
     "message.refused": message_refused,
     "screening.answered": screening_answered,
+    "encounter.notified": encounter_notified,
+    "encounter.alerted": encounter_alerted,
+    "encounter.routed": encounter_routed,
 }
 assert set(EVENT_STRATEGIES) == set(EVENT_TYPES)
 
@@ -399,6 +463,9 @@ HOME_KIND: dict[str, TopicKind] = {
     "deadletter": TopicKind.DEADLETTER,
     "message.refused": TopicKind.ORG_REFERRALS,
     "screening.answered": TopicKind.CLINIC_UPDATES,
+    "encounter.notified": TopicKind.FACILITY_SUBMISSIONS,
+    "encounter.alerted": TopicKind.CLINIC_UPDATES,
+    "encounter.routed": TopicKind.REFERRAL_EVENTS,
 }
 
 
@@ -413,6 +480,10 @@ def topic_of(kind: TopicKind, topics: Topics, party_id: str = "bronx-health") ->
             return topics.org_referrals(party_id)
         case TopicKind.ORG_UPDATES:
             return topics.org_updates(party_id)
+        case TopicKind.FACILITY_SUBMISSIONS:
+            return topics.facility_submissions(party_id)
+        case TopicKind.FACILITY_UPDATES:
+            return topics.facility_updates(party_id)
         case TopicKind.DIRECTORY:
             return topics.directory
         case TopicKind.SCREENINGS:

@@ -389,11 +389,23 @@ def test_allowed_event_types_follow_the_contract_topic_table() -> None:
         },
         TopicKind.ORG_UPDATES: {"referral.status-changed", "service.capacity-changed"},
         TopicKind.DIRECTORY: {"service.upserted"},
-        TopicKind.CLINIC_UPDATES: {"referral.updated", "screening.answered", "message.refused"},
-        TopicKind.ORG_REFERRALS: {"referral.offered", "referral.withdrawn", "message.refused"},
+        TopicKind.CLINIC_UPDATES: {
+            "referral.updated",
+            "screening.answered",
+            "message.refused",
+            "encounter.alerted",
+        },
+        TopicKind.ORG_REFERRALS: {
+            "referral.offered",
+            "referral.withdrawn",
+            "message.refused",
+            "encounter.alerted",
+        },
         TopicKind.SCREENINGS: {"screening.scored"},
-        TopicKind.REFERRAL_EVENTS: {"referral.state-changed"},
+        TopicKind.REFERRAL_EVENTS: {"referral.state-changed", "encounter.routed"},
         TopicKind.DEADLETTER: {"deadletter"},
+        TopicKind.FACILITY_SUBMISSIONS: {"encounter.notified"},
+        TopicKind.FACILITY_UPDATES: {"message.refused"},
     } == ALLOWED_EVENT_TYPES
     assert {t for types in ALLOWED_EVENT_TYPES.values() for t in types} == set(EVENT_TYPES)
 
