@@ -6,6 +6,10 @@ object for machines. Parts:
 
 1. ``passthrough``: a raw aiokafka consume-decode-produce loop on the same
    broker, the ceiling any Kafka consumer in Python meets here;
+   then the floors (``floors``): bare Faust apps with refnet's settings, one of
+   refnet's topology (a re-key, then two agents with a changelogged table
+   each) and one hop with a table: what the framework allows (refnet's
+   pipeline is compared with both);
 2. ``pipeline``: screenings published as fast as possible by one clinic,
    through a real ``refnet worker``, until every referral was offered;
 3. ``latency``: end-to-end latency (publish to offer) at fixed rates;

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.bench.decisions import deadlines, ranking
+from deploy.bench.floors import floors
 from deploy.bench.kafka import (
     Out,
 )
@@ -36,6 +37,8 @@ async def run_bench(bootstrap: str, args: argparse.Namespace, out: Out) -> dict[
 
         if wanted("passthrough"):
             results["passthrough"] = await passthrough(bootstrap, args.messages, out)
+        if wanted("floors"):
+            results["floors"] = await floors(bootstrap, data_dir, args.screenings, out)
         if wanted("pipeline"):
             results.update(await pipeline(bootstrap, data_dir, args.screenings, args.rates, out))
         if wanted("ranking"):
@@ -50,4 +53,13 @@ async def run_bench(bootstrap: str, args: argparse.Namespace, out: Out) -> dict[
         ratio = results["pipeline"]["screenings_per_s"] / results["passthrough"]["messages_per_s"]
         results["pipeline"]["ratio_to_passthrough"] = round(ratio, 4)
         out(f"   pipeline / passthrough = {ratio:.3f}")
+    for topology, floor in results.get("floors", {}).items():
+        if "passthrough" in results:
+            floor["ratio_to_passthrough"] = round(
+                floor["messages_per_s"] / results["passthrough"]["messages_per_s"], 4
+            )
+        if "pipeline" in results:
+            ratio = results["pipeline"]["screenings_per_s"] / floor["messages_per_s"]
+            results["pipeline"][f"ratio_to_{topology}_floor"] = round(ratio, 4)
+            out(f"   pipeline / {topology} floor = {ratio:.3f}")
     return results

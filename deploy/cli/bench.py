@@ -57,7 +57,7 @@ def register(sub: Subparsers) -> None:
     bench.add_argument(
         "--only",
         nargs="+",
-        choices=["passthrough", "pipeline", "ranking", "startup", "deadlines", "restore"],
+        choices=["passthrough", "floors", "pipeline", "ranking", "startup", "deadlines", "restore"],
         help="run only these parts",
     )
     bench.set_defaults(func=cmd_bench)

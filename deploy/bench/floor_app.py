@@ -1,0 +1,94 @@
+"""The floors of ``refnet bench``: bare Faust apps of refnet's topology, with
+refnet's own Faust and producer settings (:func:`streams.runtime.faust_app.new_app`),
+and nothing of refnet's own code in the way (no validation, decisions, outbox,
+offset guard or metrics).
+
+Run as a process of its own (``python -m deploy.bench.floor_app BOOTSTRAP PREFIX
+TOPOLOGY DATA_DIR``), reading ``PREFIX.in`` and writing one message per input to
+``PREFIX.out``:
+
+- ``pipeline``: refnet's topology. A stateless re-key (as the ingress forwards a
+  submission to its patient's owner), then two agents, each updating a
+  changelogged table and sending one message on (the patient agent's ``open``
+  to the referral agent; the referral agent's offer to the organization).
+- ``onehop``: one agent that updates a changelogged table and sends one message.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from streams.runtime.config import NetworkConfig
+from streams.runtime.faust_app import new_app
+
+TOPOLOGIES = ("pipeline", "onehop")
+
+
+def build(bootstrap: str, prefix: str, topology: str, data_dir: Path) -> faust.App:
+    if topology not in TOPOLOGIES:
+        raise SystemExit(f"unknown topology {topology!r}: one of {', '.join(TOPOLOGIES)}")
+    config = NetworkConfig(app_id=f"{prefix}-{topology}", topic_prefix=prefix, data_dir=data_dir)
+    app = new_app(config, bootstrap)
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "value_serializer": "raw"}
+    source = app.topic(f"{prefix}.in", **raw)
+    sink = app.topic(f"{prefix}.out", **raw)
+    if topology == "onehop":
+        table = app.Table("onehop", default=None, value_type=str, partitions=config.partitions)
+
+        @app.agent(source)
+        async def onehop(stream: Any) -> None:
+            async for key, value in stream.items():
+                document = json.loads(value)
+                table[key] = document["screening_id"]
+                await sink.send(key=key, value=json.dumps(document).encode())
+
+        return app
+
+    patients_topic = app.topic(f"{prefix}.patients", internal=True, **raw)
+    referrals_topic = app.topic(f"{prefix}.referrals", internal=True, **raw)
+    patients = app.Table("patients", default=None, value_type=str, partitions=config.partitions)
+    referrals = app.Table("referrals", default=None, value_type=str, partitions=config.partitions)
+
+    @app.agent(source)
+    async def rekey(stream: Any) -> None:
+        async for key, value in stream.items():
+            document = json.loads(value)
+            await patients_topic.send(
+                key=b"bench-clinic:" + key, value=json.dumps(document).encode()
+            )
+
+    @app.agent(patients_topic)
+    async def patient(stream: Any) -> None:
+        async for key, value in stream.items():
+            document = json.loads(value)
+            referral = f"{document['screening_id']}.food-insecurity"
+            patients[key] = referral
+            command = {"kind": "open", "referral_id": referral, "screening": document}
+            await referrals_topic.send(key=referral.encode(), value=json.dumps(command).encode())
+
+    @app.agent(referrals_topic)
+    async def referral(stream: Any) -> None:
+        async for key, value in stream.items():
+            command = json.loads(value)
+            referrals[key] = "offered"
+            offer = {"event_type": "referral.offered", "referral_id": command["referral_id"]}
+            await sink.send(key=key, value=json.dumps(offer).encode())
+
+    return app
+
+
+def main(argv: list[str]) -> None:
+    bootstrap, prefix, topology, data_dir = argv
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    app = build(bootstrap, prefix, topology, Path(data_dir))
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
