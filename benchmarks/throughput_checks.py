@@ -45,6 +45,8 @@ class UpdatesReader(BackgroundReader):
         for records in batch.values():
             for r in records:
                 v = json.loads(r.value)
+                if v.get("event_type") != "referral.updated":
+                    continue  # the clinic's answers (screening.answered, ...) say no status
                 u = Update(
                     referral_id=v["referral_id"],
                     screening_id=v.get("screening_id"),
