@@ -1,0 +1,50 @@
+"""python-hl7's MLLP stream reader, bounded for untrusted senders.
+
+:class:`hl7.mllp.HL7StreamReader` frames (``readblock``) with its ``limit`` as
+the largest frame: past it, its buffer is cleared and ``ValueError`` raised, so
+an oversized frame is never held whole. This subclass adds two things:
+
+- the first bytes of an oversized frame are kept (``overrun_head``) so that its
+  AR can echo MSH-10;
+- bytes that do not begin a frame (anything but ``<VT>`` where a frame must
+  start; line ends between frames are tolerated) fail the next read at once with
+  :class:`hl7.mllp.InvalidBlockError`, instead of waiting for a frame end that
+  may never come.
+"""
+
+from __future__ import annotations
+
+from asyncio import LimitOverrunError
+from typing import Final
+
+from hl7.mllp import HL7StreamReader, InvalidBlockError
+from hl7.mllp.streams import START_BLOCK
+
+#: How much of an oversized frame is kept to read its MSH segment.
+HEAD_BYTES: Final = 4096
+
+
+class FrameReader(HL7StreamReader):  # type: ignore[misc]
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit=limit)
+        self.overrun_head = b""
+
+    def feed_data(self, data: bytes) -> None:
+        if not self._buffer:  # the next byte starts a frame (readblock consumes whole frames)
+            data = data.lstrip(b"\r\n")
+            if not data:
+                return
+            if data[:1] != START_BLOCK:
+                self.set_exception(InvalidBlockError("data outside an MLLP frame"))
+                return
+        super().feed_data(data)
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        try:
+            return bytes(await super().readuntil(separator))
+        except LimitOverrunError:
+            self.overrun_head = bytes(self._buffer[:HEAD_BYTES])
+            raise
+
+
+__all__ = ["HEAD_BYTES", "FrameReader"]
