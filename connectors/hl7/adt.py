@@ -9,6 +9,7 @@ rule, never a value.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -66,6 +67,8 @@ _SOURCES: Final[dict[tuple[str, ...], str]] = {
     ("occurred_at",): "MSH-7 message time",
     ("reasons",): "DG1-3 or PV2-3 reason",
 }
+#: An HL7 DTM: YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ].
+_DTM: Final = re.compile(r"(\d{4,14})(?:\.\d{1,4})?(?:[+-]\d{4})?")
 #: The earliest birth date taken.
 _MIN_BIRTH: Final = date(1880, 1, 1)
 
@@ -87,19 +90,22 @@ def event_id(facility_id: str, control_id: str) -> uuid.UUID:
 
 def hl7_time(value: str, zone: ZoneInfo, what: str) -> datetime:
     """An HL7 DTM as an aware datetime; without an offset it is read in ``zone``."""
+    shape = _DTM.fullmatch(value)
+    if shape is None:
+        raise error("time-format", f"{what} is not an HL7 date and time")
+    if len(shape.group(1)) < 12:
+        raise error("time-precision", f"{what} needs at least minutes (YYYYMMDDHHMM)")
     try:
         parsed = hl7.parse_datetime(value)
-    except (ValueError, TypeError, OverflowError):
+        offset = parsed.utcoffset()
+        if offset is None:
+            local: datetime = parsed.replace(tzinfo=zone)
+            return local
+        if value[-5:-2] == "-00" and offset > timedelta(0):  # python-hl7 reads -0030 as +0030
+            offset = -offset
+        aware: datetime = parsed.replace(tzinfo=timezone(offset))
+    except (ValueError, TypeError, OverflowError):  # not a calendar date; an offset of a day
         raise error("time-format", f"{what} is not an HL7 date and time") from None
-    if parsed is None or len(value.split("+")[0].split("-")[0]) < 12:
-        raise error("time-precision", f"{what} needs at least minutes (YYYYMMDDHHMM)")
-    offset = parsed.utcoffset()
-    if offset is None:
-        local: datetime = parsed.replace(tzinfo=zone)
-        return local
-    if value[-5:-2] == "-00" and offset > timedelta(0):  # python-hl7 reads -0030 as +0030
-        offset = -offset
-    aware: datetime = parsed.replace(tzinfo=timezone(offset))
     return aware
 
 
