@@ -6,6 +6,7 @@ an oversized frame is never held whole. This subclass adds two things:
 
 - the first bytes of an oversized frame are kept (``overrun_head``) so that its
   AR can echo MSH-10;
+- :meth:`discard_input` drops the rest of an oversized frame as it comes;
 - bytes that do not begin a frame (anything but ``<VT>`` where a frame must
   start; line ends between frames are tolerated) fail the next read at once with
   :class:`hl7.mllp.InvalidBlockError`, instead of waiting for a frame end that
@@ -14,6 +15,7 @@ an oversized frame is never held whole. This subclass adds two things:
 
 from __future__ import annotations
 
+import asyncio
 from asyncio import LimitOverrunError
 from typing import Final
 
@@ -28,8 +30,28 @@ class FrameReader(HL7StreamReader):  # type: ignore[misc]
     def __init__(self, limit: int) -> None:
         super().__init__(limit=limit)
         self.overrun_head = b""
+        self._discarding = False
+        #: set when the peer has closed (or reset) while input is being discarded
+        self.ended = asyncio.Event()
+
+    def discard_input(self) -> None:
+        """From now on, drop whatever arrives (the end of an oversized frame)."""
+        self._discarding = True
+        self._buffer.clear()
+        self._maybe_resume_transport()
+
+    def feed_eof(self) -> None:
+        self.ended.set()
+        super().feed_eof()
+
+    def set_exception(self, exc: BaseException) -> None:
+        if self._discarding:
+            self.ended.set()
+        super().set_exception(exc)
 
     def feed_data(self, data: bytes) -> None:
+        if self._discarding:
+            return
         if not self._buffer:  # the next byte starts a frame (readblock consumes whole frames)
             data = data.lstrip(b"\r\n")
             if not data:

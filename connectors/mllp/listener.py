@@ -32,6 +32,9 @@ from schemas.topics import Topics
 
 log = logging.getLogger("refnet.mllp")
 
+#: Seconds the rest of an oversized frame is read and dropped before the connection closes.
+LINGER = 5.0
+
 
 class Publisher(Protocol):
     """Stores an event on a topic and returns once the broker acknowledged it."""
@@ -166,20 +169,31 @@ class MllpListener:
             except InvalidBlockError:
                 return "unframed"
             except ValueError:  # python-hl7: over the limit, buffer cleared
-                oversized = rejected("too-large", "the message is larger than the limit")
-                metrics.MESSAGES.labels("other", str(AckCode.REJECT)).inc()
-                metrics.REFUSALS.labels(oversized.rule).inc()
-                reply = ack(
-                    None, AckCode.REJECT, oversized.text, control_id_of(reader.overrun_head)
-                )
-                writer.writeblock(reply)
-                with suppress(Exception):
-                    await asyncio.wait_for(writer.drain(), 1)
+                await self._refuse_oversized(reader, writer)
                 return "too-large"
             started = time.monotonic()
             writer.writeblock(await self.answer(frame, common_name))
             await asyncio.wait_for(writer.drain(), self.config.read_timeout)
             metrics.ACK_SECONDS.observe(time.monotonic() - started)
+
+    async def _refuse_oversized(self, reader: FrameReader, writer: HL7StreamWriter) -> None:
+        """AR (echoing MSH-10 when the frame's head has it), then the end of the
+        connection. The rest of the frame is read and dropped (never buffered) for
+        at most LINGER seconds, so that the sender can finish writing and read the
+        AR instead of meeting a reset."""
+        oversized = rejected("too-large", "the message is larger than the limit")
+        metrics.MESSAGES.labels("other", str(AckCode.REJECT)).inc()
+        metrics.REFUSALS.labels(oversized.rule).inc()
+        log.warning("mllp message answered AR: %s", oversized.rule)
+        echo = control_id_of(reader.overrun_head)
+        writer.writeblock(ack(None, AckCode.REJECT, oversized.text, echo))
+        with suppress(Exception):
+            await asyncio.wait_for(writer.drain(), 1)
+            if writer.can_write_eof():
+                writer.write_eof()
+        reader.discard_input()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(reader.ended.wait(), min(LINGER, self.config.read_timeout))
 
     async def answer(self, frame: bytes, common_name: str | None = None) -> bytes:
         """The ACK to one frame's payload, after publishing its event when it is taken."""

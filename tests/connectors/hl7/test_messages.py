@@ -53,7 +53,10 @@ def test_a_flat_header_is_answered_from_a_header_of_our_own() -> None:
         (b"hello world", "not-hl7"),
         (b"", "not-hl7"),
         (b"PID|1||MRN-1\r", "not-hl7"),
-        (b"MSH|^~\\&|a|mercy-dallas|||2026||ADT^A01|C1|P|2.5\rMSH|^~\\&|a|b|||2026||ADT^A01|C2\r", "several-messages"),
+        (
+            b"MSH|^~\\&|a|mercy-dallas|||2026||ADT^A01|C1|P|2.5\rMSH|^~\\&|a|b|||2026||ADT^A01|C2\r",
+            "several-messages",
+        ),
         (b"FHS|^~\\&|a|b\rBHS|^~\\&\rMSH|^~\\&|a|b|||2026||ADT^A01|C1\rBTS|1\rFTS|1\r", "not-hl7"),
     ],
 )
