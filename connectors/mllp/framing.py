@@ -61,6 +61,15 @@ class FrameReader(HL7StreamReader):  # type: ignore[misc]
                 return
         super().feed_data(data)
 
+    async def readblock(self) -> bytes:
+        # what follows the previous frame in the same read: line ends are skipped,
+        # anything else but a frame's start is refused now
+        while self._buffer[:1] in (b"\r", b"\n"):
+            del self._buffer[:1]
+        if self._buffer and self._buffer[:1] != START_BLOCK:
+            raise InvalidBlockError("data outside an MLLP frame")
+        return bytes(await super().readblock())
+
     async def readuntil(self, separator: bytes = b"\n") -> bytes:
         try:
             return bytes(await super().readuntil(separator))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+from contextlib import suppress
 from uuid import uuid4
 
 import hl7
@@ -126,21 +126,13 @@ async def test_hostile_connections_never_hold_up_another_facility(
 
         async def flood() -> None:
             b_writer.write(START + big + END)
-            try:
+            with suppress(ConnectionError):
                 await b_writer.drain()
-            except ConnectionError:
-                pass
 
         flooding = asyncio.create_task(flood())
         await asyncio.sleep(0.2)
 
-        started = time.monotonic()
         reply = await send_raw(running, adt(facility=other, control_id="OTHER-1"))
-        waited = time.monotonic() - started
-        print(
-            f"\nsecond facility's ACK while a slow sender and a 10 MB frame were in flight: "
-            f"{waited * 1000:.1f} ms"
-        )
         assert msa(reply)[:2] == ("AA", "OTHER-1")
         assert not slow.done()  # the slow sender is still sending
 
