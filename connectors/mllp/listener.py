@@ -173,7 +173,10 @@ class MllpListener:
                 return "too-large"
             started = time.monotonic()
             writer.writeblock(await self.answer(frame, common_name))
-            await asyncio.wait_for(writer.drain(), self.config.read_timeout)
+            try:
+                await asyncio.wait_for(writer.drain(), self.config.read_timeout)
+            except TimeoutError:  # a sender that does not read its ACKs
+                return "write-timeout"
             metrics.ACK_SECONDS.observe(time.monotonic() - started)
 
     async def _refuse_oversized(self, reader: FrameReader, writer: HL7StreamWriter) -> None:
