@@ -18,6 +18,11 @@ from connectors.hl7.errors import AckCode, rejected
 RECEIVER: Final = "REFNET"
 #: MSA-3 is at most 80 characters in HL7 v2.5 (ST).
 MAX_TEXT: Final = 80
+#: At most this many delimiters (segment, field, component, repetition, subcomponent)
+#: in one message: python-hl7's parse time grows faster than the message (10,000 take
+#: about 0.1 s; a crafted 1 MiB message would take tens of seconds). A real ADT has a
+#: few hundred.
+MAX_DELIMITERS: Final = 10_000
 #: The header of an ACK to a frame whose own header could not be read.
 _FALLBACK_HEADER: Final = "MSH|^~\\&|||REFNET|REFNET|||ACK^^ACK|-|P|2.5"
 
@@ -43,12 +48,16 @@ def decode(frame: bytes) -> str:
 def parse(frame: bytes) -> hl7.Message:
     """One HL7 v2 message from an MLLP frame's payload, or an AR.
 
-    Refused: a payload that is not an HL7 message beginning with MSH, a batch or
-    file (FHS/BHS), more than one message in one frame.
+    Refused: a payload that is not an HL7 message beginning with MSH, one with more
+    than MAX_DELIMITERS delimiters, a batch or file (FHS/BHS), more than one message
+    in one frame.
     """
     text = decode(frame).strip()
     if not text.startswith("MSH") or len(text) < 8:
         raise rejected("not-hl7", "not an HL7 v2 message: the frame must begin with MSH")
+    delimiters = {"\r", *text[3:8]}  # MSH-1 and MSH-2 name them
+    if sum(text.count(d) for d in delimiters) > MAX_DELIMITERS:
+        raise rejected("too-complex", f"more than {MAX_DELIMITERS} delimiters in one message")
     try:
         message = hl7.parse(text)
     except (ValueError, IndexError, KeyError) as exc:
@@ -127,6 +136,7 @@ def control_id_of(head: bytes) -> str | None:
 
 
 __all__ = [
+    "MAX_DELIMITERS",
     "MAX_TEXT",
     "RECEIVER",
     "Header",

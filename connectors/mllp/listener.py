@@ -203,7 +203,9 @@ class MllpListener:
         message = None
         label = "other"
         try:
-            message = parse(frame)
+            # in a thread: even a bounded message is parsed in up to a tenth of a
+            # second, which must not hold up the other connections
+            message = await asyncio.to_thread(parse, frame)
             head = header(message)
             label = metrics.type_label(head.message_type, head.trigger)
             facility = await self._sender(head.sending_facility, common_name)

@@ -90,3 +90,16 @@ def test_the_control_id_of_an_oversized_frame_is_read_from_its_head() -> None:
     assert control_id_of(head) == "BIG-1"
     assert control_id_of(b"\x0bMSH|^~\\&|EPIC|mercy-dallas|R|R|2026||ADT^A01|BIG-1") is None
     assert control_id_of(b"\x0bGARBAGE\r") is None
+
+
+def test_a_message_too_intricate_to_parse_quickly_is_rejected_before_parsing() -> None:
+    # python-hl7 would take tens of seconds on a 1 MiB message of delimiters
+    crafted = (
+        b"MSH|^~\\&|a|mercy-dallas|R|R|202601011200||ADT^A01|C1|P|2.5\rPID|" + b"~" * 1_000_000
+    )
+    with pytest.raises(Hl7Refused) as caught:
+        parse(crafted)
+    assert (caught.value.code, caught.value.rule) == (AckCode.REJECT, "too-complex")
+    # a message with many delimiters, under the bound, is parsed
+    many_dg1 = "\r".join(f"DG1|{n}||E11.{n % 10}^Diabetes^I10" for n in range(1, 500))
+    assert parse(adt(extra=(many_dg1,)))["DG1"]
