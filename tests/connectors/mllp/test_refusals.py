@@ -148,3 +148,15 @@ async def test_the_reader_keeps_the_head_of_an_oversized_frame_and_not_the_rest(
     assert not reader.ended.is_set()
     reader.feed_eof()
     assert reader.ended.is_set()
+
+
+def test_connections_are_bounded_in_all_and_per_address() -> None:
+    config = ListenerConfig(topics=TOPICS, max_connections=3, max_connections_per_peer=2)
+    listener = MllpListener(config, Untouched(), FacilityDirectory(TOPICS, Lister()))
+    assert listener._admit("10.0.0.1") is None
+    assert listener._admit("10.0.0.1") is None
+    assert listener._admit("10.0.0.1") == "refused-peer"
+    assert listener._admit("10.0.0.2") is None
+    assert listener._admit("10.0.0.3") == "refused-total"
+    listener._release("10.0.0.1")
+    assert listener._admit("10.0.0.3") is None
