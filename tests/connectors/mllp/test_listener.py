@@ -182,9 +182,8 @@ async def test_a_connection_that_sends_nothing_is_closed(
 async def test_a_message_the_broker_cannot_store_gets_an_application_error(
     kafka_bootstrap: str, topics: Topics, unique: str
 ) -> None:
-    # the facility's submissions topic is there (provisioned) but its updates... are not
-    # what matters: the event goes to a topic the broker does not have, so the publish
-    # times out and the sender is told to send again
+    # the facility is known but its topic is not on the broker: the publish times out,
+    # and the sender is told to send the message again
     from connectors.mllp import FacilityDirectory, KafkaPublisher, MllpListener
 
     ghost = f"ghost-{unique}"
