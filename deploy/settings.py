@@ -216,6 +216,53 @@ class Settings(BaseModel):
         "(unset: the system's CAs).",
     )
 
+    # ---- refnet mllp: HL7 v2 ADT over MLLP (docs/encounters.md)
+    mllp_host: str = Field(
+        default="127.0.0.1", description="Address 'refnet mllp' listens on (--host overrides)."
+    )
+    mllp_port: int = Field(
+        default=2575, ge=0, le=65535, description="Port of 'refnet mllp' (--port overrides)."
+    )
+    mllp_max_message_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="An MLLP frame larger than this is answered AR and its connection closed.",
+    )
+    mllp_read_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds an MLLP connection may go without sending a whole frame.",
+    )
+    mllp_max_connections: int = Field(
+        default=200, ge=1, le=100_000, description="MLLP connections open at once, in all."
+    )
+    mllp_max_connections_per_peer: int = Field(
+        default=20, ge=1, le=100_000, description="MLLP connections open at once per address."
+    )
+    mllp_time_zone: str = Field(
+        default="America/New_York",
+        description="IANA time zone of HL7 times sent without an offset.",
+    )
+    mllp_facility_cache: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Seconds the list of provisioned facilities (their topics) is reused.",
+    )
+    mllp_tls_cert: Path | None = Field(
+        default=None, description="PEM certificate of the MLLP listener (with the key: TLS)."
+    )
+    mllp_tls_key: Path | None = Field(
+        default=None, description="PEM private key of REFNET_MLLP_TLS_CERT."
+    )
+    mllp_tls_client_ca: Path | None = Field(
+        default=None,
+        description="PEM CA of facilities' client certificates: mutual TLS, and each "
+        "certificate's CN must be the MSH-4 facility id.",
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``REFNET_*`` variables; empty values count as unset."""

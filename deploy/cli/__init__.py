@@ -16,6 +16,7 @@ from deploy.cli import (
     dev,
     directory,
     gateway,
+    mllp,
     provision,
     report,
     run,
@@ -27,7 +28,20 @@ from deploy.settings import Settings
 from schemas.errors import RefnetError
 
 #: The commands, in the order ``refnet --help`` lists them.
-COMMANDS = (dev, topics, provision, schemas, run, settings, bench, directory, demo, report, gateway)
+COMMANDS = (
+    dev,
+    topics,
+    provision,
+    schemas,
+    run,
+    settings,
+    bench,
+    directory,
+    demo,
+    report,
+    gateway,
+    mllp,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
