@@ -43,7 +43,7 @@ def cmd_deprovision(settings: Settings, args: argparse.Namespace) -> int:
 
 def register(sub: Subparsers) -> None:
     """Add ``provision`` and ``deprovision`` to the ``refnet`` parser."""
-    ids = "clinic_id, org_id or directory admin id: [a-z0-9][a-z0-9-]{1,62}"
+    ids = "clinic_id, org_id, facility_id or directory admin id: [a-z0-9][a-z0-9-]{1,62}"
     provision = sub.add_parser(
         "provision",
         help="create a party's topics (and, on a secured broker, its credentials and ACLs)",

@@ -52,7 +52,7 @@ def current_api_token(data_dir: Path, kind: PartyKind, party_id: str, path: Path
     """
     from connectors.gateway.tokens import holds_token, issue_token
 
-    assert kind in ("clinic", "org")
+    assert kind in ("clinic", "org", "facility")
     try:
         earlier = json.loads(path.read_text()).get("api_token")
     except (OSError, ValueError, AttributeError):
