@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.gateway.tokens import PartyRef, TokenStore
+from connectors.gateway.tokens import PartyRef, TokenStore, issue_token
 from connectors.kafka.admin import Acl, apply_topics, list_topics
 from connectors.kafka.auth import PLAINTEXT
-from deploy.cli import build_parser
+from deploy.cli import build_parser, main
 from deploy.provision import (
     Admin,
     deprovision_party,
@@ -20,6 +20,7 @@ from deploy.provision import (
     party_principal,
     provision_party,
 )
+from deploy.provision.files import provisioned_parties
 from deploy.provision.principals import (
     PARTY_KINDS,
     network_party_acls,
@@ -121,3 +122,28 @@ def test_on_a_secured_broker_a_facility_writes_its_own_topic_and_reads_no_clinic
         group=clinic_group,
         timeout=15,
     ).denied
+
+
+def test_provision_list_names_every_provisioned_party_facilities_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    issue_token(tmp_path, "facility", "st-agnes")
+    issue_token(tmp_path, "clinic", "mott-haven")
+    credentials = tmp_path / "credentials" / "admin-importer.json"
+    credentials.parent.mkdir()
+    credentials.write_text("{}")
+    (tmp_path / "credentials" / "network.json").write_text("{}")
+    assert provisioned_parties(tmp_path) == [
+        ("admin", "importer", credentials),
+        ("clinic", "mott-haven", None),
+        ("facility", "st-agnes", None),
+    ]
+    monkeypatch.setenv("REFNET_DATA_DIR", str(tmp_path))
+    assert main(["provision", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["admin", "importer"],
+        ["clinic", "mott-haven"],
+        ["facility", "st-agnes"],
+    ]
+    assert main(["provision", "facility"]) == 2  # a kind without an id
