@@ -2,7 +2,8 @@
 
 Each becomes ``encounter.notified`` on the facility's submissions topic, keyed by
 the facility's patient id; the facility reads back what it sent (without the
-demographics) at ``GET /fhir/Encounter/{id}``.
+demographics) at ``GET /fhir/Encounter/{id}``. Every post is counted by outcome
+(``refnet_gateway_encounters_total``: published, refused, unavailable; no ids).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from prometheus_client import Counter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.fhir.encounters import encounter_from, render_encounter
@@ -28,9 +30,24 @@ router = APIRouter(tags=["facility"])
 #: at most this many entries in a facility's transaction Bundle
 MAX_ENTRIES = 100
 
+ENCOUNTERS = Counter(
+    "refnet_gateway_encounters",
+    "Encounters facilities posted to the gateway, by outcome (published, refused: bad input, "
+    "unavailable: the broker could not be reached)",
+    ["outcome"],
+)
+
 
 @router.post("/fhir/Encounter", openapi_extra=JSON_BODY, status_code=201)
 async def post_encounter(request: Request, who: Facility, gateway: Running) -> Response:
+    try:
+        return await _post_encounter(request, who, gateway)
+    except GatewayInputError as exc:
+        ENCOUNTERS.labels("unavailable" if exc.status == 503 else "refused").inc()
+        raise
+
+
+async def _post_encounter(request: Request, who: PartyRef, gateway: Gateway) -> Response:
     body = await json_body(request)
     if not isinstance(body, dict) or body.get("resourceType") not in ("Encounter", "Bundle"):
         raise GatewayInputError(
@@ -40,7 +57,7 @@ async def post_encounter(request: Request, who: Facility, gateway: Running) -> R
             code="structure",
         )
     if body["resourceType"] == "Bundle":
-        return await facility_transaction(body, who, gateway)
+        return await _transaction(body, who, gateway)
     event = mapped(lambda: encounter_from(body, Resolver()))
     resource = await _publish(gateway, who, event)
     return fhir(
@@ -60,6 +77,7 @@ async def read_encounter(encounter_id: str, who: Facility, gateway: Running) -> 
 
 async def _publish(gateway: Gateway, who: PartyRef, event: EncounterNotified) -> dict[str, Any]:
     await gateway.publish(who, event.patient.id, event)
+    ENCOUNTERS.labels("published").inc()
     resource = render_encounter(event)
     await asyncio.to_thread(gateway.store.set_encounter, who.id, resource["id"], resource)
     return resource
@@ -68,6 +86,14 @@ async def _publish(gateway: Gateway, who: PartyRef, event: EncounterNotified) ->
 async def facility_transaction(bundle: dict[str, Any], who: PartyRef, gateway: Gateway) -> Response:
     """A facility's transaction (or batch) Bundle: Patients and Encounters; nothing is
     published unless every Encounter maps."""
+    try:
+        return await _transaction(bundle, who, gateway)
+    except GatewayInputError as exc:
+        ENCOUNTERS.labels("unavailable" if exc.status == 503 else "refused").inc()
+        raise
+
+
+async def _transaction(bundle: dict[str, Any], who: PartyRef, gateway: Gateway) -> Response:
     if bundle.get("type") not in ("transaction", "batch"):
         raise GatewayInputError("a facility's Bundle must be a transaction (or batch) Bundle")
     entries = bundle.get("entry")
@@ -112,4 +138,4 @@ async def facility_transaction(bundle: dict[str, Any], who: PartyRef, gateway: G
     )
 
 
-__all__ = ["facility_transaction", "router"]
+__all__ = ["ENCOUNTERS", "facility_transaction", "router"]

@@ -130,6 +130,8 @@ async def test_a_facility_posts_an_encounter_and_a_plain_consumer_reads_exactly_
         ]
         values = await network.read(topic, count=2, timeout=30)
         assert (values[1]["_key"], values[1]["event"]) == ("mrn-9", "discharge")
+        metrics = (await client.get("/metrics")).text
+        assert 'refnet_gateway_encounters_total{outcome="published"} 2.0' in metrics
     log = gateway.log_path.read_text(errors="replace")
     assert "Marisol" not in log and "1987-04-12" not in log
 
@@ -163,6 +165,9 @@ async def test_bad_encounters_get_4xx_outcomes_and_publish_nothing(
         _outcome(await post("/fhir/Encounter", json=wrong_type, headers=facility), 422)
         one_bad = bundle(encounter(), encounter("cancelled"))
         _outcome(await post("/fhir", json=one_bad, headers=facility), 422)
+        metrics = (await client.get("/metrics")).text
+        assert 'refnet_gateway_encounters_total{outcome="refused"} 7.0' in metrics
+        assert 'outcome="published"' not in metrics
     assert await network.read(network.topics.facility_submissions(FACILITY), timeout=3) == []
 
 
