@@ -25,6 +25,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from prometheus_client import Counter
 
 from connectors.gateway.tokens import PartyRef
 from connectors.kafka import clients
@@ -39,6 +40,12 @@ Listener = Callable[[PartyRef, dict[str, Any]], Awaitable[None]]
 
 #: how long a view waits before reading its topic again after a failure
 RECONNECT = Backoff(first=1.0, cap=30.0)
+
+SKIPPED = Counter(
+    "refnet_gateway_skipped_messages",
+    "Messages a party's view could not use (not an event, or an invalid alert), by party kind",
+    ["party_kind"],
+)
 
 
 class PartyView:
@@ -186,6 +193,7 @@ class PartyView:
                 return
         except (ValueError, KeyError, TypeError):  # pydantic's ValidationError is a ValueError
             log.warning("view of %s: skipped a message that is not an event", self.party.label)
+            SKIPPED.labels(self.party.kind).inc()
             return
         if self.listener is not None:
             try:
@@ -231,4 +239,4 @@ def party_auth(data_dir: Path, party: PartyRef, default: KafkaAuth) -> tuple[str
         return None, default
 
 
-__all__ = ["RECONNECT", "Listener", "PartyView", "party_auth"]
+__all__ = ["RECONNECT", "SKIPPED", "Listener", "PartyView", "party_auth"]

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from connectors.gateway.tokens import PartyRef
-from connectors.gateway.views import PartyView
+from connectors.gateway.views import SKIPPED, PartyView
 from connectors.kafka.auth import PLAINTEXT
 from schemas.events import EncounterAlerted, to_bytes
 from schemas.topics import Topics
@@ -45,10 +45,12 @@ async def test_an_invalid_alert_is_skipped_and_logged(caplog: pytest.LogCaptureF
     view = _view("org", "party-1")
     broken = _alert(referral_id="ref-1").model_dump(mode="json")
     del broken["encounter_on"]
+    before = SKIPPED.labels("org")._value.get()
     with caplog.at_level(logging.WARNING, logger="refnet.gateway.views"):
         await view._apply(json.dumps(broken).encode())
     assert view.alerts == {}
     assert "skipped a message" in caplog.text
+    assert SKIPPED.labels("org")._value.get() == before + 1
 
 
 async def test_a_facility_view_reads_its_updates_and_publishes_to_its_submissions() -> None:
