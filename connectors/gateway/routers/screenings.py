@@ -46,7 +46,7 @@ async def post_service_request(request: Request, who: Clinic, gateway: Running) 
     )
 
 
-@router.post("/fhir", openapi_extra=JSON_BODY, tags=["facility"])
+@router.post("/fhir", openapi_extra=JSON_BODY, tags=["clinic", "facility"])
 async def post_transaction(request: Request, who: Party, gateway: Running) -> Response:
     if who.kind not in ("clinic", "facility"):
         raise StarletteHTTPException(403, "only a clinic's or a facility's token may do this")
