@@ -42,10 +42,16 @@ def _subscription_status(
 
 
 def notification(
-    sub_id: str, number: int, occurred_at: object, base_url: str, task_id: str
+    sub_id: str,
+    number: int,
+    occurred_at: object,
+    base_url: str,
+    task_id: str,
+    resource_type: str = "Task",
 ) -> dict[str, Any]:
-    """The id-only notification of event ``number`` of a subscription, on Task ``task_id``."""
-    focus = f"{base_url}/fhir/Task/{task_id}"
+    """The id-only notification of event ``number`` of a subscription, on Task ``task_id``
+    (or on another resource: ``resource_type``, e.g. an alert's Communication)."""
+    focus = f"{base_url}/fhir/{resource_type}/{task_id}"
     status = _subscription_status(sub_id, number, occurred_at, focus)
     return {
         "resourceType": "Bundle",
@@ -62,7 +68,7 @@ def notification(
             },
             {
                 "fullUrl": focus,
-                "request": {"method": "PUT", "url": f"Task/{task_id}"},
+                "request": {"method": "PUT", "url": f"{resource_type}/{task_id}"},
                 "response": {"status": "200"},
             },
         ],

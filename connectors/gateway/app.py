@@ -26,6 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from connectors.fhir.inputs import GatewayInputError
 from connectors.gateway.rest import outcome
 from connectors.gateway.routers import (
+    communications,
+    encounters,
     inbox,
     metadata,
     screenings,
@@ -65,7 +67,17 @@ def create_app(config: GatewayConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.gateway = gateway
-    for module in (metadata, inbox, screenings, tasks, services, subscriptions, webhooks):
+    for module in (
+        metadata,
+        inbox,
+        screenings,
+        tasks,
+        services,
+        subscriptions,
+        webhooks,
+        encounters,
+        communications,
+    ):
         app.include_router(module.router)
     app.add_exception_handler(GatewayInputError, _input_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 """What a route depends on: the running gateway, and who is asking.
 
 Every request names its party with ``Authorization: Bearer <api_token>``; a
-route asks for :data:`Party` (any party), :data:`Clinic` or :data:`Org`.
+route asks for :data:`Party` (any party), :data:`Clinic`, :data:`Org`,
+:data:`Facility`, or :data:`Referrer` (a clinic or an organization).
 """
 
 from __future__ import annotations
@@ -52,7 +53,21 @@ def _org(who: Party) -> PartyRef:
     return who
 
 
+def _facility(who: Party) -> PartyRef:
+    if who.kind != "facility":
+        raise StarletteHTTPException(403, "only a facility's token may do this")
+    return who
+
+
+def _referrer(who: Party) -> PartyRef:
+    if who.kind not in ("clinic", "org"):
+        raise StarletteHTTPException(403, "only a clinic's or an organization's token may do this")
+    return who
+
+
 Clinic = Annotated[PartyRef, Depends(_clinic)]
 Org = Annotated[PartyRef, Depends(_org)]
+Facility = Annotated[PartyRef, Depends(_facility)]
+Referrer = Annotated[PartyRef, Depends(_referrer)]
 
-__all__ = ["Clinic", "Org", "Party", "Running"]
+__all__ = ["Clinic", "Facility", "Org", "Party", "Referrer", "Running"]

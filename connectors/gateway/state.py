@@ -1,8 +1,9 @@
 """The gateway's running parts: token lookup, per-party views, the store and the deliverer.
 
-Every event a party's view reads is queued, once per webhook and subscription
-of the party created before it, in the store's outbox; the deliverer posts it
-(:mod:`connectors.gateway.notifier`).
+Every event a party's view reads (referral events, and ``encounter.alerted``) is
+queued, once per webhook and subscription of the party created before it, in the
+store's outbox; the deliverer posts it (:mod:`connectors.gateway.notifier`). A
+Subscription's notification points at the Task, or at an alert's Communication.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.fhir.communications import communication_id
 from connectors.fhir.inputs import GatewayInputError
 from connectors.fhir.mapping import fhir_id
 from connectors.fhir.subscriptions import notification
@@ -153,10 +155,15 @@ class Gateway:
             if occurred >= sub.created_at - 1 and not await asyncio.to_thread(
                 self.store.has_delivery, sub.id, event_id
             ):
-                task_id = fhir_id(str(message["referral_id"]))
+                focus_type, focus_id = _focus(message)
                 number = self.store.next_event_number(sub.id)
                 bundle = notification(
-                    sub.id, number, message.get("occurred_at"), self.config.base_url, task_id
+                    sub.id,
+                    number,
+                    message.get("occurred_at"),
+                    self.config.base_url,
+                    focus_id,
+                    focus_type,
                 )
                 added |= await asyncio.to_thread(
                     self.store.enqueue,
@@ -181,6 +188,13 @@ class Gateway:
             if name.strip() and value.strip():
                 headers[name.strip()] = value.strip()
         return Target(sub.endpoint, None, {**headers, "content-type": FHIR_JSON})
+
+
+def _focus(message: dict[str, Any]) -> tuple[str, str]:
+    """What a Subscription notification points at: an alert's Communication, else the Task."""
+    if message.get("event_type") == "encounter.alerted":
+        return "Communication", communication_id(message)
+    return "Task", fhir_id(str(message["referral_id"]))
 
 
 def _webhook_body(message: dict[str, Any]) -> bytes:

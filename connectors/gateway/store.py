@@ -10,7 +10,9 @@
   keeps failing stays pending across restarts and is never dropped;
 * ``org_status``: the status an organization last reported through the gateway
   (its updates topic is write-only for it, so the gateway keeps its own copy);
-* ``capacity``: the capacity an organization last reported per service.
+* ``capacity``: the capacity an organization last reported per service;
+* ``encounters``: the Encounters a facility posted, as it reads them back
+  (rendered from the ``encounter.notified`` sent: the MRN, no demographics).
 
 The gateway's views of the topics are rebuilt from Kafka at start; only what
 Kafka cannot give back lives here. SQLite (a real, durable database in the
@@ -75,6 +77,13 @@ CREATE TABLE IF NOT EXISTS capacity (
     available INTEGER NOT NULL,
     updated_at REAL NOT NULL,
     PRIMARY KEY (org_id, service_id)
+);
+CREATE TABLE IF NOT EXISTS encounters (
+    facility_id TEXT NOT NULL,
+    encounter_id TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (facility_id, encounter_id)
 );
 """
 
@@ -316,6 +325,25 @@ class GatewayStore:
             "SELECT service_id, available, updated_at FROM capacity WHERE org_id = ?", org_id
         )
         return {s: (a, at) for s, a, at in rows}
+
+    # ------------------------------------------------------------ facility state
+    def set_encounter(self, facility_id: str, encounter_id: str, resource: dict[str, Any]) -> None:
+        """Keep the Encounter a facility last posted under this id (no demographics)."""
+        self._run(
+            "INSERT OR REPLACE INTO encounters VALUES (?, ?, ?, ?)",
+            facility_id,
+            encounter_id,
+            json.dumps(resource),
+            time.time(),
+        )
+
+    def encounter(self, facility_id: str, encounter_id: str) -> dict[str, Any] | None:
+        rows = self._all(
+            "SELECT resource FROM encounters WHERE facility_id = ? AND encounter_id = ?",
+            facility_id,
+            encounter_id,
+        )
+        return dict(json.loads(rows[0][0])) if rows else None
 
 
 __all__ = ["Delivery", "GatewayStore", "Subscription", "Webhook"]

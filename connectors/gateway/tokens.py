@@ -23,7 +23,8 @@ from typing import Any, Literal
 from connectors.files import private_dir, write_private_json
 from schemas.errors import RefnetError
 
-GatewayPartyKind = Literal["clinic", "org"]
+GatewayPartyKind = Literal["clinic", "org", "facility"]
+GATEWAY_PARTY_KINDS: tuple[GatewayPartyKind, ...] = ("clinic", "org", "facility")
 TOKEN_PREFIX = "rnt_"  # noqa: S105 - a prefix, not a secret
 
 
@@ -131,7 +132,7 @@ class TokenStore:
             return
         parties = {}
         for digest, party in _read(self.path).items():
-            if isinstance(party, dict) and party.get("party") in ("clinic", "org"):
+            if isinstance(party, dict) and party.get("party") in GATEWAY_PARTY_KINDS:
                 parties[digest] = PartyRef(party["party"], str(party["id"]))
         self._parties, self._mtime = parties, mtime
 
@@ -145,6 +146,7 @@ class TokenStore:
 
 
 __all__ = [
+    "GATEWAY_PARTY_KINDS",
     "TOKEN_PREFIX",
     "GatewayPartyKind",
     "PartyRef",

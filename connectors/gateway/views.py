@@ -2,7 +2,10 @@
 
 A clinic's view follows its updates topic (``referral.updated``: the latest per
 referral); an organization's follows its referrals topic (``referral.offered``
-and ``referral.withdrawn`` per network referral id). Each view reads its topic
+and ``referral.withdrawn`` per network referral id); both keep the
+``encounter.alerted`` events they read (``alerts``, by event id). A facility's
+view follows its updates topic (the network's answers, nothing kept yet) and
+publishes to its submissions topic. Each view reads its topic
 from the beginning without a consumer group (only READ on the party's own
 topic is needed) and is ready once it has caught up with the end offsets seen at
 start. Every client connects as the party: on a secured broker with the party's
@@ -22,12 +25,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from prometheus_client import Counter
 
 from connectors.gateway.tokens import PartyRef
 from connectors.kafka import clients
 from connectors.kafka.auth import KafkaAuth, KafkaAuthError
 from connectors.retry import Backoff
-from schemas.events import Event, to_bytes
+from schemas.events import EncounterAlerted, Event, to_bytes
 from schemas.topics import Topics
 
 log = logging.getLogger("refnet.gateway.views")
@@ -36,6 +40,12 @@ Listener = Callable[[PartyRef, dict[str, Any]], Awaitable[None]]
 
 #: how long a view waits before reading its topic again after a failure
 RECONNECT = Backoff(first=1.0, cap=30.0)
+
+SKIPPED = Counter(
+    "refnet_gateway_skipped_messages",
+    "Messages a party's view could not use (not an event, or an invalid alert), by party kind",
+    ["party_kind"],
+)
 
 
 class PartyView:
@@ -61,12 +71,17 @@ class PartyView:
         if party.kind == "clinic":
             self.inbox = topics.clinic_updates(party.id)
             self.outbox = topics.clinic_submissions(party.id)
+        elif party.kind == "facility":
+            self.inbox = topics.facility_updates(party.id)
+            self.outbox = topics.facility_submissions(party.id)
         else:
             self.inbox = topics.org_referrals(party.id)
             self.outbox = topics.org_updates(party.id)
         #: clinic: referral_id -> {"update", "authored_on"}; org: referral_id ->
         #: {"offer", "withdrawn", "modified"}
         self.records: dict[str, dict[str, Any]] = {}
+        #: encounter.alerted events by event id, in the order read
+        self.alerts: dict[str, dict[str, Any]] = {}
         self.ready = asyncio.Event()
         self.changed = asyncio.Condition()
         self._producer: AIOKafkaProducer | None = None
@@ -120,6 +135,7 @@ class PartyView:
                 await consumer.seek_to_beginning(*partitions)
                 ends = await consumer.end_offsets(partitions)
                 self.records.clear()
+                self.alerts.clear()
                 failures = 0
                 while True:
                     if not self.ready.is_set():
@@ -170,37 +186,44 @@ class PartyView:
             kind = message.get("event_type")
             if kind not in _FOLLOWED.get(self.party.kind, frozenset()):
                 return  # e.g. the network's answers (message.refused, screening.answered)
-            rid = message["referral_id"]
-        except (ValueError, KeyError, TypeError):
+            if kind == "encounter.alerted":
+                message = EncounterAlerted.model_validate(message).model_dump(mode="json")
+                self.alerts[str(message["event_id"])] = message
+            elif not self._apply_referral(kind, message["referral_id"], message):
+                return
+        except (ValueError, KeyError, TypeError):  # pydantic's ValidationError is a ValueError
             log.warning("view of %s: skipped a message that is not an event", self.party.label)
+            SKIPPED.labels(self.party.kind).inc()
             return
-        if self.party.kind == "clinic":
-            if kind != "referral.updated":
-                return
-            record = self.records.setdefault(rid, {"authored_on": message.get("occurred_at")})
-            record["update"] = message
-        else:
-            if kind == "referral.offered":
-                record = self.records.setdefault(rid, {})
-                record.update(offer=message, withdrawn=None, modified=message.get("occurred_at"))
-            elif kind == "referral.withdrawn" and rid in self.records:
-                self.records[rid].update(
-                    withdrawn=message.get("reason") or "withdrawn",
-                    modified=message.get("occurred_at"),
-                )
-            else:
-                return
         if self.listener is not None:
             try:
                 await self.listener(self.party, message)
             except Exception:
                 log.exception("gateway listener failed for %s", self.party.label)
 
+    def _apply_referral(self, kind: str, rid: str, message: dict[str, Any]) -> bool:
+        """Keep a referral event in ``records``; False if it changes nothing."""
+        if self.party.kind == "clinic":
+            record = self.records.setdefault(rid, {"authored_on": message.get("occurred_at")})
+            record["update"] = message
+        elif kind == "referral.offered":
+            record = self.records.setdefault(rid, {})
+            record.update(offer=message, withdrawn=None, modified=message.get("occurred_at"))
+        elif kind == "referral.withdrawn" and rid in self.records:
+            self.records[rid].update(
+                withdrawn=message.get("reason") or "withdrawn",
+                modified=message.get("occurred_at"),
+            )
+        else:
+            return False
+        return True
+
 
 #: The event types a view follows on each kind of party's inbox; others are ignored.
 _FOLLOWED = {
-    "clinic": frozenset({"referral.updated"}),
-    "org": frozenset({"referral.offered", "referral.withdrawn"}),
+    "clinic": frozenset({"referral.updated", "encounter.alerted"}),
+    "org": frozenset({"referral.offered", "referral.withdrawn", "encounter.alerted"}),
+    "facility": frozenset[str](),
 }
 
 
@@ -216,4 +239,4 @@ def party_auth(data_dir: Path, party: PartyRef, default: KafkaAuth) -> tuple[str
         return None, default
 
 
-__all__ = ["RECONNECT", "Listener", "PartyView", "party_auth"]
+__all__ = ["RECONNECT", "SKIPPED", "Listener", "PartyView", "party_auth"]

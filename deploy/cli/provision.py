@@ -1,4 +1,5 @@
-"""``refnet provision`` and ``refnet deprovision``: a party's topics, credentials and ACLs."""
+"""``refnet provision`` and ``refnet deprovision``: a party's topics, credentials and ACLs;
+``refnet provision list``: the parties provisioned in ``REFNET_DATA_DIR``."""
 
 from __future__ import annotations
 
@@ -6,13 +7,20 @@ import argparse
 import sys
 
 from deploy.cli.common import Subparsers
-from deploy.environment import admin_of, topics_for
+from deploy.environment import CliError, admin_of, topics_for
+from deploy.provision.files import provisioned_parties
 from deploy.provision.parties import deprovision_party, provision_party
 from deploy.provision.principals import PARTY_KINDS
 from deploy.settings import Settings
 
 
 def cmd_provision(settings: Settings, args: argparse.Namespace) -> int:
+    if args.party == "list":
+        for kind, party_id, path in provisioned_parties(settings.data_dir):
+            print(f"{kind:<9} {party_id:<40} {path or '-'}")
+        return 0
+    if args.id is None:
+        raise CliError(f"refnet provision {args.party} needs the party's id")
     admin = admin_of(settings)
     done = provision_party(admin, topics_for(settings), args.party, args.id)
     for result in done.topics:
@@ -43,13 +51,15 @@ def cmd_deprovision(settings: Settings, args: argparse.Namespace) -> int:
 
 def register(sub: Subparsers) -> None:
     """Add ``provision`` and ``deprovision`` to the ``refnet`` parser."""
-    ids = "clinic_id, org_id or directory admin id: [a-z0-9][a-z0-9-]{1,62}"
+    ids = "clinic_id, org_id, facility_id or directory admin id: [a-z0-9][a-z0-9-]{1,62}"
     provision = sub.add_parser(
         "provision",
         help="create a party's topics (and, on a secured broker, its credentials and ACLs)",
     )
-    provision.add_argument("party", choices=PARTY_KINDS)
-    provision.add_argument("id", help=ids)
+    provision.add_argument(
+        "party", choices=(*PARTY_KINDS, "list"), help="a kind of party, or list (those provisioned)"
+    )
+    provision.add_argument("id", nargs="?", help=ids)
     provision.set_defaults(func=cmd_provision)
     deprovision = sub.add_parser(
         "deprovision", help="revoke a party's credentials and ACLs and delete its topics"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from connectors.kafka.auth import KafkaAuth
-from deploy.provision.principals import PartyKind
+from deploy.provision.principals import PARTY_KINDS, PartyKind
 
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 
@@ -52,7 +52,7 @@ def current_api_token(data_dir: Path, kind: PartyKind, party_id: str, path: Path
     """
     from connectors.gateway.tokens import holds_token, issue_token
 
-    assert kind in ("clinic", "org")
+    assert kind in ("clinic", "org", "facility")
     try:
         earlier = json.loads(path.read_text()).get("api_token")
     except (OSError, ValueError, AttributeError):
@@ -60,3 +60,21 @@ def current_api_token(data_dir: Path, kind: PartyKind, party_id: str, path: Path
     if isinstance(earlier, str) and holds_token(data_dir, kind, party_id, earlier):
         return earlier
     return issue_token(data_dir, kind, party_id)
+
+
+def provisioned_parties(data_dir: Path) -> list[tuple[str, str, Path | None]]:
+    """The parties provisioned in ``data_dir``: (kind, id, credentials file or None).
+
+    From the gateway's token registry (clinics, organizations, facilities) and the
+    credentials files of a secured broker (those and directory admins).
+    """
+    from connectors.gateway.tokens import TokenStore
+
+    found: dict[tuple[str, str], Path | None] = {
+        (party.kind, party.id): None for party in TokenStore(data_dir).parties()
+    }
+    for path in sorted((data_dir / "credentials").glob("*.json")):
+        kind, _, party_id = path.stem.partition("-")
+        if kind in PARTY_KINDS and party_id:
+            found[(kind, party_id)] = path
+    return [(kind, party_id, path) for (kind, party_id), path in sorted(found.items())]

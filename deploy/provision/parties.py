@@ -1,11 +1,12 @@
 """Provisioning and deprovisioning a party, and the network's own identity.
 
-On any broker, provisioning a clinic or an organization creates its two topics.
+On any broker, provisioning a clinic, an organization or a facility creates its
+two topics.
 On a secured broker (one with an authorizer: ``refnet dev up --secure``, or a
 managed cluster) it also creates the party's SCRAM-SHA-512 credentials and
 exactly the ACLs the contract gives it, grants the network's principal what it
 needs on the party's topics, and writes the party's client configuration to
-``{REFNET_DATA_DIR}/credentials/{clinic|org|admin}-{ID}.json`` (mode 0600).
+``{REFNET_DATA_DIR}/credentials/{clinic|org|facility|admin}-{ID}.json`` (mode 0600).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Provisioned:
     principal: str | None = None
     credentials: Path | None = None
     acls: list[Acl] = field(default_factory=list)
-    #: the party's gateway API token (clinics and organizations), and the file holding it
+    #: the party's gateway API token (clinics, organizations, facilities), and the file holding it
     api_token: str | None = None
     api_token_file: Path | None = None
 
@@ -84,6 +85,8 @@ def provision_party(admin: Admin, topics: Topics, kind: PartyKind, party_id: str
         specs = topics.clinic_catalog(party_id)
     elif kind == "org":
         specs = topics.org_catalog(party_id)
+    elif kind == "facility":
+        specs = topics.facility_catalog(party_id)
     secured = security_enabled(admin.bootstrap, auth=admin.auth)
     if secured and kind != "admin" and not admin.network_user:
         raise ProvisionError(

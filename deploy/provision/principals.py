@@ -1,7 +1,8 @@
 """Parties, the principals they connect as, and exactly the ACLs the contract gives them.
 
 Principals are named after the topics they speak for: ``{prefix}.clinic.{id}``,
-``{prefix}.org.{id}``, ``{prefix}.admin.{id}`` (directory admins) and
+``{prefix}.org.{id}``, ``{prefix}.facility.{id}`` (hospitals, EDs),
+``{prefix}.admin.{id}`` (directory admins) and
 ``{prefix}.network`` (the workers), so several networks (prefixes) can share a
 cluster. A party's consumer groups must start with its principal's name and a
 dot (``sdoh.org.bronx-pantry.``): party ids never hold a dot, so no party's
@@ -16,8 +17,8 @@ from connectors.kafka.admin import CLUSTER, Acl
 from schemas.errors import RefnetError
 from schemas.topics import Topics, check_party_id
 
-PartyKind = Literal["clinic", "org", "admin"]
-PARTY_KINDS: tuple[PartyKind, ...] = ("clinic", "org", "admin")
+PartyKind = Literal["clinic", "org", "facility", "admin"]
+PARTY_KINDS: tuple[PartyKind, ...] = ("clinic", "org", "facility", "admin")
 
 
 class ProvisionError(RefnetError, RuntimeError):
@@ -48,6 +49,9 @@ def party_topics(topics: Topics, kind: PartyKind, party_id: str) -> dict[str, li
     elif kind == "org":
         read = [topics.org_referrals(party_id)]
         write = [topics.org_updates(party_id)]
+    elif kind == "facility":
+        read = [topics.facility_updates(party_id)]
+        write = [topics.facility_submissions(party_id)]
     else:
         check_party_id(party_id)
         read, write = [topics.directory], [topics.directory]
@@ -58,7 +62,8 @@ def party_acls(topics: Topics, kind: PartyKind, party_id: str) -> list[Acl]:
     """Exactly what a party may do: read its inbox, write its outbox, use its own groups.
 
     A clinic writes its submissions and reads its updates; an organization reads
-    its referrals and writes its updates; a directory admin writes (and reads)
+    its referrals and writes its updates; a facility writes its submissions
+    (``encounter.notified``) and reads its updates; a directory admin writes (and reads)
     the directory. Consumer groups: those named ``{principal}.*``.
     """
     user = party_principal(topics, kind, party_id)
@@ -83,6 +88,10 @@ def network_party_acls(topics: Topics, kind: PartyKind, party_id: str, user: str
     if kind == "org":
         return _topic(user, topics.org_updates(party_id), "READ", "DESCRIBE") + _topic(
             user, topics.org_referrals(party_id), "WRITE", "DESCRIBE"
+        )
+    if kind == "facility":
+        return _topic(user, topics.facility_submissions(party_id), "READ", "DESCRIBE") + _topic(
+            user, topics.facility_updates(party_id), "WRITE", "DESCRIBE"
         )
     return []
 

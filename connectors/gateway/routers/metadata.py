@@ -69,6 +69,8 @@ def capability_statement() -> dict[str, Any]:
                         "type": "HealthcareService",
                         "interaction": _interactions("search-type", "update"),
                     },
+                    {"type": "Encounter", "interaction": _interactions("create", "read")},
+                    {"type": "Communication", "interaction": _interactions("read", "search-type")},
                     {
                         "type": "Subscription",
                         "interaction": _interactions("create", "read", "delete"),

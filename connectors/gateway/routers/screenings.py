@@ -1,4 +1,5 @@
-"""What clinics post: screenings (QuestionnaireResponse), referrals (ServiceRequest), Bundles."""
+"""What clinics post: screenings (QuestionnaireResponse), referrals (ServiceRequest), Bundles
+(a facility's Bundle of Patients and Encounters goes to :mod:`.encounters`)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.fhir.inputs import GatewayInputError, operation_outcome
 from connectors.fhir.mapping import fhir_id
 from connectors.fhir.patients import Resolver
 from connectors.fhir.screenings import referral_from, screening_from
-from connectors.gateway.dependencies import Clinic, Running
+from connectors.gateway.dependencies import Clinic, Party, Running
 from connectors.gateway.rest import JSON_BODY, fhir, mapped, resource_body
+from connectors.gateway.routers.encounters import facility_transaction
 from schemas.events import Event
 
 router = APIRouter(tags=["clinic"])
@@ -43,9 +46,13 @@ async def post_service_request(request: Request, who: Clinic, gateway: Running) 
     )
 
 
-@router.post("/fhir", openapi_extra=JSON_BODY)
-async def post_transaction(request: Request, who: Clinic, gateway: Running) -> Response:
+@router.post("/fhir", openapi_extra=JSON_BODY, tags=["clinic", "facility"])
+async def post_transaction(request: Request, who: Party, gateway: Running) -> Response:
+    if who.kind not in ("clinic", "facility"):
+        raise StarletteHTTPException(403, "only a clinic's or a facility's token may do this")
     bundle = await resource_body(request, "Bundle")
+    if who.kind == "facility":
+        return await facility_transaction(bundle, who, gateway)
     if bundle.get("type") not in ("transaction", "batch"):
         raise GatewayInputError("POST /fhir takes a transaction (or batch) Bundle")
     entries = bundle.get("entry")

@@ -19,7 +19,7 @@ from connectors.fhir.inputs import GatewayInputError
 from connectors.fhir.mapping import fhir_id
 from connectors.fhir.patch import apply_json_patch
 from connectors.fhir.tasks import CLOSED, clinic_task, org_task, status_change_from
-from connectors.gateway.dependencies import Org, Party, Running
+from connectors.gateway.dependencies import Org, Referrer, Running
 from connectors.gateway.rest import (
     JSON_BODY,
     PATCH_BODY,
@@ -41,7 +41,7 @@ Resources = list[dict[str, Any]]
 
 @router.get("/fhir/Task", tags=["clinic", "organization"])
 async def search_tasks(
-    who: Party,
+    who: Referrer,
     gateway: Running,
     requester: str | None = None,
     owner: str | None = None,
@@ -100,7 +100,7 @@ def _org_tasks(
 
 
 @router.get("/fhir/Task/{task_id}", tags=["clinic", "organization"])
-async def read_task(task_id: str, who: Party, gateway: Running) -> Response:
+async def read_task(task_id: str, who: Referrer, gateway: Running) -> Response:
     view = await gateway.ready_view(who)
     rid, record = _find(view, task_id)
     if who.kind == "clinic":
