@@ -88,9 +88,10 @@ def build(
     app.changelog_loader = ChangelogLoader(bootstrap, auth=auth, observer=observer)
     patients_table = app.Table("patients", partitions=config.partitions, store=store.URL)
     referrals_table = app.Table("referrals", partitions=config.partitions, store=store.URL)
-    patients_topic, referrals_topic = (
+    linkage_table = app.Table("linkage", partitions=config.partitions, store=store.URL)
+    patients_topic, referrals_topic, linkage_topic = (
         app.topic(name, key_serializer="raw", value_serializer="raw", partitions=config.partitions)
-        for name in (topics.network_patients, topics.network_referrals)
+        for name in (topics.network_patients, topics.network_referrals, topics.network_linkage)
     )
 
     producer = AppProducer(app)
@@ -110,6 +111,7 @@ def build(
         referrals_topic,
         TableRows(app, patients_table),
         TableRows(app, referrals_table),
+        linkage=(linkage_topic, TableRows(app, linkage_table)),
     )
 
     @referrals_table.on_recover
