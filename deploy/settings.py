@@ -7,6 +7,7 @@ Nothing below the CLI (or a test fixture) reads the environment: it is handed a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -29,6 +30,8 @@ from streams.decisions.limits import (
 )
 from streams.decisions.linkage import MIN_SECRET_BYTES
 from streams.runtime.config import NetworkConfig
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "REFNET_"
 #: Variables of the deploy/*.sh scripts, not of refnet itself.
@@ -252,6 +255,11 @@ class Settings(BaseModel):
             raise SettingsError(f"{path}: not a linkage secret file ({why})") from None
         if not isinstance(stored, str) or len(stored.encode()) < MIN_SECRET_BYTES:
             raise SettingsError(f"{path}: the linkage secret is too short")
+        log.warning(
+            "linkage secret from %s (local development): every worker of one network needs "
+            "the same one; set REFNET_LINKAGE_SECRET for workers that do not share the data dir",
+            path,
+        )
         return stored.encode("utf-8")
 
     @classmethod

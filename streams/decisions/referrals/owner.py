@@ -93,7 +93,7 @@ def _alert(record: ReferralRecord | None, command: AlertReferral, ctx: Context) 
     """An encounter of the referral's patient: the organization working on it hears of
     it as far as the consent allows. A referral gone or not held hears nothing, and
     the alert changes nothing of the referral but the ids it remembers."""
-    if record is None or command.command_id in record.seen:
+    if record is None or command.command_id in record.alerts:
         return ReferralDecision(None, [])
     outputs = organization_alert(
         referral_id=record.referral_id,
@@ -108,7 +108,7 @@ def _alert(record: ReferralRecord | None, command: AlertReferral, ctx: Context) 
     if outputs is None:
         return ReferralDecision(None, [])
     record = record.model_copy(deep=True)
-    record.remember(command.command_id)
+    record.remember_alert(command.command_id)
     return ReferralDecision(record, outputs)
 
 
