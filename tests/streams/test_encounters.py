@@ -365,3 +365,12 @@ def test_a_patients_many_encounters_never_push_a_partys_command_ids_out() -> Non
         record = decision.record
     assert record.seen == seen
     assert len(record.alerts) == 32 and record.alerts[-1] == f"encounter:{eid(639)}:{NET}"
+
+
+def test_a_clinicians_referral_links_its_patient_too() -> None:
+    from tests.streams.fixtures import requested
+
+    decision = patients.decide(None, submitted(requested(), ["k9"]), topics=TOPICS)
+    assert [(o.key, o.label) for o in decision.outputs if o.topic == TOPICS.network_linkage] == [
+        ("k9", "command.link")
+    ]
