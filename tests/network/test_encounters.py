@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +35,7 @@ pytestmark = pytest.mark.integration
 HOSPITAL = "lincoln-hospital"
 CLINIC = "mott-haven"
 PANTRY = "bronx-pantry"
+ROOT = Path(__file__).resolve().parents[2]
 #: An alert reaches its reader within this many seconds of the encounter's publication.
 WITHIN = 2.0
 
@@ -229,7 +234,34 @@ async def test_an_encounter_reaches_the_clinic_and_the_consenting_patients_organ
         assert figures["no_match"] == 0
         p50 = figures["time_to_alert_seconds"]["all"]["p50"]
         assert 40 * 60 <= p50 < 41 * 60  # the encounter was 40 minutes before its notice
+        # refnet report, as an operator runs it, prints the same figures
+        cli = await asyncio.to_thread(refnet_report, url, "--format", "json")
+        assert json.loads(cli)["encounters"] == figures
+        table = await asyncio.to_thread(refnet_report, url)
+        shown = table[table.index("encounter alerts") :]
+        show(shown)
+        assert "2 to clinics, 1 to organizations" in shown
+        assert "dropped: 1 organization alerts without consent, 0 encounters" in shown
         network.stop_worker()
+
+
+def refnet_report(url: str, *args: str) -> str:
+    """``refnet report`` (the last hour and the next) on the ledger at ``url``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFNET_")}
+    env["REFNET_DATABASE_URL"] = url
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    run = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "report", "--since", since, "--until", until, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout
 
 
 async def _org_alerts(net: Network) -> int:
