@@ -242,6 +242,10 @@ async def test_an_encounter_reaches_the_clinic_and_the_consenting_patients_organ
         show(shown)
         assert "2 to clinics, 1 to organizations" in shown
         assert "dropped: 1 organization alerts without consent, 0 encounters" in shown
+        # nothing of either patient in the worker's log
+        log = network.log_path.read_text(errors="replace")
+        for value in ("Rivera", "Ortiz", "MRN-1", "MRN-2", "1984-03-02", "7185550100", "555 0111"):
+            assert value not in log
         network.stop_worker()
 
 
