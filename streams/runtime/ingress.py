@@ -129,8 +129,8 @@ def route(
     if isinstance(event, EncounterNotified):
         if secret is None:
             return dead(DeadLetterKind.INTERNAL, "the network has no linkage secret")
-        encounter = encounter_of(event, result.party_id, now)
-        return find_command(encounter, patient_keys(secret, event.patient), topics)
+        keys = patient_keys(secret, event.patient)
+        return find_command(encounter_of(event, result.party_id, now), keys, topics)
     if result.kind is TopicKind.CLINIC_SUBMISSIONS:
         routed = _submission(result, result.party_id, source, topics, now, secret)
         if routed is None:
@@ -143,10 +143,20 @@ def route(
         )
         return Outgoing.command(topics.network_referrals, event.referral_id, status)
     assert isinstance(event, ServiceCapacityChanged)
+    return _capacity(event, result.party_id, state, topics, now) or dead(
+        DeadLetterKind.AUTHORIZATION,
+        f"service is not in the directory under organization {result.party_id}",
+    )
+
+
+def _capacity(
+    event: ServiceCapacityChanged, org_id: str, state: NetworkState, topics: Topics, now: datetime
+) -> Outgoing | None:
+    """An organization's capacity report, stamped with the network's time of receipt;
+    None for a service not its own."""
     service = state.services.get(event.service_id)
-    if service is None or service.org_id != result.party_id:
-        reason = f"service is not in the directory under organization {result.party_id}"
-        return dead(DeadLetterKind.AUTHORIZATION, reason)
+    if service is None or service.org_id != org_id:
+        return None
     stamped = event.model_copy(update={"occurred_at": now})
     return Outgoing.event(topics.network_capacity, event.service_id, stamped)
 

@@ -175,23 +175,7 @@ async def test_an_encounter_reaches_the_clinic_and_the_consenting_patients_organ
         assert (clinic_ts - sent_at) / 1000 <= WITHIN
         assert (org_ts - sent_at) / 1000 <= WITHIN
 
-        # the clinic hears the whole event, under its own patient id
-        assert to_clinic["patient_id"] == "pt-ana"
-        assert to_clinic["facility_id"] == HOSPITAL
-        assert to_clinic["encounter_event_id"] == str(ana_visit.event_id)
-        assert to_clinic["reasons"] == [
-            {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "J45.901"}
-        ]
-        # the organization: the referral it holds, the kind of encounter and its day only
-        assert to_org["referral_id"] == ana_referral
-        assert to_org["event"] == "ed-visit"
-        assert to_org["encounter_on"] == ana_visit.encounter_at.date().isoformat()
-        assert to_org["reasons"] == []
-        assert to_org["facility_id"] is None and to_org["patient_id"] is None
-        assert to_org["encounter_at"] is None
-        raw = json.dumps(to_org)
-        for secret in ("ANA", "Rivera", "1984-03-02", "7185550100", "MRN-1", HOSPITAL):
-            assert secret not in raw
+        check_alerts(to_clinic, to_org, ana_visit, ana_referral)
 
         # consent "none": the clinic hears it, the organization does not
         luis_visit = encounter("MRN-2", "Luis", "Ortiz", "1979-11-15", "+1 718 555 0111")
@@ -215,38 +199,72 @@ async def test_an_encounter_reaches_the_clinic_and_the_consenting_patients_organ
             (str(luis_visit.event_id), "no-consent", "organization", luis_referral),
         }
         assert await _org_alerts(network) == 1  # still only Ana's
-        # nothing of the facility's patient on the network's own topics, no name on
-        # the event log and the linkage topic (the clinic's own submissions carry
-        # its patient to the patient's owner, as before)
-        for topic in (t.referral_events, t.network_linkage, t.network_patients):
-            text = json.dumps(await network.read(topic, timeout=1))
-            for value in ("MRN-1", "MRN-2", "(718) 555-0100", "+1 718 555 0111", "ANA"):
-                assert value not in text
-            if topic != t.network_patients:
-                assert "Rivera" not in text and "Ortiz" not in text
 
-        figures = await _report(url, expected_routes=4)
-        show(f"report: {json.dumps(figures)}")
-        assert figures["alerts"]["clinic"] == 2
-        assert figures["alerts"]["organization"] == 1
-        assert figures["alerts"]["by_event"] == {"ed-visit": {"clinic": 2, "organization": 1}}
-        assert figures["no_consent"] == 1
-        assert figures["no_match"] == 0
-        p50 = figures["time_to_alert_seconds"]["all"]["p50"]
-        assert 40 * 60 <= p50 < 41 * 60  # the encounter was 40 minutes before its notice
-        # refnet report, as an operator runs it, prints the same figures
-        cli = await asyncio.to_thread(refnet_report, url, "--format", "json")
-        assert json.loads(cli)["encounters"] == figures
-        table = await asyncio.to_thread(refnet_report, url)
-        shown = table[table.index("encounter alerts") :]
-        show(shown)
-        assert "2 to clinics, 1 to organizations" in shown
-        assert "dropped: 1 organization alerts without consent, 0 encounters" in shown
-        # nothing of either patient in the worker's log
-        log = network.log_path.read_text(errors="replace")
-        for value in ("Rivera", "Ortiz", "MRN-1", "MRN-2", "1984-03-02", "7185550100", "555 0111"):
-            assert value not in log
+        await check_report(url)
+        await assert_no_patient_data(network)
         network.stop_worker()
+
+
+def check_alerts(
+    to_clinic: dict[str, Any], to_org: dict[str, Any], visit: EncounterNotified, referral: str
+) -> None:
+    """The clinic hears the whole event; the organization the minimum, nothing of the patient."""
+    # the clinic hears the whole event, under its own patient id
+    assert to_clinic["patient_id"] == "pt-ana"
+    assert to_clinic["facility_id"] == HOSPITAL
+    assert to_clinic["encounter_event_id"] == str(visit.event_id)
+    assert to_clinic["reasons"] == [
+        {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "J45.901"}
+    ]
+    # the organization: the referral it holds, the kind of encounter and its day only
+    assert to_org["referral_id"] == referral
+    assert to_org["event"] == "ed-visit"
+    assert to_org["encounter_on"] == visit.encounter_at.date().isoformat()
+    assert to_org["reasons"] == []
+    assert to_org["facility_id"] is None and to_org["patient_id"] is None
+    assert to_org["encounter_at"] is None
+    raw = json.dumps(to_org)
+    for secret in ("ANA", "Rivera", "1984-03-02", "7185550100", "MRN-1", HOSPITAL):
+        assert secret not in raw
+
+
+async def check_report(url: str) -> None:
+    """The ledger's figures, and ``refnet report``'s, are the scenario's."""
+    figures = await _report(url, expected_routes=4)
+    show(f"report: {json.dumps(figures)}")
+    assert figures["alerts"]["clinic"] == 2
+    assert figures["alerts"]["organization"] == 1
+    assert figures["alerts"]["by_event"] == {"ed-visit": {"clinic": 2, "organization": 1}}
+    assert figures["no_consent"] == 1
+    assert figures["no_match"] == 0
+    p50 = figures["time_to_alert_seconds"]["all"]["p50"]
+    assert 40 * 60 <= p50 < 41 * 60  # the encounter was 40 minutes before its notice
+    # refnet report, as an operator runs it, prints the same figures
+    cli = await asyncio.to_thread(refnet_report, url, "--format", "json")
+    assert json.loads(cli)["encounters"] == figures
+    table = await asyncio.to_thread(refnet_report, url)
+    shown = table[table.index("encounter alerts") :]
+    show(shown)
+    assert "2 to clinics, 1 to organizations" in shown
+    assert "dropped: 1 organization alerts without consent, 0 encounters" in shown
+
+
+async def assert_no_patient_data(network: Network) -> None:
+    """Nothing of the facility's patients on the network's topics or in the worker's log."""
+    t = network.topics
+    # no name on the event log and the linkage topic, nothing of the facility's
+    # patient on any (the clinic's own submissions carry its patient to the
+    # patient's owner, as before)
+    for topic in (t.referral_events, t.network_linkage, t.network_patients):
+        text = json.dumps(await network.read(topic, timeout=1))
+        for value in ("MRN-1", "MRN-2", "(718) 555-0100", "+1 718 555 0111", "ANA"):
+            assert value not in text
+        if topic != t.network_patients:
+            assert "Rivera" not in text and "Ortiz" not in text
+    # nothing of either patient in the worker's log
+    log = network.log_path.read_text(errors="replace")
+    for value in ("Rivera", "Ortiz", "MRN-1", "MRN-2", "1984-03-02", "7185550100", "555 0111"):
+        assert value not in log
 
 
 def refnet_report(url: str, *args: str) -> str:
