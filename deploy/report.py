@@ -55,7 +55,26 @@ def to_csv(report: dict[str, Any]) -> str:
         item = f"{gap['category']}/{gap['postal_code']}/{gap['language']}"
         for name in ("unmatched", "timed_out", "no_capacity"):
             writer.writerow(["service_gaps", "all", item, name, gap[name]])
+    for row in _encounter_rows(report.get("encounters")):
+        writer.writerow(["encounters", "all", *row])
     return out.getvalue()
+
+
+def _encounter_rows(figures: dict[str, Any] | None) -> Iterator[tuple[str, str, Any]]:
+    """The encounter figures as (item, metric, value) rows."""
+    if not figures:
+        return
+    alerts = figures["alerts"]
+    for name in ("encounters", "no_consent", "no_match"):
+        yield "", name, figures[name]
+    for kind in ("clinic", "organization"):
+        yield kind, "alerts", alerts.get(kind, 0)
+    for event, kinds in alerts["by_event"].items():
+        for kind, n in kinds.items():
+            yield f"{event}/{kind}", "alerts", n
+    for kind, p in figures["time_to_alert_seconds"].items():
+        for name in ("p50", "p95"):
+            yield kind, f"time_to_alert_{name}", _csv(p[name])
 
 
 def _csv(value: Any) -> Any:
@@ -142,7 +161,40 @@ def to_table(report: dict[str, Any]) -> str:
         )
     else:
         lines.append("none")
+    lines += _encounter_lines(report.get("encounters"))
     return "\n".join(lines) + "\n"
+
+
+def _encounter_lines(figures: dict[str, Any] | None) -> list[str]:
+    """The encounter alerts: sent by kind and by event, time to alert, what was dropped."""
+    if figures is None:
+        return []
+    alerts, latency = figures["alerts"], figures["time_to_alert_seconds"]
+    lines = [
+        "",
+        f"encounter alerts ({figures['encounters']} encounters routed): "
+        f"{alerts.get('clinic', 0)} to clinics, {alerts.get('organization', 0)} to "
+        "organizations",
+    ]
+    for kind in ("all", "clinic", "organization"):
+        if kind in latency:
+            p = latency[kind]
+            lines.append(
+                f"time from encounter to alert ({kind}): p50 {duration(p['p50'])}, "
+                f"p95 {duration(p['p95'])}"
+            )
+    lines.append(
+        f"dropped: {figures['no_consent']} organization alerts without consent, "
+        f"{figures['no_match']} encounters without a matching patient"
+    )
+    by_event = alerts["by_event"]
+    if by_event:
+        rows = [
+            [event, kinds.get("clinic", 0), kinds.get("organization", 0)]
+            for event, kinds in sorted(by_event.items())
+        ]
+        lines += _table(["encounter event", "clinic alerts", "organization alerts"], rows)
+    return lines
 
 
 def _part_lines(part: dict[str, Any]) -> list[str]:

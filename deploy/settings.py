@@ -6,14 +6,18 @@ Nothing below the CLI (or a test fixture) reads the environment: it is handed a
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
 
+from connectors.files import write_private_json
 from connectors.kafka.auth import KafkaAuth, KafkaAuthError
 from schemas.errors import RefnetError
 from streams.decisions.limits import (
@@ -24,7 +28,10 @@ from streams.decisions.limits import (
     DEFAULT_RETENTION,
     Limits,
 )
+from streams.decisions.linkage import MIN_SECRET_BYTES
 from streams.runtime.config import NetworkConfig
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "REFNET_"
 #: Variables of the deploy/*.sh scripts, not of refnet itself.
@@ -263,6 +270,45 @@ class Settings(BaseModel):
         "certificate's CN must be the MSH-4 facility id.",
     )
 
+    # ---------------------------------------------------------------- encounters
+    linkage_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The network's secret that keys patients' linkage keys (HMAC of their "
+            f"demographics; at least {MIN_SECRET_BYTES} bytes, the same on every worker, "
+            "never shown to parties). Unset: generated once into "
+            "REFNET_DATA_DIR/linkage-secret.json (owner-only; local development)."
+        ),
+    )
+
+    def linkage_secret_bytes(self) -> bytes:
+        """The linkage secret: REFNET_LINKAGE_SECRET, else the local development one
+        (generated once, kept owner-only under the data dir). Never logged."""
+        if self.linkage_secret is not None:
+            secret = self.linkage_secret.get_secret_value().encode("utf-8")
+            if len(secret) < MIN_SECRET_BYTES:
+                raise SettingsError(
+                    f"REFNET_LINKAGE_SECRET: at least {MIN_SECRET_BYTES} bytes are needed"
+                )
+            return secret
+        path = self.data_dir / "linkage-secret.json"
+        try:
+            stored = json.loads(path.read_text())["secret"]
+        except FileNotFoundError:
+            stored = secrets.token_hex(32)
+            write_private_json(path, {"secret": stored})
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            why = type(exc).__name__
+            raise SettingsError(f"{path}: not a linkage secret file ({why})") from None
+        if not isinstance(stored, str) or len(stored.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(f"{path}: the linkage secret is too short")
+        log.warning(
+            "linkage secret from %s (local development): every worker of one network needs "
+            "the same one; set REFNET_LINKAGE_SECRET for workers that do not share the data dir",
+            path,
+        )
+        return stored.encode("utf-8")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``REFNET_*`` variables; empty values count as unset."""
@@ -335,6 +381,7 @@ class Settings(BaseModel):
             status_window=self.status_window,
             status_refresh=self.status_refresh,
             kafka_auth=self.kafka_auth(),
+            linkage_secret=self.linkage_secret_bytes(),
             limits=Limits(
                 max_message_bytes=self.max_message_bytes,
                 max_clock_skew=self.max_clock_skew,

@@ -41,9 +41,11 @@ class TopicKind(StrEnum):
     NETWORK_REFERRALS = "network-referrals"
     NETWORK_CAPACITY = "network-capacity"
     NETWORK_VIEW = "network-view"
-    # internal: Faust's changelog topics of the worker's two tables
+    NETWORK_LINKAGE = "network-linkage"
+    # internal: Faust's changelog topics of the worker's three tables
     PATIENTS_CHANGELOG = "patients-changelog"
     REFERRALS_CHANGELOG = "referrals-changelog"
+    LINKAGE_CHANGELOG = "linkage-changelog"
 
 
 class InvalidPartyId(RefnetError, ValueError):
@@ -127,8 +129,11 @@ _CONFIG: Final[dict[TopicKind, dict[str, str]]] = {
         "min.cleanable.dirty.ratio": "0.1",
         "delete.retention.ms": str(3600 * 1000),
     },
+    # linkage keys and encounters without patient data: kept like the other commands
+    TopicKind.NETWORK_LINKAGE: {"cleanup.policy": "delete", "retention.ms": str(30 * _DAY_MS)},
     TopicKind.PATIENTS_CHANGELOG: {"cleanup.policy": "compact"},
     TopicKind.REFERRALS_CHANGELOG: {"cleanup.policy": "compact"},
+    TopicKind.LINKAGE_CHANGELOG: {"cleanup.policy": "compact"},
 }
 
 #: Kinds whose topics keep their partition count for life (see TopicSpec).
@@ -136,8 +141,10 @@ FIXED_PARTITION_KINDS: Final = frozenset(
     {
         TopicKind.NETWORK_PATIENTS,
         TopicKind.NETWORK_REFERRALS,
+        TopicKind.NETWORK_LINKAGE,
         TopicKind.PATIENTS_CHANGELOG,
         TopicKind.REFERRALS_CHANGELOG,
+        TopicKind.LINKAGE_CHANGELOG,
     }
 )
 
@@ -192,6 +199,12 @@ class Topics:
         :mod:`streams.runtime.view_snapshot`)."""
         return f"{self.prefix}.network.view.v1"
 
+    @property
+    def network_linkage(self) -> str:
+        """Linkage commands keyed by linkage key: links to patients, and encounters
+        looking for theirs (see :mod:`streams.decisions.encounters`)."""
+        return f"{self.prefix}.network.linkage.v1"
+
     # ------------------------------------------------------------ changelog topics
     @staticmethod
     def patients_changelog(app_id: str) -> str:
@@ -202,6 +215,11 @@ class Topics:
     def referrals_changelog(app_id: str) -> str:
         """Faust's changelog of the worker's ``referrals`` table (named by the app id)."""
         return f"{check_app_id(app_id)}-referrals-changelog"
+
+    @staticmethod
+    def linkage_changelog(app_id: str) -> str:
+        """Faust's changelog of the worker's ``linkage`` table (named by the app id)."""
+        return f"{check_app_id(app_id)}-linkage-changelog"
 
     # ------------------------------------------------------------ party topics
     def clinic_submissions(self, clinic_id: str) -> str:
@@ -293,6 +311,7 @@ class Topics:
             self.spec(self.network_referrals, TopicKind.NETWORK_REFERRALS),
             self.spec(self.network_capacity, TopicKind.NETWORK_CAPACITY),
             replace(self.spec(self.network_view, TopicKind.NETWORK_VIEW), partitions=1),
+            self.spec(self.network_linkage, TopicKind.NETWORK_LINKAGE),
         ]
 
     def changelog_catalog(self, app_id: str) -> list[TopicSpec]:
@@ -304,16 +323,18 @@ class Topics:
         return [
             self.spec(self.patients_changelog(app_id), TopicKind.PATIENTS_CHANGELOG),
             self.spec(self.referrals_changelog(app_id), TopicKind.REFERRALS_CHANGELOG),
+            self.spec(self.linkage_changelog(app_id), TopicKind.LINKAGE_CHANGELOG),
         ]
 
     def state_catalog(self, app_id: str) -> list[TopicSpec]:
         """The network's keyed state topics: they must always have equal partition counts.
 
-        The two command topics and the two changelogs, every one ``fixed_partitions``.
+        The three command topics and their changelogs, every one ``fixed_partitions``.
         """
         return [
             self.spec(self.network_patients, TopicKind.NETWORK_PATIENTS),
             self.spec(self.network_referrals, TopicKind.NETWORK_REFERRALS),
+            self.spec(self.network_linkage, TopicKind.NETWORK_LINKAGE),
             *self.changelog_catalog(app_id),
         ]
 

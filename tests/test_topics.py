@@ -58,8 +58,10 @@ def test_state_catalog_holds_the_command_topics_and_the_changelogs_all_fixed() -
     assert set(specs) == {
         "sdoh.network.patients.v1",
         "sdoh.network.referrals.v1",
+        "sdoh.network.linkage.v1",
         "refnet-patients-changelog",
         "refnet-referrals-changelog",
+        "refnet-linkage-changelog",
     }
     assert all(s.fixed_partitions for s in specs.values())
     assert {(s.partitions, s.replication_factor) for s in specs.values()} == {(4, 3)}
@@ -67,10 +69,15 @@ def test_state_catalog_holds_the_command_topics_and_the_changelogs_all_fixed() -
 
 def test_changelogs_are_compacted_and_named_by_the_app_id() -> None:
     specs = Topics(prefix="x1", partitions=3).changelog_catalog("my-app")
-    assert [s.name for s in specs] == ["my-app-patients-changelog", "my-app-referrals-changelog"]
+    assert [s.name for s in specs] == [
+        "my-app-patients-changelog",
+        "my-app-referrals-changelog",
+        "my-app-linkage-changelog",
+    ]
     assert [s.kind for s in specs] == [
         TopicKind.PATIENTS_CHANGELOG,
         TopicKind.REFERRALS_CHANGELOG,
+        TopicKind.LINKAGE_CHANGELOG,
     ]
     for spec in specs:
         assert spec.config["cleanup.policy"] == "compact"
@@ -90,7 +97,7 @@ def test_only_the_state_topics_have_fixed_partitions() -> None:
 def test_apply_catalog_is_the_network_catalog_and_the_changelogs() -> None:
     t = Topics()
     assert t.apply_catalog("a1") == t.network_catalog() + t.changelog_catalog("a1")
-    assert len(t.network_catalog()) == 8  # unchanged by the changelogs
+    assert len(t.network_catalog()) == 9  # unchanged by the changelogs
 
 
 @pytest.mark.parametrize("bad", ["", "has space", "a/b", "x" * 201])

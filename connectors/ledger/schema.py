@@ -35,6 +35,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from connectors.ledger.encounters import SCHEMA as ENCOUNTERS_SCHEMA
+
 log = logging.getLogger(__name__)
 
 #: pg_advisory_xact_lock key of the ledger's migrations ("refnet" on a phone keypad).
@@ -190,6 +192,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         """,
         then=_backfill,
     ),
+    Migration(4, "encounter routes", ENCOUNTERS_SCHEMA),
 )
 
 LATEST: Final = MIGRATIONS[-1].version

@@ -1,15 +1,16 @@
 """The referral ledger in PostgreSQL, fed from the network's topics.
 
 The sink (:class:`LedgerSink`) reads ``sdoh.referrals.events.v1`` (every
-referral state change), ``sdoh.screenings.v1`` (scored screenings) and
-``sdoh.deadletter.v1`` in its own consumer group, so each event reaches one
-worker. Each batch is written in one transaction: the history rows (upserts on
-the event id, so replaying a topic adds nothing twice), the current state of
-the referrals they touch (:mod:`connectors.ledger.state`), the accounting of
-disclosures, the screenings with their coded needs and the dead letters. Kafka
-offsets are committed only once the transaction has committed; the metrics
-count only rows new to the ledger, so every step is counted once across
-workers and replays. The tables are in :mod:`connectors.ledger.schema`.
+referral state change, and every encounter's routing: ``encounter_routes``),
+``sdoh.screenings.v1`` (scored screenings) and ``sdoh.deadletter.v1`` in its
+own consumer group, so each event reaches one worker. Each batch is written in
+one transaction: the history rows (upserts on the event id, so replaying a
+topic adds nothing twice), the current state of the referrals they touch
+(:mod:`connectors.ledger.state`), the accounting of disclosures, the
+screenings with their coded needs, the dead letters and the encounter routes.
+Kafka offsets are committed only once the transaction has committed; the
+metrics count only rows new to the ledger, so every step is counted once
+across workers and replays. The tables are in :mod:`connectors.ledger.schema`.
 
 A row never stops the ledger. What PostgreSQL cannot store is made storable
 first (a NUL, which neither ``text`` nor ``jsonb`` accepts, and a lone surrogate
@@ -39,12 +40,13 @@ from aiokafka.errors import CommitFailedError
 
 from connectors.kafka import clients
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
+from connectors.ledger.encounters import encounter_row
 from connectors.ledger.rows import ROW_ERRORS, dead_letter_row, row_of, screening_row
 from connectors.ledger.schema import LATEST, migrate
 from connectors.ledger.write import Batch, Written, write_batch
 from connectors.observability import metrics
 from connectors.retry import Backoff
-from schemas.events import DeadLetter, ReferralStateChanged, ScreeningScored
+from schemas.events import DeadLetter, EncounterRouted, ReferralStateChanged, ScreeningScored
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,6 +63,8 @@ UNAVAILABLE_ERRORS: Final[tuple[type[BaseException], ...]] = (
 )
 #: The waits before retrying while PostgreSQL is unavailable: 0.5 s doubling to 30 s.
 RETRY: Final = Backoff(first=0.5, cap=30.0)
+#: Every encounter.routed document holds this (its event_type).
+_ROUTED: Final = b'"encounter.routed"'
 #: Seconds between refreshes of the open-referrals gauge.
 OPEN_GAUGE_EVERY: Final = 10.0
 
@@ -284,7 +288,7 @@ class LedgerSink:
                         dead_letter_row(DeadLetter.model_validate_json(value))
                     )
                 else:
-                    batch.events.append(row_of(ReferralStateChanged.model_validate_json(value)))
+                    _event_log_row(batch, value)
             except ROW_ERRORS:  # a pydantic ValidationError is a ValueError
                 log.warning(
                     "ledger: skipping an unreadable event at %s[%d]@%d",
@@ -334,6 +338,18 @@ class LedgerSink:
             await self._sleep(delay)
 
 
+def _event_log_row(batch: Batch, value: bytes) -> None:
+    """An event log record into ``batch``: an encounter's routing or a state change
+    (may raise one of ROW_ERRORS)."""
+    if _ROUTED in value:
+        try:
+            batch.encounters.append(encounter_row(EncounterRouted.model_validate_json(value)))
+            return
+        except ValueError:
+            pass  # a state change that happens to hold the text: read below
+    batch.events.append(row_of(ReferralStateChanged.model_validate_json(value)))
+
+
 def _count(written: Written) -> None:
     """Count what a committed write added: each step, duration and dead letter once."""
     for seen in written.observations:
@@ -348,6 +364,7 @@ def _count(written: Written) -> None:
     metrics.LEDGER_ROWS.labels("referral_events").inc(written.inserted)
     metrics.LEDGER_ROWS.labels("screenings").inc(written.screenings)
     metrics.LEDGER_ROWS.labels("dead_letters").inc(len(written.dead_letter_kinds))
+    metrics.LEDGER_ROWS.labels("encounter_routes").inc(written.encounters)
 
 
 __all__ = ["RETRY", "UNAVAILABLE_ERRORS", "Ledger", "LedgerRow", "LedgerSink"]

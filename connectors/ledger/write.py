@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from connectors.ledger.encounters import INSERT as _ENCOUNTERS
+from connectors.ledger.encounters import encounter_values
 from connectors.ledger.rows import (
     ROW_ERRORS,
     clean_event,
@@ -53,6 +55,8 @@ class Written:
     observations: tuple[Observation, ...] = field(default=(), compare=False)
     dead_letter_kinds: tuple[str, ...] = field(default=(), compare=False)
     screenings: int = field(default=0, compare=False)
+    #: encounter routes new to the ledger
+    encounters: int = field(default=0, compare=False)
 
 
 @dataclass
@@ -62,9 +66,12 @@ class Batch:
     events: list[Mapping[str, Any]] = field(default_factory=list)
     screenings: list[Mapping[str, Any]] = field(default_factory=list)
     dead_letters: list[Mapping[str, Any]] = field(default_factory=list)
+    encounters: list[Mapping[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.screenings) + len(self.dead_letters)
+        return (
+            len(self.events) + len(self.screenings) + len(self.dead_letters) + len(self.encounters)
+        )
 
 
 _EVENTS: Final = """
@@ -154,7 +161,9 @@ async def write_batch(conn: Any, batch: Batch) -> Written:
         skipped += failed
         kinds, failed = await _dead_letters(conn, batch.dead_letters)
         skipped += failed
-    return Written(len(new), skipped, tuple(observations), tuple(kinds), screenings)
+        routes, failed = await _encounters(conn, batch.encounters)
+        skipped += failed
+    return Written(len(new), skipped, tuple(observations), tuple(kinds), screenings, routes)
 
 
 def _event(row: Mapping[str, Any]) -> Prepared:
@@ -259,6 +268,12 @@ async def _dead_letters(conn: Any, rows: Sequence[Mapping[str, Any]]) -> tuple[l
     new_ids, failed = await _insert(conn, _DEAD_LETTERS, prepared, "dead letter")
     kinds = [str(row["kind"]) for row, _ in prepared if row["event_id"] in new_ids]
     return kinds, skipped + failed
+
+
+async def _encounters(conn: Any, rows: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    prepared, skipped = _prepare(rows, lambda row: (row, encounter_values(row)), "encounter")
+    new_ids, failed = await _insert(conn, _ENCOUNTERS, prepared, "encounter")
+    return len(new_ids), skipped + failed
 
 
 async def backfill(conn: Any) -> None:

@@ -11,6 +11,11 @@ INGRESS = Counter(
 )
 COMMANDS = Counter("refnet_commands_total", "Commands applied by an owner agent", ["agent", "kind"])
 OUTPUTS = Counter("refnet_outputs_total", "Messages produced by the owners", ["event_type"])
+ENCOUNTERS_ROUTED = Counter(
+    "refnet_encounters_routed_total",
+    "Encounter routings recorded: alerted, no-match, no-consent; by recipient kind",
+    ["outcome", "recipient"],
+)
 DEAD_LETTERS = Counter(
     "refnet_dead_letters_total", "Messages sent to the dead-letter topic", ["kind"]
 )

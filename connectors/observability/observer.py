@@ -107,17 +107,28 @@ class NullObserver:
         pass
 
 
+def _encounter_routed(label: str) -> str:
+    """Count an encounter's routing (labelled ``encounter.routed:{outcome}:{recipient
+    kind}``) in ``refnet_encounters_routed_total``; the label without its detail."""
+    kind, _, detail = label.partition(":")
+    if kind != "encounter.routed" or not detail:
+        return label
+    outcome, _, recipient = detail.partition(":")
+    metrics.ENCOUNTERS_ROUTED.labels(outcome, recipient or "none").inc()
+    return kind
+
+
 class PrometheusObserver:
     """Counts each event in the worker's Prometheus metrics."""
 
     def ingress_routed(self, routed_as: str) -> None:
-        metrics.INGRESS.labels(routed_as).inc()
+        metrics.INGRESS.labels(_encounter_routed(routed_as)).inc()
 
     def command_applied(self, agent: str, kind: str) -> None:
         metrics.COMMANDS.labels(agent, kind).inc()
 
     def output_produced(self, event_type: str) -> None:
-        metrics.OUTPUTS.labels(event_type).inc()
+        metrics.OUTPUTS.labels(_encounter_routed(event_type)).inc()
 
     def dead_lettered(self, kind: str) -> None:
         metrics.DEAD_LETTERS.labels(kind).inc()

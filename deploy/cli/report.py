@@ -1,4 +1,5 @@
-"""``refnet report``: loop closure, quality measures and service gaps, from the ledger.
+"""``refnet report``: loop closure, quality measures, service gaps and encounter alerts,
+from the ledger.
 
 The figures are computed in SQL by :mod:`connectors.ledger.reporting` and printed
 by :mod:`deploy.report`; this module reads the command line.
@@ -33,10 +34,11 @@ def register(subparsers: Subparsers) -> None:
     """Add ``refnet report`` to the CLI."""
     report = subparsers.add_parser(
         "report",
-        help="loop closure, quality measures and service gaps from the ledger",
+        help="loop closure, quality measures, service gaps and encounter alerts from the ledger",
         description=(
             "Figures of the referrals opened (and screenings scored) between --since and "
-            "--until, computed from the PostgreSQL ledger. Times are seconds in JSON and CSV."
+            "--until, and of the encounter alerts sent then, computed from the PostgreSQL "
+            "ledger. Times are seconds in JSON and CSV."
         ),
     )
     report.add_argument(
@@ -85,13 +87,16 @@ def _report(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
 async def fetch_report(
     url: str, since: datetime, until: datetime, by: Sequence[str]
 ) -> dict[str, Any]:
+    from connectors.ledger.encounters import encounter_report
     from connectors.ledger.reporting import build_report
     from connectors.ledger.sink import Ledger
 
     ledger = await Ledger.connect(url, min_size=1, max_size=1)
     try:
         async with ledger.pool.acquire() as conn:
-            return await build_report(conn, since, until, by)
+            report = await build_report(conn, since, until, by)
+            report["encounters"] = await encounter_report(conn, since, until)
+            return report
     finally:
         await ledger.close()
 

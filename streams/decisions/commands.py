@@ -22,11 +22,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from schemas.codes import Category, Priority
+from schemas.codes import Category, EncounterClass, EncounterEvent, Priority
 from schemas.events import (
     Consent,
     ConsentUpdated,
     DeadLetterSource,
+    EncounterReason,
     Patient,
     ReferralCancelled,
     ReferralRequested,
@@ -122,6 +123,32 @@ class SubmissionReceived(Command):
         ScreeningSubmitted | ReferralRequested | ReferralCancelled | ConsentUpdated,
         Field(discriminator="event_type"),
     ]
+    #: the patient's linkage keys, computed by the ingress from the submission's
+    #: demographics (streams.decisions.linkage); empty when too little is known
+    linkage_keys: list[str] = Field(default_factory=list)
+
+
+class Encounter(BaseModel):
+    """What the network keeps of a facility's ``encounter.notified``: no name, phone,
+    birth date, address or facility patient id, only what the alerts report."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    encounter_event_id: UUID
+    facility_id: str
+    event: EncounterEvent
+    encounter_class: EncounterClass
+    encounter_at: datetime
+    reasons: list[EncounterReason] = Field(default_factory=list)
+    #: the network's clock when the ingress took the encounter
+    received_at: datetime
+
+
+class PatientEncounter(Command):
+    """From the linkage owner: an encounter matched this clinic's patient."""
+
+    kind: Literal["encounter"] = "encounter"
+    encounter: Encounter
 
 
 class ReferralClosed(Command):
@@ -140,7 +167,8 @@ class ForgetReferral(Command):
 
 
 PatientCommand = Annotated[
-    SubmissionReceived | ReferralClosed | ForgetReferral, Field(discriminator="kind")
+    SubmissionReceived | ReferralClosed | ForgetReferral | PatientEncounter,
+    Field(discriminator="kind"),
 ]
 PATIENT_COMMAND: TypeAdapter[PatientCommand] = TypeAdapter(PatientCommand)
 
@@ -204,6 +232,14 @@ class PurgeReferral(ToReferral):
     kind: Literal["purge"] = "purge"
 
 
+class AlertReferral(ToReferral):
+    """From the patient owner: tell the organization holding the referral of an
+    encounter, as far as the patient's consent allows."""
+
+    kind: Literal["encounter-alert"] = "encounter-alert"
+    encounter: Encounter
+
+
 ReferralCommand = Annotated[
     OpenReferral
     | CancelReferral
@@ -212,10 +248,42 @@ ReferralCommand = Annotated[
     | UpdateConsent
     | ExpireReferral
     | PurgeReferral
-    | OrganizationRemoved,
+    | OrganizationRemoved
+    | AlertReferral,
     Field(discriminator="kind"),
 ]
 REFERRAL_COMMAND: TypeAdapter[ReferralCommand] = TypeAdapter(ReferralCommand)
+
+
+# ------------------------------------------------------------------ linkage topic
+class LinkPatient(Command):
+    """From the patient owner: the linkage key (the message key) is this patient's."""
+
+    kind: Literal["link"] = "link"
+    patient: str  # clinic_id:patient_id
+
+
+class UnlinkPatient(Command):
+    """From the patient owner: the patient left its table; the key is no longer its."""
+
+    kind: Literal["unlink"] = "unlink"
+    patient: str
+
+
+class FindPatients(Command):
+    """An encounter looking for its patients: it visits the owner of ``keys[index]``,
+    which adds the patients of that key to ``matched`` and passes it on (the last
+    owner fans it out to the patients' owners)."""
+
+    kind: Literal["find"] = "find"
+    keys: list[str]
+    index: int = 0
+    matched: list[str] = Field(default_factory=list)
+    encounter: Encounter
+
+
+LinkageCommand = Annotated[LinkPatient | UnlinkPatient | FindPatients, Field(discriminator="kind")]
+LINKAGE_COMMAND: TypeAdapter[LinkageCommand] = TypeAdapter(LinkageCommand)
 
 
 def encode(command: Command) -> bytes:
@@ -223,23 +291,31 @@ def encode(command: Command) -> bytes:
 
 
 __all__ = [
+    "LINKAGE_COMMAND",
     "PATIENT_COMMAND",
     "REFERRAL_COMMAND",
+    "AlertReferral",
     "CancelReferral",
     "Command",
+    "Encounter",
     "ExpireReferral",
+    "FindPatients",
     "ForgetReferral",
+    "LinkPatient",
+    "LinkageCommand",
     "OfferTimeout",
     "OpenReferral",
     "OrganizationRemoved",
     "OrganizationStatus",
     "PatientCommand",
+    "PatientEncounter",
     "PurgeReferral",
     "ReferralClosed",
     "ReferralCommand",
     "ReferralRequest",
     "SubmissionReceived",
     "ToReferral",
+    "UnlinkPatient",
     "UpdateConsent",
     "derived_id",
     "encode",

@@ -156,8 +156,9 @@ def dead_letter_event(
 
 def answer_topic(topics: Topics, source_topic: str) -> str | None:
     """The inbox of the party that wrote to ``source_topic``: a clinic's updates topic
-    for its submissions, an organization's referrals topic for its updates; None for
-    any other topic (nobody to answer)."""
+    for its submissions, an organization's referrals topic for its updates, a
+    facility's updates topic for its submissions; None for any other topic (nobody
+    to answer)."""
     parsed = topics.parse(source_topic)
     if parsed is None:
         return None
@@ -168,6 +169,8 @@ def answer_topic(topics: Topics, source_topic: str) -> str | None:
         return topics.clinic_updates(party)
     if kind is TopicKind.ORG_UPDATES:
         return topics.org_referrals(party)
+    if kind is TopicKind.FACILITY_SUBMISSIONS:
+        return topics.facility_updates(party)
     return None
 
 

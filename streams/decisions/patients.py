@@ -57,6 +57,7 @@ from streams.decisions.commands import (
     ForgetReferral,
     OpenReferral,
     PatientCommand,
+    PatientEncounter,
     ReferralClosed,
     ReferralRequest,
     SubmissionReceived,
@@ -65,6 +66,7 @@ from streams.decisions.commands import (
     fit_id,
     network_referral_id,
 )
+from streams.decisions.encounters import patient_alerts, relink
 from streams.decisions.outputs import Outgoing, refused
 from streams.decisions.scoring import score
 from streams.decisions.updates import StateChange, report
@@ -82,6 +84,8 @@ class PatientRecord(BaseModel):
     open: dict[Category, str] = Field(default_factory=dict)
     referrals: dict[str, Category] = Field(default_factory=dict)
     seen: list[str] = Field(default_factory=list)
+    #: the patient's linkage keys (streams.decisions.linkage), linked to this record
+    linkage_keys: list[str] = Field(default_factory=list)
 
     def remember(self, command_id: str) -> None:
         self.seen.append(command_id)
@@ -122,14 +126,28 @@ def screening_referral_id(screening_id: str, category: Category) -> str:
 
 
 def decide(
-    record: PatientRecord | None, command: PatientCommand, *, topics: Topics
+    record: PatientRecord | None,
+    command: PatientCommand,
+    *,
+    topics: Topics,
+    key: str | None = None,
+    now: datetime | None = None,
 ) -> PatientDecision:
-    """Apply one command to a patient's record."""
+    """Apply one command to patient ``key``'s record (``clinic_id:patient_id``; a
+    submission's own when None). ``now`` dates encounter alerts (the network's clock)."""
+    known = record is not None
     record = record.model_copy(deep=True) if record is not None else PatientRecord()
     if command.command_id in record.seen:
         return PatientDecision(None, [])
     outputs: list[Outgoing] = []
-    if isinstance(command, ReferralClosed):
+    if isinstance(command, PatientEncounter):
+        if key is None or now is None:
+            raise ValueError("an encounter needs the patient's key and the network's time")
+        referrals = record.open.values()
+        outputs = patient_alerts(key, referrals, command, known=known, now=now, topics=topics)
+        if not known:
+            return PatientDecision(None, outputs, delete=True)
+    elif isinstance(command, ReferralClosed):
         if record.open.get(command.category) == command.referral_id:
             del record.open[command.category]
     elif isinstance(command, ForgetReferral):
@@ -148,7 +166,29 @@ def decide(
     record.remember(command.command_id)
     # A patient with nothing open and no referral to remember leaves the table
     # (a tombstone on the changelog): state grows with open work, not history.
+    # Its linkage keys go with it (an unlink to each); a submission adds its keys.
+    patient = key or _submitter(command)
+    if patient is not None:
+        offered = command.linkage_keys if isinstance(command, SubmissionReceived) else []
+        record.linkage_keys, linked = relink(
+            patient,
+            record.linkage_keys,
+            offered,
+            leaving=record.empty,
+            cause=command.command_id,
+            topics=topics,
+        )
+        outputs += linked
     return PatientDecision(record, outputs, delete=record.empty)
+
+
+def _submitter(command: PatientCommand) -> str | None:
+    """``clinic_id:patient_id`` of a screening's or a referral request's patient."""
+    if isinstance(command, SubmissionReceived) and isinstance(
+        command.event, ScreeningSubmitted | ReferralRequested
+    ):
+        return f"{command.clinic_id}:{command.event.patient.id}"
+    return None
 
 
 def _screening(

@@ -3,7 +3,9 @@
 * ``patients`` on ``{prefix}.network.patients.v1`` (key ``clinic:patient``),
   table ``patients``: scores screenings, opens at most one referral per need;
 * ``referrals`` on ``{prefix}.network.referrals.v1`` (key referral_id), table
-  ``referrals``: the lifecycle of each referral.
+  ``referrals``: the lifecycle of each referral;
+* ``linkage`` on ``{prefix}.network.linkage.v1`` (key: a linkage key), table
+  ``linkage``: the patients each key names, and encounters looking for them.
 
 Each runs with concurrency 1 (faust-streaming issue 606 commits past
 unprocessed messages with more) and applies its commands as batches
@@ -23,7 +25,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from connectors.observability.observer import WorkerObserver
 from connectors.retry import Backoff
-from streams.decisions.commands import PATIENT_COMMAND, REFERRAL_COMMAND, Command, ReferralCommand
+from streams.decisions.commands import (
+    LINKAGE_COMMAND,
+    PATIENT_COMMAND,
+    REFERRAL_COMMAND,
+    Command,
+    ReferralCommand,
+)
+from streams.decisions.encounters import LinkageRecord, decide_linkage
 from streams.decisions.patients import PatientRecord
 from streams.decisions.patients import decide as decide_patient
 from streams.decisions.referrals import Context, ReferralDecision, ReferralRecord, holder
@@ -92,11 +101,25 @@ class Agents:
         self._on_fatal = on_fatal
 
     def register(
-        self, patients_topic: Any, referrals_topic: Any, patient_rows: Rows, referral_rows: Rows
+        self,
+        patients_topic: Any,
+        referrals_topic: Any,
+        patient_rows: Rows,
+        referral_rows: Rows,
+        linkage: tuple[Any, Rows] | None = None,
     ) -> None:
-        """Add the two agents to the app: each applies its stream in batches, and the
-        referrals agent waits for the network view to be ready."""
+        """Add the agents to the app: each applies its stream in batches, and the
+        referrals agent waits for the network view to be ready. ``linkage``: the
+        linkage topic and its table's rows."""
         app, view = self.net.app, self.net.view
+        if linkage is not None:
+            linkage_topic, linkage_rows = linkage
+
+            @app.agent(linkage_topic, concurrency=1)
+            async def linkage_agent(stream: Any) -> None:
+                async for events in batches(stream):
+                    work = self.apply_events(events, linkage_rows, "linkage", self.handle_linkage)
+                    await unbroken(work)
 
         @app.agent(patients_topic, concurrency=1)
         async def patients(stream: Any) -> None:
@@ -205,7 +228,9 @@ class Agents:
             return
         try:
             record = PatientRecord.model_validate(raw) if raw is not None else None
-            decision = decide_patient(record, command, topics=self.topics)
+            decision = decide_patient(
+                record, command, topics=self.topics, key=key, now=self.clock()
+            )
         except Exception as exc:  # noqa: BLE001 - the error boundary: dead-letter, go on
             self.failed("patients", command, exc)
             why = type(exc).__name__
@@ -220,6 +245,37 @@ class Agents:
                 key, partition, decision.record, decision.outputs, command, delete=decision.delete
             )
         self.observer.command_applied("patients", command.kind)
+
+    def handle_linkage(self, event: Any, batch: Batch) -> None:
+        """A link, an unlink, or an encounter looking for its patients (see
+        streams.decisions.encounters). A link over a key's cap is refused, logged
+        and counted (``refnet_commands_total{agent="linkage",kind="link-refused"}``)."""
+        key, command, raw = self.arrived(event, LINKAGE_COMMAND, batch)
+        if command is None:
+            return
+        try:
+            record = LinkageRecord.model_validate(raw) if raw is not None else None
+            decision = decide_linkage(record, command, key=key, topics=self.topics)
+        except Exception as exc:  # noqa: BLE001 - the error boundary: dead-letter, go on
+            self.failed("linkage", command, exc)
+            letter = self.delivery.internal_letter(command, "linkage", type(exc).__name__)
+            batch.send(command, [letter], key=key)
+            return
+        if decision.refused:
+            log.warning("linkage: a key names too many patients; a link was refused")
+            self.observer.command_applied("linkage", "link-refused")
+        if decision.record is None and not decision.delete:
+            batch.send(command, decision.outputs, key=key)
+        else:
+            batch.apply(
+                key,
+                event.message.partition,
+                decision.record,
+                decision.outputs,
+                command,
+                delete=decision.delete,
+            )
+        self.observer.command_applied("linkage", command.kind)
 
     def handle_referral(self, event: Any, batch: Batch) -> None:
         key, command, raw = self.arrived(event, REFERRAL_COMMAND, batch)

@@ -22,6 +22,9 @@ native dependency. A changelog write the broker keeps refusing stops the worker
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
+
+from faust.types import TableT, TopicT
 
 from connectors.observability.observer import PROMETHEUS, WorkerObserver
 from schemas.topics import Topics
@@ -86,12 +89,8 @@ def build(
     # values are JSON documents (the app's default value serializer); a newly
     # assigned partition is loaded in bulk (streams.runtime.store), not record by record
     app.changelog_loader = ChangelogLoader(bootstrap, auth=auth, observer=observer)
-    patients_table = app.Table("patients", partitions=config.partitions, store=store.URL)
-    referrals_table = app.Table("referrals", partitions=config.partitions, store=store.URL)
-    patients_topic, referrals_topic = (
-        app.topic(name, key_serializer="raw", value_serializer="raw", partitions=config.partitions)
-        for name in (topics.network_patients, topics.network_referrals)
-    )
+    (patients_table, referrals_table, linkage_table), state_topics = _state(app, config, topics)
+    patients_topic, referrals_topic, linkage_topic = state_topics
 
     producer = AppProducer(app)
     delivery = Delivery(producer, topics, view, observer=observer, clock=clock)
@@ -110,6 +109,7 @@ def build(
         referrals_topic,
         TableRows(app, patients_table),
         TableRows(app, referrals_table),
+        linkage=(linkage_topic, TableRows(app, linkage_table)),
     )
 
     @referrals_table.on_recover
@@ -122,6 +122,21 @@ def build(
     services = Services(net, referrals_topic, guard, observer=observer, clock=clock)
     app.service(services.service())
     return net
+
+
+def _state(
+    app: Any, config: NetworkConfig, topics: Topics
+) -> tuple[list[TableT[Any, Any]], list[TopicT]]:
+    """The worker's three tables (patients, referrals, linkage) and their command topics."""
+    tables = [
+        app.Table(name, partitions=config.partitions, store=store.URL)
+        for name in ("patients", "referrals", "linkage")
+    ]
+    commands = [
+        app.topic(name, key_serializer="raw", value_serializer="raw", partitions=config.partitions)
+        for name in (topics.network_patients, topics.network_referrals, topics.network_linkage)
+    ]
+    return tables, commands
 
 
 __all__ = ["build"]

@@ -17,6 +17,7 @@ from typing import Final
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 from schemas.topics import DEFAULT_PARTITIONS, DEFAULT_PREFIX
 from streams.decisions.limits import Limits
+from streams.decisions.linkage import MIN_SECRET_BYTES
 
 DEFAULT_APP_ID: Final = "refnet"
 #: seconds between two rounds of the deadline timer
@@ -58,6 +59,17 @@ class NetworkConfig:
     status_port: int | None = None
     status_window: timedelta = timedelta(days=30)
     status_refresh: float = 5.0
+    #: the network's linkage secret (streams.decisions.linkage): keys patients by an
+    #: HMAC of their demographics; never shown (repr) nor logged. None: no linkage
+    #: (encounters are refused as ``internal``)
+    linkage_secret: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.linkage_secret is not None and len(self.linkage_secret) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"the linkage secret must be at least {MIN_SECRET_BYTES} bytes "
+                "(REFNET_LINKAGE_SECRET)"
+            )
 
 
 __all__ = [

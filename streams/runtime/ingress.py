@@ -1,10 +1,10 @@
 """Ingress: reads every party's topic, decodes it once, re-keys it to its owner.
 
-One consumer group subscribes by pattern to every clinic's submissions topic
-and every organization's updates topic, so a party provisioned while the
-network runs is read after the next metadata refresh (``REFNET_PATTERN_REFRESH``
-seconds). Faust's own pattern subscription is not used: its aiokafka driver
-notes that patterns do not work.
+One consumer group subscribes by pattern to every clinic's submissions topic,
+every organization's updates topic and every facility's submissions topic, so a
+party provisioned while the network runs is read after the next metadata refresh
+(``REFNET_PATTERN_REFRESH`` seconds). Faust's own pattern subscription is not
+used: its aiokafka driver notes that patterns do not work.
 
 Each message is decoded by :func:`schemas.decode.decode`; a failure goes to the
 dead-letter topic with its reason and the bytes, and the sender hears a
@@ -37,6 +37,7 @@ from schemas.events import (
     ConsentUpdated,
     DeadLetter,
     DeadLetterSource,
+    EncounterNotified,
     ReferralCancelled,
     ReferralRequested,
     ReferralStatusChanged,
@@ -45,6 +46,7 @@ from schemas.events import (
 )
 from schemas.topics import TopicKind, Topics
 from streams.decisions.commands import OrganizationStatus, SubmissionReceived, patient_key
+from streams.decisions.encounters import encounter_of, find_command, patient_keys
 from streams.decisions.limits import Limits
 from streams.decisions.network_state import NetworkState
 from streams.decisions.outputs import Outgoing, refusal_answer
@@ -59,10 +61,12 @@ Observer = Callable[[str], None]
 
 
 def ingress_pattern(topics: Topics) -> str:
-    """One regex for every clinic's submissions and every organization's updates."""
+    """One regex for every clinic's submissions, every organization's updates and
+    every facility's submissions."""
     clinic = topics.clinic_submissions_pattern.strip("^$")
     org = topics.org_updates_pattern.strip("^$")
-    return f"^(?:{clinic}|{org})$"
+    facility = topics.facility_submissions_pattern.strip("^$")
+    return f"^(?:{clinic}|{org}|{facility})$"
 
 
 def route(
@@ -72,6 +76,7 @@ def route(
     limits: Limits | None = None,
     *,
     now: datetime | None = None,
+    secret: bytes | None = None,
 ) -> Outgoing:
     """Where one party message goes: its owner's topic, or the dead-letter topic.
 
@@ -80,6 +85,11 @@ def route(
     and time: an ``occurred_at`` more than ``max_clock_skew`` ahead of ``now``
     is refused. A capacity report is stamped with ``now``, the time the network
     received it, so reports are ordered by the network's clock, not the party's.
+
+    ``secret`` (the network's linkage secret) computes the patient's linkage keys
+    of a clinic's screening or referral request, and of a facility's encounter,
+    which goes on with its keys and without its demographics
+    (:mod:`streams.decisions.encounters`).
     """
     limits = limits or Limits()
     now = now or system_clock()
@@ -116,8 +126,13 @@ def route(
             f"{int(limits.max_clock_skew.total_seconds())} s (REFNET_MAX_CLOCK_SKEW)"
         )
         return dead(DeadLetterKind.LIMIT, reason)
+    if isinstance(event, EncounterNotified):
+        if secret is None:
+            return dead(DeadLetterKind.INTERNAL, "the network has no linkage secret")
+        keys = patient_keys(secret, event.patient)
+        return find_command(encounter_of(event, result.party_id, now), keys, topics)
     if result.kind is TopicKind.CLINIC_SUBMISSIONS:
-        routed = _submission(result, result.party_id, source, topics, now)
+        routed = _submission(result, result.party_id, source, topics, now, secret)
         if routed is None:
             reason = "referral.cancelled needs the patient id as its message key"
             return dead(DeadLetterKind.VALIDATION, reason)
@@ -128,16 +143,31 @@ def route(
         )
         return Outgoing.command(topics.network_referrals, event.referral_id, status)
     assert isinstance(event, ServiceCapacityChanged)
+    return _capacity(event, result.party_id, state, topics, now) or dead(
+        DeadLetterKind.AUTHORIZATION,
+        f"service is not in the directory under organization {result.party_id}",
+    )
+
+
+def _capacity(
+    event: ServiceCapacityChanged, org_id: str, state: NetworkState, topics: Topics, now: datetime
+) -> Outgoing | None:
+    """An organization's capacity report, stamped with the network's time of receipt;
+    None for a service not its own."""
     service = state.services.get(event.service_id)
-    if service is None or service.org_id != result.party_id:
-        reason = f"service is not in the directory under organization {result.party_id}"
-        return dead(DeadLetterKind.AUTHORIZATION, reason)
+    if service is None or service.org_id != org_id:
+        return None
     stamped = event.model_copy(update={"occurred_at": now})
     return Outgoing.event(topics.network_capacity, event.service_id, stamped)
 
 
 def _submission(
-    result: Decoded, clinic_id: str, source: DeadLetterSource, topics: Topics, now: datetime
+    result: Decoded,
+    clinic_id: str,
+    source: DeadLetterSource,
+    topics: Topics,
+    now: datetime,
+    secret: bytes | None,
 ) -> Outgoing | None:
     """A clinic's submission, re-keyed to its patient's owner; None for a cancellation
     without the patient id as its key."""
@@ -153,12 +183,18 @@ def _submission(
         patient_id = result.key
     else:
         patient_id = event.patient.id
+    keys = (
+        patient_keys(secret, event.patient)
+        if isinstance(event, ScreeningSubmitted | ReferralRequested)
+        else []
+    )
     command = SubmissionReceived(
         command_id=str(event.event_id),
         clinic_id=clinic_id,
         source=source,
         event=event,
         received_at=now,
+        linkage_keys=keys,
     )
     return Outgoing.command(topics.network_patients, patient_key(clinic_id, patient_id), command)
 
@@ -224,6 +260,7 @@ class Ingress:
         auth: KafkaAuth = PLAINTEXT,
         clock: Clock = system_clock,
         quota: PartyQuota | None = None,
+        linkage_secret: bytes | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.auth = auth
@@ -237,6 +274,7 @@ class Ingress:
         self._ready = ready
         self._observe = observe or (lambda label: None)
         self.quota = quota
+        self._secret = linkage_secret
         #: inboxes an answer could not reach, and until when none is tried again:
         #: at most one entry per party whose message was refused
         self._unreachable: dict[str, float] = {}
@@ -264,7 +302,9 @@ class Ingress:
 
     def route_safely(self, record: ConsumerRecord[bytes, bytes]) -> Outgoing:
         try:
-            return route(record, self.topics, self.state, self.limits, now=self.clock())
+            return route(
+                record, self.topics, self.state, self.limits, now=self.clock(), secret=self._secret
+            )
         except Exception as exc:  # noqa: BLE001 - one message never stops intake
             log.error(
                 "ingress: routing %s[%d]@%d failed (%s); dead-lettered",

@@ -48,8 +48,11 @@ def invalid_command(topics: Topics, message: Any, reason: str, at: datetime) -> 
 def internal(topics: Topics, command: Command, agent: str, why: str, at: datetime) -> Outgoing:
     """A command the agent failed on (``internal``): the command's own source if it
     has one, else the referral it was for."""
+    topic = {"referrals": topics.network_referrals, "linkage": topics.network_linkage}.get(
+        agent, topics.network_patients
+    )
     source = getattr(command, "source", None) or DeadLetterSource(
-        topic=topics.network_referrals if agent == "referrals" else topics.network_patients,
+        topic=topic,
         partition=-1,
         offset=-1,
         key=getattr(command, "referral_id", None),

@@ -137,6 +137,7 @@ class Services:
             observe=self.observer.ingress_routed,
             auth=config.kafka_auth,
             clock=self.clock,
+            linkage_secret=config.linkage_secret,
         )
         net.supervisor.start("ingress", net.ingress.run)
 

@@ -97,7 +97,11 @@ class Timers:
 
     async def poke_quiet_partitions(self) -> None:
         app, topics = self.net.app, self.net.topics
-        agents = {topics.network_patients: "patients", topics.network_referrals: "referrals"}
+        agents = {
+            topics.network_patients: "patients",
+            topics.network_referrals: "referrals",
+            topics.network_linkage: "linkage",
+        }
         owned = [
             (tp.topic, tp.partition) for tp in app.assignor.assigned_actives() if tp.topic in agents
         ]

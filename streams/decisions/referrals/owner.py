@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from schemas.codes import BusinessStatus, DeadLetterKind, ReasonCode, WithdrawReason
 from streams.decisions.commands import (
+    AlertReferral,
     CancelReferral,
     ExpireReferral,
     OpenReferral,
@@ -13,6 +14,7 @@ from streams.decisions.commands import (
     ReferralCommand,
     UpdateConsent,
 )
+from streams.decisions.encounters import organization_alert
 from streams.decisions.lifecycle import Forbidden
 from streams.decisions.outputs import Outgoing, dead_letter_event
 from streams.decisions.referrals.clinic import (
@@ -61,6 +63,8 @@ def _apply(
         if record.state.terminal:  # the patient forgot it and marked its category open
             return ReferralDecision(None, reopened_closed(record, command, ctx))
         return ReferralDecision(None, [])  # a replayed or repeated open
+    if isinstance(command, AlertReferral):
+        return _alert(record, command, ctx)
     if record is None:
         return reject_unknown(command, ctx)
     if command.command_id in record.seen:
@@ -83,6 +87,29 @@ def _apply(
     if decision.record is not None:
         decision.record.remember(command.command_id)
     return decision
+
+
+def _alert(record: ReferralRecord | None, command: AlertReferral, ctx: Context) -> ReferralDecision:
+    """An encounter of the referral's patient: the organization working on it hears of
+    it as far as the consent allows. A referral gone or not held hears nothing, and
+    the alert changes nothing of the referral but the ids it remembers."""
+    if record is None or command.command_id in record.alerts:
+        return ReferralDecision(None, [])
+    outputs = organization_alert(
+        referral_id=record.referral_id,
+        org_id=record.offer.org_id if record.offer is not None else None,
+        status=record.status,
+        category=record.category,
+        consent=record.consent,
+        command=command,
+        now=ctx.now,
+        topics=ctx.topics,
+    )
+    if outputs is None:
+        return ReferralDecision(None, [])
+    record = record.model_copy(deep=True)
+    record.remember_alert(command.command_id)
+    return ReferralDecision(record, outputs)
 
 
 def fail(
@@ -116,6 +143,8 @@ def fail(
     )
     outputs = [Outgoing.event(ctx.topics.deadletter, source.key or referral_id, letter)]
     internal = DeadLetterKind.INTERNAL.value
+    if isinstance(command, AlertReferral):  # an alert that failed ends no referral
+        return ReferralDecision(None, outputs, dead_letter=internal)
     if record is None and isinstance(command, OpenReferral):
         record = new_record(command, partition, ctx)
     elif record is not None:

@@ -20,6 +20,8 @@ from streams.decisions.limits import Limits
 #: How many applied command ids a referral keeps (its own commands only: a
 #: refused command from anyone is never remembered, so nobody can grow it).
 SEEN_LIMIT = 64
+#: How many encounter alerts a referral remembers (see ``ReferralRecord.alerts``).
+ALERTS_LIMIT = 32
 #: Task statuses in which an organization works on the referral.
 ACTIVE_STATUSES = frozenset({TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS, TaskStatus.ON_HOLD})
 
@@ -54,6 +56,14 @@ class ReferralRecord(ReferralRequest):
     updated_at: datetime | None = None
     #: when it reached a final status (retention counts from it)
     closed_at: datetime | None = None
+    #: the encounter alerts applied (their command ids; apart from ``seen``, so that
+    #: a patient's many encounters never push a party's command ids out of it)
+    alerts: list[str] = Field(default_factory=list)
+
+    def remember_alert(self, command_id: str) -> None:
+        self.alerts.append(command_id)
+        if len(self.alerts) > ALERTS_LIMIT:
+            del self.alerts[: len(self.alerts) - ALERTS_LIMIT]
 
     @property
     def state(self) -> ReferralState:
