@@ -132,7 +132,14 @@ def tail_name(rng: random.Random, syllables: int) -> str:
     return "".join(parts).capitalize()
 
 
-def zipf(names: tuple[str, ...], exponent: float = 1.0) -> tuple[list[str], list[float]]:
-    """The names and their cumulative weights, the n-th name weighing 1/n^exponent."""
+def zipf(names: tuple[str, ...], exponent: float = 0.6) -> tuple[list[str], list[float]]:
+    """The names and their cumulative weights, the n-th name weighing 1/n^exponent.
+
+    With 0.6 the commonest given name is about 5% of people of its sex and the
+    ten commonest about 20% (as among the older cohorts in the US Social Security
+    name counts); the ten commonest family names of each list are about 20% of
+    people, more than in the US Census surname counts: collisions are, if
+    anything, more frequent here than in a real city.
+    """
     weights = [1 / (rank**exponent) for rank in range(1, len(names) + 1)]
     return list(names), list(itertools.accumulate(weights))

@@ -8,18 +8,23 @@ facility's patient match when any of their keys is equal. Only keys are kept;
 raw demographics never reach a table, a topic of the network's own, or a log.
 
 Normalisation (:func:`normalise`): Unicode folded to ASCII (NFKD, accents
-dropped), case, apostrophes and periods dropped, spaces and hyphens between the
-parts of a compound name ignored (``García-López`` is ``Garcia Lopez`` is
-``GARCIALOPEZ``), generational suffixes (Jr, Sr, II, III, IV) dropped, the given
-name's first part kept (a middle name is not), a common nickname also read as
-its formal name (Bob is also Robert), the postal code cut to its first 5 digits
-and the phone to its last 10.
+dropped, ß as ss...), case, apostrophes and periods dropped, spaces and hyphens
+between the parts of a compound name ignored (``García-López`` is ``Garcia
+Lopez`` is ``GARCIALOPEZ``) and each part also read alone (``Garcia``),
+generational suffixes (Jr, Sr, II, III, IV) dropped, the given name's first
+part kept (and its parts joined: ``Mary Ann`` is ``mary`` and ``maryann``), a
+common nickname also read as its formal name (Bob is also Robert), the postal
+code cut to its first 5 digits and the phone to its last 10.
 
-Each key (:data:`RULES`) needs the birth date and some of the names; each adds
-the postal code or the phone, so that a patient who moved or changed numbers
-still matches on the other. The rules and the miss and false-match rates they
-give on a generated population are in ``docs/linkage.md``
-(``python -m benchmarks.linkage``).
+Each key needs the birth date and the given name (or its initial), all but one
+the family name, and each the postal code or the phone, so that a patient who
+moved or changed numbers still matches on the other. The strict rules
+(:data:`STRICT_RULES`) take the names as given; the fuzzy ones
+(:data:`FUZZY_RULES`) forgive a typo, and so also match twins whose names sound
+or begin alike: where an encounter matches more than one patient,
+:func:`strongest` keeps those matched on a strict key. The rules and the miss
+and false-match rates they give on a generated population are in
+``docs/linkage.md`` (``python -m benchmarks.linkage``).
 """
 
 from __future__ import annotations
@@ -265,13 +270,15 @@ def swapped_dob(d: Demographics) -> Iterator[tuple[str, ...]]:
 
 
 def household(d: Demographics) -> Iterator[tuple[str, ...]]:
-    """Given name, birth date, postal code and phone, without the family name: a
-    patient whose family name changed (marriage) or was mistyped, still at the
-    same address and number."""
-    if not d.postal_code or not d.phone:
+    """Given name, birth date and phone, without the family name or the postal
+    code: a patient whose family name changed (marriage) or was mistyped, who
+    kept their number (wherever they live now). Twins have different given
+    names; a household's phone is shared by people born on other days.
+    """
+    if not d.phone:
         return
     for given in d.givens:
-        yield ("v2-home", given, d.birth_date.isoformat(), d.postal_code, d.phone)
+        yield ("v2-home", given, d.birth_date.isoformat(), d.phone)
 
 
 #: Rules on the names as given (after normalisation): two different people

@@ -169,9 +169,11 @@ def test_day_and_month_swapped_match_on_a_strict_key() -> None:
     assert not keys() & keys(birth_date=date(1984, 7, 5))
 
 
-def test_a_name_change_at_the_same_address_and_number_matches() -> None:
+def test_a_name_change_with_the_same_number_matches_wherever_they_live() -> None:
     assert strict_keys() & strict_keys(family_name="Rivera")
+    assert strict_keys() & strict_keys(family_name="Rivera", postal_code="10027")
     assert not keys() & keys(family_name="Rivera", phone=None)
+    assert not keys() & keys(family_name="Rivera", given_name="Rosa")
 
 
 def test_a_typo_that_sounds_alike_matches_on_the_soundex_key_only() -> None:
