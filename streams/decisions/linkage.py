@@ -52,6 +52,14 @@ _NOT_DIGIT = re.compile(r"[^0-9]")
 #: Generational suffixes, dropped wherever they stand in a name of more than one part.
 SUFFIXES: Final = frozenset({"jr", "sr", "ii", "iii", "iv"})
 
+#: Particles of a compound family name, never read as a family name alone.
+PARTICLES: Final = frozenset(
+    {"de", "del", "della", "la", "las", "los", "da", "das", "do", "dos", "di", "du",
+     "van", "von", "der", "den", "ten", "ter", "st", "y"}
+)  # fmt: skip
+#: Forms a name is read as, at most (a name of many parts makes no more keys).
+MAX_FORMS: Final = 3
+
 #: Common US nicknames and the formal given names they stand for (a few are
 #: ambiguous: Alex is Alexander or Alexandra). Keys are made for the name as
 #: given and for each formal name, so that Bob matches Robert.
@@ -132,20 +140,26 @@ def _unique(forms: Iterator[str] | list[str]) -> tuple[str, ...]:
 
 
 def family_forms(text: str | None) -> tuple[str, ...]:
-    """The family name joined (``garcialopez``), then each part of a compound name."""
+    """The family name joined (``garcialopez``), then the first two parts of a
+    compound name alone (never a particle: ``de la Cruz`` is ``delacruz`` and
+    ``cruz``; ``García y López`` is ``garcialopez``, ``garcia``, ``lopez``)."""
     parts = name_parts(text)
+    if len(parts) > 2:
+        parts = [p for p in parts if p != "y"] or parts
     if not parts:
         return ()
-    return _unique(["".join(parts), *(parts if len(parts) > 1 else [])])
+    alone = [p for p in parts if p not in PARTICLES][:2] if len(parts) > 1 else []
+    return _unique(["".join(parts), *alone])[:MAX_FORMS]
 
 
 def given_forms(text: str | None) -> tuple[str, ...]:
-    """The given name's first part, its parts joined, and a nickname's formal names."""
+    """The given name's first part, its parts joined, and a nickname's formal
+    names (at most :data:`MAX_FORMS` in all)."""
     parts = name_parts(text)
     if not parts:
         return ()
     first = parts[0]
-    return _unique([first, "".join(parts), *NICKNAMES.get(first, ())])
+    return _unique([first, "".join(parts), *NICKNAMES.get(first, ())])[:MAX_FORMS]
 
 
 def _digits(text: str | None) -> str:
@@ -232,41 +246,38 @@ def names_dob(d: Demographics) -> Iterator[tuple[str, ...]]:
 
 
 def sounds_dob(d: Demographics) -> Iterator[tuple[str, ...]]:
-    """As :func:`names_dob` with the names' Soundex codes: one typo that keeps a
-    name's first letter and sound (Jonson, Micheal) still matches."""
+    """The family name's forms and the given name's first part by their Soundex
+    codes, birth date, postal code or phone: one typo that keeps a name's first
+    letter and sound (Jonson, Micheal) still matches."""
     born = d.birth_date.isoformat()
-    families = _unique(soundex(f) for f in d.families)
-    givens = _unique(soundex(g) for g in d.givens)
+    given = soundex(d.givens[0])
     for tag, place in _places(d):
-        for family in families:
-            for given in givens:
-                yield (f"v2-sx-{tag}", family, given, born, place)
+        for family in _unique(soundex(f) for f in d.families):
+            yield (f"v2-sx-{tag}", family, given, born, place)
 
 
 def initial_dob(d: Demographics) -> Iterator[tuple[str, ...]]:
-    """Family, the given name's initial, birth date, and the postal code or the
-    phone: a typo in the given name after its first letter (Jenifer), or a
+    """The family name's forms, the given name's initial, birth date, postal code
+    or phone: a typo in the given name after its first letter (Jenifer), or a
     nickname outside :data:`NICKNAMES` with the same initial (Manny), still matches.
     """
     born = d.birth_date.isoformat()
-    initials = _unique(given[0] for given in d.givens)
     for tag, place in _places(d):
         for family in d.families:
-            for initial in initials:
-                yield (f"v2-in-{tag}", family, initial, born, place)
+            yield (f"v2-in-{tag}", family, d.givens[0][0], born, place)
 
 
 def swapped_dob(d: Demographics) -> Iterator[tuple[str, ...]]:
-    """As :func:`names_dob` with the day and month unordered: a birth date typed
-    day-first (4/7 for 7/4) still matches. Only for dates that can be read both ways."""
+    """The names as given (the family name joined, the given name's first part),
+    the birth date with day and month unordered, postal code or phone: a birth
+    date typed day-first (4/7 for 7/4) still matches. Only for dates that can be
+    read both ways."""
     day, month = d.birth_date.day, d.birth_date.month
     if day > 12 or day == month:
         return
     unordered = f"{d.birth_date.year:04d}-{min(day, month):02d}-{max(day, month):02d}"
     for tag, place in _places(d):
-        for family in d.families:
-            for given in d.givens:
-                yield (f"v2-dm-{tag}", family, given, unordered, place)
+        yield (f"v2-dm-{tag}", d.families[0], d.givens[0], unordered, place)
 
 
 def household(d: Demographics) -> Iterator[tuple[str, ...]]:
@@ -290,6 +301,9 @@ STRICT_RULES: Final[tuple[Rule, ...]] = (names_dob, swapped_dob, household)
 FUZZY_RULES: Final[tuple[Rule, ...]] = (sounds_dob, initial_dob)
 #: The rules :func:`linkage_keys` applies (measured in ``docs/linkage.md``).
 RULES: Final[tuple[Rule, ...]] = (*STRICT_RULES, *FUZZY_RULES)
+#: Keys one patient has at most: names (3 x 3 forms) x 2 places, 2 swapped, 3
+#: household, 3 x 2 Soundex, 3 x 2 initial. About 8 for most.
+MAX_KEYS: Final = MAX_FORMS * MAX_FORMS * 2 + 2 + MAX_FORMS + MAX_FORMS * 2 * 2
 
 
 @functools.lru_cache(maxsize=8)
@@ -360,8 +374,11 @@ def linkage_keys(
 __all__ = [
     "FUZZY_RULES",
     "KEY_CHARS",
+    "MAX_FORMS",
+    "MAX_KEYS",
     "MIN_SECRET_BYTES",
     "NICKNAMES",
+    "PARTICLES",
     "RULES",
     "STRICT_RULES",
     "SUFFIXES",

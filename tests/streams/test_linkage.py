@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from streams.decisions.linkage import (
     FUZZY_RULES,
     KEY_CHARS,
+    MAX_KEYS,
     RULES,
     STRICT_RULES,
     family_forms,
@@ -65,6 +66,9 @@ def strict_keys(**changes: object) -> set[str]:
         ("Garcia Lopez", ("garcialopez", "garcia", "lopez")),
         ("GARCIA LOPEZ", ("garcialopez", "garcia", "lopez")),
         ("O'Brien", ("obrien",)),
+        ("de la Cruz", ("delacruz", "cruz")),  # a particle is never a family name alone
+        ("García y López", ("garcialopez", "garcia", "lopez")),
+        ("Ruiz Diaz Vega Soto", ("ruizdiazvegasoto", "ruiz", "diaz")),
         ("Smith Jr.", ("smith",)),
         ("Smith, III", ("smith",)),
         ("sr", ("sr",)),  # a name that is only a suffix stays a name
@@ -125,6 +129,14 @@ def test_phones_are_cut_to_their_last_ten_digits(phone: str | None, ten: str) ->
 )  # fmt: skip
 def test_soundex_is_american_soundex(name: str, code: str) -> None:
     assert soundex(name) == code
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(["Al", "Bob", "Alex", "de", "Cruz", "Jr", "Lee"]), max_size=40))
+def test_a_name_of_many_parts_makes_no_more_than_max_keys(parts: list[str]) -> None:
+    name = " ".join(parts)
+    made = keys(given_name=name or "Al", family_name=name or "Lee", birth_date=date(1984, 4, 7))
+    assert len(made) <= MAX_KEYS
 
 
 def test_too_little_to_link_gives_no_keys() -> None:
