@@ -3,7 +3,8 @@
 A few seconds after an organization accepts a referral, the hospital sees some
 of those patients: an emergency department visit (ADT A04, PV1-2 ``E``) or an
 admission (A01, PV1-2 ``I``), then their discharge (A03). It sends each message
-as a hospital's interface engine would, with python-hl7's MLLP client, to the
+as a hospital's interface engine would, when it happens (the stay compressed
+by ``--speed``), with python-hl7's MLLP client, to the
 ``refnet mllp`` listener, and keeps each HL7 ACK's code (MSA-1: ``AA``, ``AE``,
 ``AR``). The patient's demographics are the clinic's, sometimes as hospitals
 really record them (a nickname, upper case, a compound family name in part, a
@@ -115,14 +116,21 @@ def build_adt(
     return message
 
 
-def messages_of(visit: Visit, at: datetime, control_prefix: str) -> list[hl7.Message]:
-    """The visit's messages: an ED visit (A04) or an admission (A01), then the discharge (A03)."""
+def stay_of(visit: Visit) -> timedelta:
+    """How long the patient stays (network time): hours in the ED, days when admitted."""
+    return timedelta(hours=5) if visit.emergency else timedelta(days=3)
+
+
+def arrival(visit: Visit, at: datetime) -> hl7.Message:
+    """The visit's first message: an ED visit (A04) or an admission (A01), at ``at``."""
     first: Trigger = "A04" if visit.emergency else "A01"
-    stay = timedelta(hours=5) if visit.emergency else timedelta(days=3)
-    return [
-        build_adt(first, visit, at=at, control_id=f"{control_prefix}-1"),
-        build_adt("A03", visit, at=at + stay, control_id=f"{control_prefix}-2"),
-    ]
+    return build_adt(first, visit, at=at, control_id=f"{visit.visit_number}-1")
+
+
+def discharge(visit: Visit, at: datetime) -> hl7.Message:
+    """The visit's discharge (A03), at ``at`` (sent then: the network refuses a time ahead
+    of its clock)."""
+    return build_adt("A03", visit, at=at, control_id=f"{visit.visit_number}-2")
 
 
 class Hospital:
@@ -224,7 +232,9 @@ __all__ = [
     "VISITS",
     "Hospital",
     "Visit",
+    "arrival",
     "build_adt",
-    "messages_of",
+    "discharge",
     "send",
+    "stay_of",
 ]

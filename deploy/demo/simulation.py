@@ -24,7 +24,7 @@ from connectors.kafka.clients import consumer as kafka_consumer
 from connectors.kafka.clients import producer as kafka_producer
 from deploy.demo.clinics import Clinics
 from deploy.demo.config import DemoConfig
-from deploy.demo.hospital import DELAY, Hospital, Visit, messages_of, send
+from deploy.demo.hospital import DELAY, Hospital, Visit, arrival, discharge, send, stay_of
 from deploy.demo.organizations import Action, Organizations
 from deploy.demo.tally import Tally
 from schemas.codes import TaskStatus
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 #: Clinics screen during this share of --duration; the rest lets referrals progress.
 SCREENING_SHARE: Final = 0.75
+#: Longest a hospital stay lasts in the demo, in seconds (3 days at the default speed: 18 s).
+MAX_STAY: Final = 20.0
 #: How long the worker may take to answer its first screening.
 STARTUP_TIMEOUT: Final = 180.0
 
@@ -299,15 +301,18 @@ class Simulation:
         self._spawn(self._visit(visit, self.rng.uniform(*DELAY)))
 
     async def _visit(self, visit: Visit, delay: float) -> None:
-        """The hospital sends the visit's ADT over MLLP, a few seconds after the acceptance."""
+        """The hospital sends the visit's ADT over MLLP: its arrival a few seconds after
+        the acceptance, its discharge after the stay (compressed by --speed)."""
         await asyncio.sleep(delay)
-        assert self.run.listener_port is not None
-        messages = messages_of(visit, datetime.now(UTC), control_prefix=visit.visit_number)
-        within = 0.0 if self.listener_down else 10.0
-        codes = await send("127.0.0.1", self.run.listener_port, messages, connect_within=within)
-        self.tally.adt_answered(codes)
         kind = "ED visit" if visit.emergency else "admission"
-        self.tally.recent.append(
-            f"hospital: {kind} and discharge sent ({visit.variation}); ACK {', '.join(codes)}"
-        )
+        await self._adt(arrival(visit, datetime.now(UTC)), kind, visit.variation)
+        await asyncio.sleep(min(stay_of(visit).total_seconds() / self.options.speed, MAX_STAY))
+        await self._adt(discharge(visit, datetime.now(UTC)), "discharge", visit.variation)
+
+    async def _adt(self, message: Any, kind: str, variation: str) -> None:
+        assert self.run.listener_port is not None
+        within = 0.0 if self.listener_down else 10.0
+        codes = await send("127.0.0.1", self.run.listener_port, [message], connect_within=within)
+        self.tally.adt_answered(codes)
+        self.tally.recent.append(f"hospital: {kind} sent ({variation}); ACK {codes[0]}")
         del self.tally.recent[:-8]

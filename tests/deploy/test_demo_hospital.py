@@ -13,7 +13,16 @@ from hl7.mllp import HL7StreamReader, HL7StreamWriter, start_hl7_server
 
 from deploy.demo.clinics import Clinics
 from deploy.demo.config import DemoConfig
-from deploy.demo.hospital import FACILITY_ID, Hospital, Visit, build_adt, messages_of, send
+from deploy.demo.hospital import (
+    FACILITY_ID,
+    Hospital,
+    Visit,
+    arrival,
+    build_adt,
+    discharge,
+    send,
+    stay_of,
+)
 from deploy.demo.setup import free_port
 from deploy.demo.tally import Tally
 from schemas.events import ScreeningSubmitted
@@ -65,14 +74,15 @@ def test_an_ed_visit_is_an_a04_with_class_e_and_parses_back_with_python_hl7() ->
     assert str(message["DG1.F3.R1.C3"]) == "I10"
 
 
-def test_an_admission_is_an_a01_with_class_i_then_an_a03_discharge_later() -> None:
+def test_an_admission_is_an_a01_with_class_i_then_an_a03_discharge_days_later() -> None:
     admitted = Visit(**{**VISIT.__dict__, "emergency": False})
-    first, discharge = (hl7.parse(str(m)) for m in messages_of(admitted, AT, "V1"))
+    first = hl7.parse(str(arrival(admitted, AT)))
+    left = hl7.parse(str(discharge(admitted, AT + stay_of(admitted))))
     assert str(first["MSH.F9.R1.C2"]) == "A01" and str(first["PV1.F2"]) == "I"
-    assert str(discharge["MSH.F9.R1.C2"]) == "A03"
-    assert str(discharge["MSH.F9.R1.C3"]) == "ADT_A03"
-    assert str(discharge["EVN.F2"]) > str(first["EVN.F2"])
-    assert str(first["MSH.F10"]) != str(discharge["MSH.F10"])
+    assert str(left["MSH.F9.R1.C2"]) == "A03" and str(left["MSH.F9.R1.C3"]) == "ADT_A03"
+    assert str(left["EVN.F2"]) == "20261209161530+0000"  # stamped when sent, 3 days on
+    assert str(first["MSH.F10"]) != str(left["MSH.F10"])
+    assert stay_of(VISIT).total_seconds() == 5 * 3600  # an ED visit lasts hours
 
 
 def test_hl7_separators_in_a_value_are_escaped_not_sent_raw() -> None:
@@ -107,7 +117,7 @@ async def test_each_message_gets_its_ack_code_over_mllp() -> None:
     port = free_port()
     server = await start_hl7_server(listener, "127.0.0.1", port)
     try:
-        codes = await send("127.0.0.1", port, messages_of(VISIT, AT, "V1"))
+        codes = await send("127.0.0.1", port, [arrival(VISIT, AT), discharge(VISIT, AT)])
     finally:
         server.close()
         await server.wait_closed()
@@ -116,7 +126,8 @@ async def test_each_message_gets_its_ack_code_over_mllp() -> None:
 
 
 async def test_no_listener_leaves_every_message_unreachable() -> None:
-    codes = await send("127.0.0.1", free_port(), messages_of(VISIT, AT, "V1"), connect_within=0)
+    messages = [arrival(VISIT, AT), discharge(VISIT, AT)]
+    codes = await send("127.0.0.1", free_port(), messages, connect_within=0)
     assert codes == ["unreachable", "unreachable"]
 
 
