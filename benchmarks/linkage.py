@@ -56,6 +56,7 @@ from streams.decisions.linkage import (
     given_forms,
     keys_of,
     normalise,
+    strongest,
 )
 
 SECRET: Final = b"benchmark-network-secret-32bytes"
@@ -323,13 +324,17 @@ def index(people: list[tuple[Person, Keys]]) -> dict[str, list[int]]:
 
 
 def matches(found: dict[str, list[int]], keys: Keys, key_set: KeySet) -> set[int]:
-    def lookup(rules: tuple[str, ...]) -> set[int]:
-        return {pid for rule in rules for key in keys[rule] for pid in found.get(key, ())}
-
-    strict = lookup(key_set.strict)
-    if key_set.prefer_strict and strict:
-        return strict
-    return strict | lookup(key_set.fuzzy)
+    """The clinic patients a record is for: :func:`strongest` over the keys shared
+    (strict keys preferred), or every patient sharing any key."""
+    strict = [key for rule in key_set.strict for key in keys[rule]]
+    every = strict + [key for rule in key_set.fuzzy for key in keys[rule]]
+    matched: dict[int, set[str]] = defaultdict(set)
+    for key in every:
+        for pid in found.get(key, ()):
+            matched[pid].add(key)
+    if key_set.prefer_strict:
+        return strongest(matched, strict)
+    return set(matched)
 
 
 #: A hospital record's person (None: no clinic saw them) and its keys.

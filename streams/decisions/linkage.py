@@ -97,8 +97,8 @@ NICKNAMES: Final[dict[str, tuple[str, ...]]] = {
 class Demographics:
     """A patient's demographics, normalised (never kept: keys are made of it and it is dropped).
 
-    ``families``: the family name's forms (all its parts joined, and each part of
-    a compound name alone, so that ``Garcia`` matches ``Garcia-Lopez``);
+    ``families``: the family name's forms (all its parts joined, and the first
+    two parts of a compound name alone, so that ``Garcia`` matches ``Garcia-Lopez``);
     ``givens``: the given name's forms (its first part, the parts joined, the
     formal names of a nickname).
     """
