@@ -31,7 +31,8 @@ FAMILY_NAMES: Final = (
 )  # fmt: skip
 #: Share of patients with a compound family name (García-López).
 COMPOUND_FAMILY: Final = 0.1
-#: What those who consent let organizations hear of hospital encounters (illustrative).
+#: What those who consent let organizations hear of hospital encounters, when
+#: ``demo.toml`` does not say (illustrative).
 ENCOUNTER_ALERTS: Final = {"encounter": 0.8, "none": 0.2}
 
 
@@ -169,7 +170,9 @@ class Clinics:
         categories: list[Category] | None = None
         if kind == "narrowed" and len(needs) > 1:  # consents to all of them but one
             categories = sorted(rng.sample(sorted(needs), k=len(needs) - 1))
-        alerts = pick(self.extra, ENCOUNTER_ALERTS) if kind != "declined" else "none"
+        alerts = "none"
+        if kind != "declined":
+            alerts = pick(self.extra, config.encounter_alerts or ENCOUNTER_ALERTS)
         consent = {
             "granted": kind != "declined",
             "categories": categories,

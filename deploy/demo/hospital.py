@@ -29,8 +29,10 @@ from hl7.mllp import HL7StreamReader, open_hl7_connection
 
 #: The demo's hospital (fictional), its facility id (MSH-4).
 FACILITY_ID: Final = "trinity-general-hospital"
-#: Patients the hospital sees in a run.
+#: Patients the hospital sees in a run (``demo.toml``'s ``[hospital]`` may say otherwise).
 VISITS: Final = 10
+#: Share of the visits to the emergency department (the rest are admissions).
+EMERGENCY: Final = 0.6
 #: Seconds after a referral's acceptance before the hospital sees its patient.
 DELAY: Final = (2.0, 5.0)
 #: Seconds to wait for an ACK, and for the listener to take a connection.
@@ -136,9 +138,10 @@ def discharge(visit: Visit, at: datetime) -> hl7.Message:
 class Hospital:
     """Whom the hospital sees, and how it records them (seeded apart from the clinics)."""
 
-    def __init__(self, seed: int, *, visits: int = VISITS) -> None:
+    def __init__(self, seed: int, *, visits: int = VISITS, emergency: float = EMERGENCY) -> None:
         self.rng = random.Random(f"{seed}:hospital")
         self.visits = visits
+        self.emergency = emergency
         self.seen: set[str] = set()
 
     def wants(self, patient_id: str) -> bool:
@@ -176,7 +179,7 @@ class Hospital:
             birth_date=born,
             postal_code=str(postal) if postal else None,
             phone=str(phone) if phone else None,
-            emergency=rng.random() < 0.6,
+            emergency=rng.random() < self.emergency,
             visit_number=f"V{rng.randrange(10**7, 10**8)}",
             reason=rng.choice(REASONS),
             variation=variation,

@@ -24,7 +24,17 @@ from connectors.kafka.clients import consumer as kafka_consumer
 from connectors.kafka.clients import producer as kafka_producer
 from deploy.demo.clinics import Clinics
 from deploy.demo.config import DemoConfig
-from deploy.demo.hospital import DELAY, Hospital, Visit, arrival, discharge, send, stay_of
+from deploy.demo.hospital import (
+    DELAY,
+    EMERGENCY,
+    VISITS,
+    Hospital,
+    Visit,
+    arrival,
+    discharge,
+    send,
+    stay_of,
+)
 from deploy.demo.organizations import Action, Organizations
 from deploy.demo.tally import Tally
 from schemas.codes import TaskStatus
@@ -128,7 +138,11 @@ class Simulation:
         self.network_up = asyncio.Event()
         self.started_at: float | None = None
         self.rng = random.Random(f"{seed}:arrivals")
-        self.hospital = Hospital(seed)
+        self.hospital = Hospital(
+            seed,
+            visits=int(config.hospital.get("visits", VISITS)),
+            emergency=config.hospital.get("emergency", EMERGENCY),
+        )
         #: the clinics' patients (as screening.submitted carries them), for the hospital
         self.patients: dict[str, dict[str, Any]] = {}
         self.listener_down = False

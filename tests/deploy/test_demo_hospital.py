@@ -202,3 +202,12 @@ def test_the_hospital_records_the_patient_as_the_clinic_did_or_with_a_variation(
         assert set(clinic_keys) & set(hospital_keys), visit.variation  # the network links them
     assert {"as-is", "upper-case", "zip+4", "no phone"} <= set(seen)
     assert not hospital.wants(events[0].patient.id)  # seen once, and the visits are used up
+
+
+def test_the_hospital_figures_come_from_demo_toml(config: DemoConfig) -> None:
+    assert config.hospital == {"visits": 10, "emergency": 0.6}
+    assert config.encounter_alerts == {"encounter": 0.8, "none": 0.2}
+    patient = _patients(config, 1, 1)[0].patient.model_dump(mode="json")
+    assert not Hospital(1, emergency=0.0).visit(patient).emergency
+    assert Hospital(1, emergency=1.0).visit(patient).emergency
+    assert not Hospital(1, visits=0).wants("pt-anyone")
