@@ -24,6 +24,16 @@ GIVEN_NAMES: Final = (
     "Ana", "Luis", "Maria", "James", "Keisha", "Tran", "Linh", "Abebe", "Selam", "Jose",
     "Grace", "Marcus", "Rosa", "Daniel", "Hanh", "Tigist", "Carmen", "Andre", "Lupe", "Noah",
 )  # fmt: skip
+FAMILY_NAMES: Final = (
+    "Garcia", "Hernandez", "Martinez", "Lopez", "Johnson", "Williams", "Nguyen", "Tran",
+    "Smith", "Brown", "Jackson", "Davis", "Rodriguez", "Gonzalez", "Tesfaye", "Bekele",
+    "Washington", "Robinson", "Perez", "Ramirez", "Le", "Pham", "Thomas", "Harris",
+)  # fmt: skip
+#: Share of patients with a compound family name (García-López).
+COMPOUND_FAMILY: Final = 0.1
+#: What those who consent let organizations hear of hospital encounters, when
+#: ``demo.toml`` does not say (illustrative).
+ENCOUNTER_ALERTS: Final = {"encounter": 0.8, "none": 0.2}
 
 
 # ---------------------------------------------------------------- clinics
@@ -134,6 +144,9 @@ class Clinics:
         self.token = token
         self.today = today
         self.count = 0
+        # family names and encounter-alert consent: a stream of their own, so that
+        # the screenings and what organizations do stay as the seed made them before
+        self.extra = random.Random(f"{seed}:patients")
 
     def next(self, now: datetime) -> Screening:
         rng, config = self.rng, self.config
@@ -147,6 +160,7 @@ class Clinics:
         patient = {
             "id": patient_id,
             "given_name": rng.choice(GIVEN_NAMES),
+            "family_name": self._family_name(),
             "phone": f"+1214555{rng.randrange(100, 200):04d}",  # 555-01xx: reserved for fiction
             "preferred_language": pick(rng, clinic.languages),
             "postal_code": rng.choice(clinic.postal_codes),
@@ -156,7 +170,15 @@ class Clinics:
         categories: list[Category] | None = None
         if kind == "narrowed" and len(needs) > 1:  # consents to all of them but one
             categories = sorted(rng.sample(sorted(needs), k=len(needs) - 1))
-        consent = {"granted": kind != "declined", "categories": categories, "expires_at": None}
+        alerts = "none"
+        if kind != "declined":
+            alerts = pick(self.extra, config.encounter_alerts or ENCOUNTER_ALERTS)
+        consent = {
+            "granted": kind != "declined",
+            "categories": categories,
+            "expires_at": None,
+            "encounter_alerts": alerts,
+        }
         event = ScreeningSubmitted.new(
             occurred_at=now,
             screening_id=f"scr-{self.token}-{self.count:05d}",
@@ -174,9 +196,20 @@ class Clinics:
             keep = sorted(rng.sample(sorted(needs), k=len(needs) - 1))
             later = ConsentUpdated.new(
                 patient_id=patient_id,
-                consent={"granted": True, "categories": keep, "expires_at": None},
+                consent={
+                    "granted": True,
+                    "categories": keep,
+                    "expires_at": None,
+                    "encounter_alerts": alerts,
+                },
             )
         return Screening(clinic.id, event, frozenset(needs), later)
+
+    def _family_name(self) -> str:
+        family = self.extra.choice(FAMILY_NAMES)
+        if self.extra.random() < COMPOUND_FAMILY:
+            family = f"{family}-{self.extra.choice(FAMILY_NAMES)}"
+        return family
 
     def _birth_date(self, rng: random.Random) -> date:
         group = pick(rng, self.config.ages)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -42,6 +42,10 @@ class DemoConfig:
     silent_by_name: Mapping[str, float]
     not_eligible_by_category: Mapping[Category, float]
     outcome_hours: Mapping[str, tuple[float, float]]
+    #: the hospital: ``visits`` (patients it sees) and ``emergency`` (share of ED visits)
+    hospital: Mapping[str, float] = field(default_factory=dict)
+    #: what those who consent let organizations hear of encounters, and how often
+    encounter_alerts: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path = DEMO_CONFIG) -> DemoConfig:
@@ -65,6 +69,8 @@ class DemoConfig:
             silent_by_name={str(k): float(v) for k, v in silent_by_name.items()},
             not_eligible_by_category={Category(k): float(v) for k, v in strict.items()},
             outcome_hours={k: (float(v[0]), float(v[1])) for k, v in doc["outcome_hours"].items()},
+            hospital={k: float(v) for k, v in doc.get("hospital", {}).items()},
+            encounter_alerts={k: float(v) for k, v in doc.get("encounter_alerts", {}).items()},
         )
 
 

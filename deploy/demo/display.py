@@ -59,6 +59,12 @@ def render(sim: Simulation | None, options: DemoOptions, phase: str) -> Any:
         ("consent required", str(tally.consent_required)),
         ("loop closure", f"{summary['loop_closure_rate']:.0%}"),
         ("median time to accept", _accept_text(summary["median_time_to_accept_s"], options.speed)),
+        ("hospital ADT sent / AA", f"{summary['adt_sent']} / {summary['adt_acknowledged']}"),
+        (
+            "encounter alerts",
+            f"clinics {summary['alerts_to_clinics']}, "
+            f"organizations {summary['alerts_to_organizations']}",
+        ),
     ]
     for name, value in rows:
         counts.add_row(name, value)
@@ -94,6 +100,10 @@ CATEGORY_COLUMNS: Final = (
 SUMMARY_LABELS: Final = {
     "loop_closure_rate": "loop-closure rate",
     "median_time_to_accept_s": "median time to accept",
+    "adt_sent": "hospital ADT sent",
+    "adt_acknowledged": "ADT acknowledged (AA)",
+    "alerts_to_clinics": "encounter alerts to clinics",
+    "alerts_to_organizations": "encounter alerts to organizations",
 }
 
 

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import TypeAdapter
 
+from connectors.kafka.admin import apply_topics
 from deploy.demo.config import SAMPLE_REGION, DemoConfig
 from deploy.demo.display import Output
+from deploy.demo.hospital import FACILITY_ID
 from deploy.demo.simulation import DemoOptions, Run, Simulation
 from deploy.directory.importer import ImportOptions, load, provision
 from deploy.directory.kafka import publish
@@ -140,6 +146,26 @@ def worker_env(
     )
 
 
+def free_port() -> int:
+    """A TCP port free on this machine now (the listener binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_listener(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
+    """``refnet mllp --port PORT`` (the hospital's door), with the worker's settings."""
+    with log.open("ab") as out:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "deploy.cli", "mllp", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def kafka_for(settings: Settings, demo_settings: Settings) -> tuple[Admin, Access]:
     """The admin calls' access and the worker's, as ``refnet run`` makes them.
 
@@ -198,5 +224,16 @@ async def prepare(
     output.say(
         f"worker started (pid {run.worker.pid if run.worker else '?'}, log "
         f"{run.worker_log}); seed {seed}"
+    )
+    await asyncio.to_thread(
+        apply_topics, admin.bootstrap, topics.facility_catalog(FACILITY_ID), auth=admin.auth
+    )
+    run.listener_port = free_port()
+    run.listener_log = run.work_dir / "mllp.log"
+    env = worker_env(demo_settings, run, ledger, options.speed)
+    run.listener = start_listener(env, run.listener_log, run.listener_port)
+    output.say(
+        f"hospital {FACILITY_ID}: its topics, and an MLLP listener on port {run.listener_port} "
+        f"(pid {run.listener.pid}, log {run.listener_log})"
     )
     return Simulation(run, admin.auth, config, options, seed, conversion, org_names)

@@ -24,10 +24,23 @@ from connectors.kafka.clients import consumer as kafka_consumer
 from connectors.kafka.clients import producer as kafka_producer
 from deploy.demo.clinics import Clinics
 from deploy.demo.config import DemoConfig
+from deploy.demo.hospital import (
+    DELAY,
+    EMERGENCY,
+    VISITS,
+    Hospital,
+    Visit,
+    arrival,
+    discharge,
+    send,
+    stay_of,
+)
 from deploy.demo.organizations import Action, Organizations
 from deploy.demo.tally import Tally
+from schemas.codes import TaskStatus
 from schemas.errors import RefnetError
 from schemas.events import (
+    EncounterAlerted,
     ReferralOffered,
     ReferralStateChanged,
     ReferralWithdrawn,
@@ -35,7 +48,7 @@ from schemas.events import (
     from_bytes,
     to_bytes,
 )
-from schemas.topics import Topics
+from schemas.topics import TopicKind, Topics
 
 if TYPE_CHECKING:
     from deploy.provision.parties import Admin
@@ -44,6 +57,8 @@ if TYPE_CHECKING:
 
 #: Clinics screen during this share of --duration; the rest lets referrals progress.
 SCREENING_SHARE: Final = 0.75
+#: Longest a hospital stay lasts in the demo, in seconds (3 days at the default speed: 18 s).
+MAX_STAY: Final = 20.0
 #: How long the worker may take to answer its first screening.
 STARTUP_TIMEOUT: Final = 180.0
 
@@ -80,6 +95,10 @@ class Run:
     worker_credentials: Path | None = None
     worker: subprocess.Popen[bytes] | None = None
     worker_log: Path | None = None
+    #: the ``refnet mllp`` listener the hospital sends ADT to, where, and its log
+    listener: subprocess.Popen[bytes] | None = None
+    listener_port: int | None = None
+    listener_log: Path | None = None
     work_dir: Path | None = None
     topics: Topics | None = None
     app_id: str = ""
@@ -107,6 +126,7 @@ class Simulation:
         self.org_names = org_names
         # ids follow from the seed, so that the organizations decide alike on every run
         self.clinics = Clinics(config, seed, token=f"s{seed}", today=datetime.now(UTC).date())
+        self.clinic_ids = [clinic.id for clinic in config.clinics]
         services = [s.event for s in conversion.services]
         self.orgs = Organizations(services, org_names, config, seed=seed, speed=options.speed)
         self.report_every = (
@@ -118,6 +138,14 @@ class Simulation:
         self.network_up = asyncio.Event()
         self.started_at: float | None = None
         self.rng = random.Random(f"{seed}:arrivals")
+        self.hospital = Hospital(
+            seed,
+            visits=int(config.hospital.get("visits", VISITS)),
+            emergency=config.hospital.get("emergency", EMERGENCY),
+        )
+        #: the clinics' patients (as screening.submitted carries them), for the hospital
+        self.patients: dict[str, dict[str, Any]] = {}
+        self.listener_down = False
 
     def elapsed(self) -> float:
         return 0.0 if self.started_at is None else time.monotonic() - self.started_at
@@ -138,6 +166,7 @@ class Simulation:
         try:
             names = [self.topics.referral_events, self.topics.screenings]
             names += [self.topics.org_referrals(org) for org in self.org_names]
+            names += [self.topics.clinic_updates(clinic) for clinic in self.clinic_ids]
             partitions = [  # the demo created them all with this count
                 TopicPartition(name, p) for name in names for p in range(self.topics.partitions)
             ]
@@ -150,6 +179,7 @@ class Simulation:
             self._spawn(self._report_capacity())
             while not stop.is_set() and self.elapsed() < self.options.duration:
                 self._check_worker()
+                self._check_listener()
                 on_tick()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=0.25)
@@ -170,6 +200,16 @@ class Simulation:
         if proc is not None and proc.poll() is not None:
             raise DemoError(
                 f"the worker exited with status {proc.returncode}; its log: {self.run.worker_log}"
+            )
+
+    def _check_listener(self) -> None:
+        """A listener that exited is said once; the demo goes on (its ADT go unanswered)."""
+        proc = self.run.listener
+        if proc is not None and proc.poll() is not None and not self.listener_down:
+            self.listener_down = True
+            self.tally.recent.append(
+                f"hospital: the MLLP listener exited ({proc.returncode}); "
+                f"log {self.run.listener_log}"
             )
 
     async def _wait_for_network(self, stop: asyncio.Event, on_tick: Callable[[], None]) -> None:
@@ -195,6 +235,7 @@ class Simulation:
             topic, to_bytes(screening.event), key=screening.event.patient.id.encode()
         )
         self.tally.screenings += 1
+        self.patients[screening.event.patient.id] = screening.event.patient.model_dump(mode="json")
         if screening.narrowed_later is not None:
             later = screening.narrowed_later
             self._spawn(
@@ -246,6 +287,12 @@ class Simulation:
             return
         if isinstance(event, ReferralStateChanged):
             self.tally.state_changed(event, org_names=self.org_names)
+            if event.to_status is TaskStatus.ACCEPTED:
+                self._hospital_sees(event.patient_id)
+        elif isinstance(event, EncounterAlerted):
+            parsed = self.topics.parse(topic)
+            if parsed is not None:
+                self.tally.alerted("clinic" if parsed[0] is TopicKind.CLINIC_UPDATES else "org")
         elif isinstance(event, ScreeningScored):
             self.tally.scored_screening(len(event.needs))
             self.network_up.set()
@@ -258,3 +305,28 @@ class Simulation:
         elif isinstance(event, ReferralWithdrawn):
             self.withdrawn.add(event.referral_id)
             self.orgs.release(event.referral_id)
+
+    # ------------------------------------------------------------ the hospital
+    def _hospital_sees(self, patient_id: str) -> None:
+        patient = self.patients.get(patient_id)
+        if patient is None or not self.hospital.wants(patient_id) or self.run.listener_port is None:
+            return
+        visit = self.hospital.visit(patient)
+        self._spawn(self._visit(visit, self.rng.uniform(*DELAY)))
+
+    async def _visit(self, visit: Visit, delay: float) -> None:
+        """The hospital sends the visit's ADT over MLLP: its arrival a few seconds after
+        the acceptance, its discharge after the stay (compressed by --speed)."""
+        await asyncio.sleep(delay)
+        kind = "ED visit" if visit.emergency else "admission"
+        await self._adt(arrival(visit, datetime.now(UTC)), kind, visit.variation)
+        await asyncio.sleep(min(stay_of(visit).total_seconds() / self.options.speed, MAX_STAY))
+        await self._adt(discharge(visit, datetime.now(UTC)), "discharge", visit.variation)
+
+    async def _adt(self, message: Any, kind: str, variation: str) -> None:
+        assert self.run.listener_port is not None
+        within = 0.0 if self.listener_down else 10.0
+        codes = await send("127.0.0.1", self.run.listener_port, [message], connect_within=within)
+        self.tally.adt_answered(codes)
+        self.tally.recent.append(f"hospital: {kind} sent ({variation}); ACK {codes[0]}")
+        del self.tally.recent[:-8]

@@ -26,6 +26,10 @@ SUMMARY_KEYS: Final = (
     "unmatched",
     "loop_closure_rate",
     "median_time_to_accept_s",
+    "adt_sent",
+    "adt_acknowledged",
+    "alerts_to_clinics",
+    "alerts_to_organizations",
 )
 
 
@@ -50,6 +54,22 @@ class Tally:
     first_seen: dict[str, datetime] = field(default_factory=dict)
     accept_seconds: list[float] = field(default_factory=list)
     recent: list[str] = field(default_factory=list)
+    #: the hospital's ADT messages sent, and their ACK codes (AA, AE, AR, no-ack, unreachable)
+    adt_sent: int = 0
+    adt_acks: Counter[str] = field(default_factory=Counter)
+    #: encounter.alerted read on the clinics' updates and organizations' referrals topics
+    alerts_to_clinics: int = 0
+    alerts_to_organizations: int = 0
+
+    def adt_answered(self, codes: list[str]) -> None:
+        self.adt_sent += len(codes)
+        self.adt_acks.update(codes)
+
+    def alerted(self, recipient: str) -> None:
+        if recipient == "clinic":
+            self.alerts_to_clinics += 1
+        else:
+            self.alerts_to_organizations += 1
 
     def scored_screening(self, needs: int) -> None:
         self.scored += 1
@@ -123,4 +143,8 @@ class Tally:
             "unmatched": dict(sorted(self.unmatched.items())),
             "loop_closure_rate": round(rate, 3),
             "median_time_to_accept_s": round(median, 3) if median is not None else None,
+            "adt_sent": self.adt_sent,
+            "adt_acknowledged": self.adt_acks["AA"],
+            "alerts_to_clinics": self.alerts_to_clinics,
+            "alerts_to_organizations": self.alerts_to_organizations,
         }

@@ -74,11 +74,13 @@ def cleanup(
     *,
     failed: bool,
 ) -> None:
-    """Stop what the demo started: always the worker; the rest unless --keep.
+    """Stop what the demo started: always the worker and the MLLP listener; the rest
+    unless --keep.
 
     The worker's files (its log) stay after a failure, to be read.
     """
     stop_worker(run.worker, timeout=15.0, group=True)
+    stop_worker(run.listener, timeout=10.0, group=True)
     if options.keep:
         output.say(
             f"kept (--keep): topics {run.topics.prefix if run.topics else ''}.*, the "

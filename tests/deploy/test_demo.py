@@ -263,6 +263,10 @@ def test_the_tally_counts_offers_answers_timeouts_and_outcomes_from_the_event_lo
         "unmatched": {"stress": 1},
         "loop_closure_rate": 0.5,  # a closed, b still open
         "median_time_to_accept_s": 2.5,  # a: 4 s from its first offer, b: 1 s
+        "adt_sent": 0,
+        "adt_acknowledged": 0,
+        "alerts_to_clinics": 0,
+        "alerts_to_organizations": 0,
     }
     assert tally.recent[-1] == "stress: no service left (no-matching-service)"
 
