@@ -277,8 +277,12 @@ class FindPatients(Command):
 
     kind: Literal["find"] = "find"
     keys: list[str]
+    #: the keys of the strict rules among ``keys`` (streams.decisions.linkage.STRICT_RULES)
+    strict: list[str] = Field(default_factory=list)
     index: int = 0
     matched: list[str] = Field(default_factory=list)
+    #: those of ``matched`` found on a strict key: when any, only they hear of it
+    matched_strict: list[str] = Field(default_factory=list)
     encounter: Encounter
 
 

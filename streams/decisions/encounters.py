@@ -53,14 +53,15 @@ from streams.decisions.commands import (
     derived_id,
     network_referral_id,
 )
-from streams.decisions.linkage import linkage_keys
+from streams.decisions.linkage import MAX_KEYS, RULES, STRICT_RULES, Rule, linkage_keys
 from streams.decisions.outputs import Outgoing
 
 #: Patients one linkage key may name: the same person at a few clinics. More is
 #: refused (and counted): nobody can grow a key's row without bound.
 PATIENTS_PER_KEY: Final = 16
-#: Linkage keys a patient keeps (a new phone or address adds one; the oldest go).
-KEYS_PER_PATIENT: Final = 8
+#: Linkage keys a patient keeps: every key of two sets of demographics (a new phone
+#: or address adds keys; the oldest go).
+KEYS_PER_PATIENT: Final = 2 * MAX_KEYS
 #: Patients one encounter may reach.
 MAX_MATCHES: Final = 32
 #: Referral statuses in which the organization holding a referral hears of encounters.
@@ -68,9 +69,11 @@ ALERTED_STATUSES: Final = frozenset({TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS
 
 
 # ------------------------------------------------------------------ the ingress
-def patient_keys(secret: bytes | None, patient: Patient | EncounterPatient) -> list[str]:
+def patient_keys(
+    secret: bytes | None, patient: Patient | EncounterPatient, rules: tuple[Rule, ...] = RULES
+) -> list[str]:
     """A clinic's or a facility's patient's linkage keys (none without a secret, or
-    when too little is known of the patient to link safely)."""
+    when too little is known of the patient to link safely); ``rules``: only those."""
     if secret is None:
         return []
     return list(
@@ -81,8 +84,15 @@ def patient_keys(secret: bytes | None, patient: Patient | EncounterPatient) -> l
             birth_date=patient.birth_date,
             postal_code=patient.postal_code,
             phone=patient.phone,
+            rules=rules,
         )
     )
+
+
+def strict_keys(secret: bytes | None, patient: EncounterPatient) -> list[str]:
+    """The facility's patient's keys of the strict rules: a patient matched on one of
+    them is preferred to one matched only on a fuzzy key (a twin, a sound-alike)."""
+    return patient_keys(secret, patient, STRICT_RULES)
 
 
 def encounter_of(event: EncounterNotified, facility_id: str, received_at: datetime) -> Encounter:
@@ -98,7 +108,9 @@ def encounter_of(event: EncounterNotified, facility_id: str, received_at: dateti
     )
 
 
-def find_command(encounter: Encounter, keys: Sequence[str], topics: Topics) -> Outgoing:
+def find_command(
+    encounter: Encounter, keys: Sequence[str], topics: Topics, strict: Sequence[str] = ()
+) -> Outgoing:
     """The encounter to the owner of its first linkage key; without keys (too little
     known of the patient to link), its ``no-match`` record at once."""
     if not keys:
@@ -107,6 +119,7 @@ def find_command(encounter: Encounter, keys: Sequence[str], topics: Topics) -> O
     find = FindPatients(
         command_id=_find_id(encounter.encounter_event_id, 0),
         keys=unique,
+        strict=[k for k in dict.fromkeys(strict) if k in unique],
         encounter=encounter,
     )
     return Outgoing.command(topics.network_linkage, unique[0], find)
@@ -163,22 +176,31 @@ def decide_linkage(
 def _find(
     record: LinkageRecord | None, command: FindPatients, key: str, topics: Topics
 ) -> list[Outgoing]:
-    matched = list(command.matched)
+    matched, matched_strict = list(command.matched), list(command.matched_strict)
     if record is not None and key in command.keys:
         matched = list(dict.fromkeys([*matched, *record.patients]))[:MAX_MATCHES]
+        if key in command.strict:
+            found = [*matched_strict, *record.patients]
+            matched_strict = list(dict.fromkeys(found))[:MAX_MATCHES]
     encounter = command.encounter
     following = command.index + 1
     if following < len(command.keys):
         onward = FindPatients(
             command_id=_find_id(encounter.encounter_event_id, following),
             keys=command.keys,
+            strict=command.strict,
             index=following,
             matched=matched,
+            matched_strict=matched_strict,
             encounter=encounter,
         )
         return [Outgoing.command(topics.network_linkage, command.keys[following], onward)]
     if not matched:
         return [routed(encounter, "no-match", at=encounter.received_at, topics=topics)]
+    # patients found on a strict key, when there are any: a twin or a sound-alike
+    # found only on a fuzzy key is not told of another person's encounter
+    if matched_strict:
+        matched = matched_strict
     return [
         Outgoing.command(
             topics.network_patients,

@@ -46,7 +46,7 @@ from schemas.events import (
 )
 from schemas.topics import TopicKind, Topics
 from streams.decisions.commands import OrganizationStatus, SubmissionReceived, patient_key
-from streams.decisions.encounters import encounter_of, find_command, patient_keys
+from streams.decisions.encounters import encounter_of, find_command, patient_keys, strict_keys
 from streams.decisions.limits import Limits
 from streams.decisions.network_state import NetworkState
 from streams.decisions.outputs import Outgoing, refusal_answer
@@ -130,7 +130,8 @@ def route(
         if secret is None:
             return dead(DeadLetterKind.INTERNAL, "the network has no linkage secret")
         keys = patient_keys(secret, event.patient)
-        return find_command(encounter_of(event, result.party_id, now), keys, topics)
+        strict = strict_keys(secret, event.patient)
+        return find_command(encounter_of(event, result.party_id, now), keys, topics, strict)
     if result.kind is TopicKind.CLINIC_SUBMISSIONS:
         routed = _submission(result, result.party_id, source, topics, now, secret)
         if routed is None:

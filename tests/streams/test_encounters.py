@@ -33,6 +33,7 @@ from streams.decisions.encounters import (
     find_command,
     relink,
 )
+from streams.decisions.linkage import MAX_KEYS
 from streams.decisions.outputs import Outgoing
 from streams.decisions.referrals import decide
 from tests.streams.fixtures import (
@@ -170,6 +171,37 @@ def test_an_encounter_reaches_at_most_max_matches_patients() -> None:
 
 
 # ------------------------------------------------------------------ links from the patient owner
+def test_patients_found_on_a_strict_key_are_told_and_a_sound_alike_twin_is_not() -> None:
+    # the encounter's strict key "exact" names the patient; its fuzzy key "sounds"
+    # also names her twin, whose given name sounds alike
+    command = FindPatients(
+        command_id=f"find:{eid(500)}:0",
+        keys=["exact", "sounds"],
+        strict=["exact"],
+        encounter=encounter(),
+    )
+    first = decide_linkage(LinkageRecord(patients=["c:ana"]), command, key="exact", topics=TOPICS)
+    onward = LINKAGE_COMMAND.validate_json(first.outputs[0].value)
+    assert isinstance(onward, FindPatients)
+    assert (onward.matched, onward.matched_strict) == (["c:ana"], ["c:ana"])
+    last = decide_linkage(
+        LinkageRecord(patients=["c:ana", "c:anna"]), onward, key="sounds", topics=TOPICS
+    )
+    assert [o.key for o in last.outputs] == ["c:ana"]
+
+    # found on fuzzy keys only (a typo in the name): every patient found hears of it
+    fuzzy = command.model_copy(update={"strict": []})
+    first = decide_linkage(LinkageRecord(patients=["c:ana"]), fuzzy, key="exact", topics=TOPICS)
+    onward = LINKAGE_COMMAND.validate_json(first.outputs[0].value)
+    assert isinstance(onward, FindPatients)
+    last = decide_linkage(LinkageRecord(patients=["c:anna"]), onward, key="sounds", topics=TOPICS)
+    assert [o.key for o in last.outputs] == ["c:ana", "c:anna"]
+
+
+def test_a_patient_keeps_every_key_of_two_sets_of_demographics() -> None:
+    assert KEYS_PER_PATIENT >= 2 * MAX_KEYS
+
+
 def test_relink_links_new_keys_keeps_a_bounded_list_and_unlinks_when_the_patient_leaves() -> None:
     keys, outputs = relink("a:1", [], ["k1", "k2", "k1"], leaving=False, cause="e1", topics=TOPICS)
     assert keys == ["k1", "k2"]
