@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.fhir.inputs import GatewayInputError
+from connectors.gateway.pages import secure_pages
 from connectors.gateway.rest import outcome
 from connectors.gateway.routers import (
     inbox,
@@ -71,6 +72,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.middleware("http")(_access_log)
+    secure_pages(app)  # security headers on every answer; no CDN-loaded /docs
     return app
 
 
