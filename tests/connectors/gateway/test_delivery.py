@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 from connectors.gateway.egress import Policy
 from connectors.gateway.notifier import Deliverer, verify
 from connectors.gateway.state import Gateway, GatewayConfig
-from connectors.gateway.store import GatewayStore, Subscription, Webhook
+from connectors.gateway.store import Delivery, GatewayStore, Subscription, Webhook
+from connectors.observability.metrics import WEBHOOK_DELIVERIES
 from connectors.retry import Backoff
 from deploy.local.ca import ensure_tls
 from schemas.topics import Topics
@@ -180,3 +182,30 @@ async def test_the_webhook_ca_adds_to_the_system_cas(gateway: Gateway, tmp_path:
         gateway.store.enqueue("webhook", hook.id, "e1", b"{}")
         async with _running(deliverer):
             await _until(lambda: bool(_state(gateway, hook.id)["delivered"]))
+
+
+class FlakyStore(GatewayStore):
+    """The real outbox, whose first ``due`` query fails (a locked or broken database)."""
+
+    failures = 1
+
+    def due(self, now: float, limit: int = 50) -> list[Delivery]:
+        if self.failures:
+            self.failures -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return super().due(now, limit)
+
+
+async def test_a_failed_round_is_counted_and_the_loop_goes_on(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    gateway._store = FlakyStore(tmp_path / "flaky.sqlite3")
+    before = WEBHOOK_DELIVERIES.labels("loop-error")._value.get()
+    deliverer = _deliverer(gateway)
+    async with Receiver() as receiver:
+        hook = _hook(gateway, receiver.url())
+        gateway.store.enqueue("webhook", hook.id, "e1", b"{}")
+        async with _running(deliverer) as task:
+            await _until(lambda: bool(_state(gateway, hook.id)["delivered"]))
+            assert not task.done()
+    assert WEBHOOK_DELIVERIES.labels("loop-error")._value.get() == before + 1
