@@ -181,21 +181,27 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        address = await self._resolve(host, port)
-        return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+        failure: Exception = httpcore.ConnectError("the receiver's name did not resolve")
+        for address in await self._resolve(host, port):
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout, OSError) as exc:
+                failure = exc
+        raise failure
 
-    async def _resolve(self, host: str, port: int) -> str:
+    async def _resolve(self, host: str, port: int) -> list[str]:
+        """The addresses ``host`` resolves to, in order, once every one is allowed."""
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError:
             raise httpcore.ConnectError("the receiver's name did not resolve") from None
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-        if not addresses:
-            raise httpcore.ConnectError("the receiver's name did not resolve")
         if not self.allow_private and any(blocked(a) for a in addresses):
             raise BlockedAddress("the receiver resolves to an address the gateway does not reach")
-        return str(addresses[0])
+        return list(dict.fromkeys(str(a) for a in addresses))
 
     async def connect_unix_socket(
         self,

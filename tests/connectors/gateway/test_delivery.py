@@ -209,3 +209,21 @@ async def test_a_failed_round_is_counted_and_the_loop_goes_on(
             await _until(lambda: bool(_state(gateway, hook.id)["delivered"]))
             assert not task.done()
     assert WEBHOOK_DELIVERIES.labels("loop-error")._value.get() == before + 1
+
+
+async def test_a_certificate_no_trusted_ca_signed_is_a_tls_failure(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    import ssl
+
+    files = ensure_tls(tmp_path / "tls")
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(files.broker)
+    deliverer = _deliverer(gateway)  # without the local CA
+    async with Receiver(tls=server) as receiver:
+        hook = _hook(gateway, receiver.url("localhost"))
+        gateway.store.enqueue("webhook", hook.id, "e1", b"{}")
+        async with _running(deliverer):
+            await _until(lambda: _state(gateway, hook.id)["attempts"] == 1)
+        assert _state(gateway, hook.id)["last_error"] == "tls"
+        assert receiver.requests == []
