@@ -8,6 +8,7 @@ from deploy.local.broker import LocalBroker
 from deploy.local.database import LocalDatabase
 from deploy.local.state import BrokerState
 from deploy.provision.access import Access, admin_for, kafka_access, secure_lines
+from deploy.provision.overlap import check_no_overlap
 from deploy.provision.parties import Admin, provision_network
 from deploy.provision.principals import network_acls, network_principal
 from deploy.settings import Settings
@@ -96,8 +97,11 @@ def kafka_lines(
 def apply_network(settings: Settings, admin: Admin) -> tuple[list[TopicResult], int | None]:
     """The network's topics and, on a broker that enforces ACLs, its principal's rules
     (how many; None when the broker enforces none)."""
+    secured = security_enabled(admin.bootstrap, auth=admin.auth)
+    if secured:  # before any topic or rule is made
+        check_no_overlap(admin.bootstrap, admin.auth, topics_for(settings), settings.app_id)
     results = apply_topics(admin.bootstrap, catalog_for(settings), auth=admin.auth)
-    if not security_enabled(admin.bootstrap, auth=admin.auth):
+    if not secured:
         return results, None
     if admin.network_user is None:
         raise CliError(

@@ -219,8 +219,51 @@ class Settings(BaseModel):
     )
     gateway_webhook_ca: Path | None = Field(
         default=None,
-        description="PEM file of a CA whose certificates webhook receivers may present "
-        "(unset: the system's CAs).",
+        description="PEM file of a CA whose certificates webhook receivers may also present "
+        "(added to the system's CAs).",
+    )
+    # -- the gateway's doors: receivers' addresses, per-party limits, connection deadlines
+    gateway_allow_private_webhooks: bool = Field(
+        default=False,
+        description="Testing and local development only: let webhooks and Subscriptions reach "
+        "loopback, private, link-local and other non-public addresses.",
+    )
+    gateway_webhook_deadline: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds one delivery attempt may take in all (connect to the answer's end).",
+    )
+    gateway_webhook_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="Delivery attempts in flight at once (one per receiver).",
+    )
+    gateway_max_webhooks: int = Field(
+        default=10, ge=0, le=10_000, description="Webhooks one organization may register."
+    )
+    gateway_max_subscriptions: int = Field(
+        default=10, ge=0, le=10_000, description="FHIR Subscriptions one party may hold."
+    )
+    gateway_max_subscription_bytes: int = Field(
+        default=16_384,
+        ge=1024,
+        le=1_000_000,
+        description="The largest Subscription resource the gateway stores (bytes of JSON).",
+    )
+    gateway_read_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        le=600,
+        description="Seconds a client has to send a whole request (headers and body) before "
+        "the gateway closes its connection.",
+    )
+    gateway_max_connections: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="Connections and requests the gateway serves at once (more: 503).",
     )
 
     # ---- refnet mllp: HL7 v2 ADT over MLLP (docs/encounters.md)

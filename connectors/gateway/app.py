@@ -24,7 +24,8 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.fhir.inputs import GatewayInputError
-from connectors.gateway.rest import outcome
+from connectors.gateway.pages import secure_pages
+from connectors.gateway.rest import outcome, refuse_wrong_shapes
 from connectors.gateway.routers import (
     communications,
     encounters,
@@ -83,6 +84,8 @@ def create_app(config: GatewayConfig) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.middleware("http")(_access_log)
+    secure_pages(app)  # security headers on every answer; no CDN-loaded /docs
+    refuse_wrong_shapes(app)  # a body of an unexpected shape is a 422, never a 500
     return app
 
 

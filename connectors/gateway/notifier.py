@@ -28,11 +28,16 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
-
-import httpx
 
 from connectors.fhir.inputs import GatewayInputError
+from connectors.gateway.egress import (
+    Policy,
+    failure_category,
+    guarded_client,
+    header_problem,
+    status_category,
+    url_problem,
+)
 from connectors.gateway.store import Delivery, GatewayStore
 from connectors.observability.metrics import WEBHOOK_DELIVERIES
 from connectors.retry import Backoff
@@ -77,25 +82,10 @@ def verify(secret: str, headers: dict[str, str], body: bytes, *, now: float | No
 
 
 def check_url(url: str, *, allow_http_loopback: bool) -> str | None:
-    """Why ``url`` cannot receive deliveries, or None. HTTPS only; plain http only to
-    127.0.0.1/localhost/::1 when the dev setting allows it."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "not a URL"
-    if len(url) > 2000 or not parts.hostname:
-        return "a webhook URL needs a host (at most 2000 characters)"
-    if parts.username or parts.password:
-        return "a webhook URL must not carry credentials"
-    if parts.scheme == "https":
-        return None
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme == "http" and loopback and allow_http_loopback:
-        return None
-    return (
-        "a webhook URL must be https:// (http:// to loopback only with "
-        "REFNET_GATEWAY_DEV_HTTP_WEBHOOKS)"
-    )
+    """Why ``url`` cannot receive deliveries, or None (see :func:`~.egress.url_problem`:
+    HTTPS only, parsed as the HTTP client will; plain http only to 127.0.0.1, localhost
+    or ::1 when the dev setting allows it)."""
+    return url_problem(url, allow_http_loopback=allow_http_loopback)
 
 
 def receiver_url(value: object, *, allow_http_loopback: bool, missing: str) -> str:
@@ -122,7 +112,14 @@ class Target:
 
 
 class Deliverer:
-    """Runs the outbox: posts due deliveries, records each outcome, backs off on failure."""
+    """Runs the outbox: posts due deliveries, records each outcome, backs off on failure.
+
+    Attempts run side by side, at most ``policy.concurrency`` at once and one per
+    receiver at a time, each cut off after ``policy.attempt_deadline`` seconds in all:
+    a slow receiver holds only its own deliveries. Whatever goes wrong in one attempt
+    is recorded against that delivery (a category in ``last_error``); whatever goes
+    wrong in a round of the loop is logged and counted, and the loop goes on.
+    """
 
     def __init__(
         self,
@@ -133,13 +130,20 @@ class Deliverer:
         timeout: float = 10.0,
         verify_tls: bool | str = True,
         interval: float = 0.2,
+        policy: Policy | None = None,
     ) -> None:
         self.store = store
         self.resolve = resolve
         self.retries = retries
         self.interval = interval
-        self._client = httpx.AsyncClient(timeout=timeout, verify=verify_tls, follow_redirects=False)
+        self.policy = policy or Policy()
+        extra_ca = verify_tls if isinstance(verify_tls, str) else None
+        self._client = guarded_client(
+            allow_private=self.policy.allow_private, extra_ca=extra_ca, timeout=timeout
+        )
         self._wake = asyncio.Event()
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._busy: set[str] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -147,24 +151,87 @@ class Deliverer:
     async def run(self) -> None:
         try:
             while True:
-                due = await asyncio.to_thread(self.store.due, time.time())
-                if due:
-                    await asyncio.gather(*(self._attempt(d) for d in due))
-                    continue
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+                try:
+                    await self._round()
+                except Exception:
+                    WEBHOOK_DELIVERIES.labels("loop-error").inc()
+                    log.exception("a round of the delivery loop failed; it goes on")
+                    await asyncio.sleep(self.interval)
         finally:
+            for task in self._running.values():
+                task.cancel()
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
             await self._client.aclose()
 
+    async def _round(self) -> None:
+        self._wake.clear()
+        room = self.policy.concurrency - len(self._running)
+        if room > 0:
+            due = await asyncio.to_thread(self.store.due, time.time(), 1000)
+            for delivery in due:
+                if room <= 0:
+                    break
+                if delivery.id in self._running or delivery.target_id in self._busy:
+                    continue
+                self._busy.add(delivery.target_id)
+                self._running[delivery.id] = asyncio.create_task(
+                    self._guarded(delivery), name=f"delivery-{delivery.id}"
+                )
+                room -= 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+
+    async def _guarded(self, delivery: Delivery) -> None:
+        try:
+            await self._attempt(delivery)
+        except Exception:
+            log.exception("delivery %s %s failed to run", delivery.kind, delivery.target_id)
+            with contextlib.suppress(Exception):
+                await self._failed(delivery, "error")
+        finally:
+            self._running.pop(delivery.id, None)
+            self._busy.discard(delivery.target_id)
+            self.wake()
+
     async def _attempt(self, delivery: Delivery) -> None:
-        target = self.resolve(delivery)
+        try:
+            target = self.resolve(delivery)
+        except Exception:  # noqa: BLE001 - a stored row that cannot be read
+            log.warning("delivery %s %s: its target cannot be read", delivery.kind, delivery.id)
+            await self._failed(delivery, "invalid-target")
+            return
         if target is None:  # the webhook or subscription was deleted
             await asyncio.to_thread(self.store.drop_target, delivery.target_id)
             return
-        stamp = int(time.time())
-        headers = {"content-type": "application/json", **target.headers}
+        headers = self._headers(delivery, target)
+        if headers is None or url_problem(target.url, allow_http_loopback=True):
+            await self._failed(delivery, "invalid-target")
+            return
+        error: str | None
+        try:
+            async with asyncio.timeout(self.policy.attempt_deadline):
+                answer = await self._client.post(target.url, content=delivery.body, headers=headers)
+            error = status_category(answer.status_code)
+        except Exception as exc:  # noqa: BLE001 - any failure of this attempt is its own
+            error = failure_category(exc)
+        if error is not None:
+            await self._failed(delivery, error)
+            return
+        WEBHOOK_DELIVERIES.labels("delivered").inc()
+        await asyncio.to_thread(self.store.delivered, delivery.id, time.time())
+        log.info(
+            "delivered %s %s attempt %d", delivery.kind, delivery.target_id, delivery.attempts + 1
+        )
+
+    @staticmethod
+    def _headers(delivery: Delivery, target: Target) -> dict[str, str] | None:
+        """The attempt's headers, or None if the target's own cannot be sent."""
+        own = dict(target.headers)
+        if any(header_problem(f"{name}: {value}") for name, value in own.items()):
+            return None
+        headers = {"content-type": "application/json", **own}
         if target.secret is not None:
+            stamp = int(time.time())
             headers.update(
                 {
                     "webhook-id": delivery.event_id,
@@ -174,22 +241,9 @@ class Deliverer:
                     ),
                 }
             )
-        error: str | None
-        try:
-            answer = await self._client.post(target.url, content=delivery.body, headers=headers)
-            error = None if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}"
-        except httpx.HTTPError as exc:
-            error = type(exc).__name__
-        if error is None:
-            WEBHOOK_DELIVERIES.labels("delivered").inc()
-            await asyncio.to_thread(self.store.delivered, delivery.id, time.time())
-            log.info(
-                "delivered %s %s attempt %d",
-                delivery.kind,
-                delivery.target_id,
-                delivery.attempts + 1,
-            )
-            return
+        return headers
+
+    async def _failed(self, delivery: Delivery, error: str) -> None:
         WEBHOOK_DELIVERIES.labels("retried").inc()
         wait = self.retries.delay(delivery.attempts + 1)
         await asyncio.to_thread(self.store.failed, delivery.id, time.time() + wait, error)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from connectors.fhir.inputs import GatewayInputError, operation_outcome
+
+log = logging.getLogger("refnet.gateway")
 
 FHIR_JSON = "application/fhir+json"
 MAX_BODY = 1_000_000
@@ -92,13 +95,49 @@ def searchset(
     return {"resourceType": "Bundle", "type": "searchset", "total": len(matches), "entry": entries}
 
 
+#: what reading a resource of an unexpected shape raises (a number where a list belongs)
+SHAPE_ERRORS: tuple[type[Exception], ...] = (
+    AttributeError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ValueError,
+    RecursionError,
+)
+_WRITES = frozenset({"POST", "PUT", "PATCH"})
+
+
+def refuse_wrong_shapes(app: FastAPI) -> None:
+    """Answer 422 when a POST, PUT or PATCH body of a shape the route did not expect
+    raises while being read (anywhere: a mapping not wrapped in :func:`mapped` too).
+
+    The warning names the route and the exception's type, never the body. Anything
+    else (and any such error on a read) stays a 500: a fault of the gateway's own.
+    """
+
+    async def wrong_shape(request: Request, exc: Exception) -> Response:
+        if request.method not in _WRITES or isinstance(exc, GatewayInputError):
+            raise exc
+        route = getattr(request.scope.get("route"), "path", "(no route)")
+        log.warning(
+            "refused a body of the wrong shape on %s %s (%s)",
+            request.method,
+            route,
+            type(exc).__name__,
+        )
+        return outcome(422, "the resource has an element of the wrong type or shape", "structure")
+
+    for kind in SHAPE_ERRORS:
+        app.add_exception_handler(kind, wrong_shape)
+
+
 def mapped(make: Callable[[], T]) -> T:
     """Run a mapping; a resource of the wrong shape (a string where an object belongs) is 422."""
     try:
         return make()
     except GatewayInputError:
         raise
-    except (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError):
+    except SHAPE_ERRORS:
         raise GatewayInputError(
             "the resource has an element of the wrong type or shape", code="structure"
         ) from None
@@ -113,6 +152,7 @@ __all__ = [
     "json_body",
     "mapped",
     "outcome",
+    "refuse_wrong_shapes",
     "resource_body",
     "searchset",
 ]

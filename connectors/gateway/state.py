@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from connectors.fhir.communications import communication_id
 from connectors.fhir.inputs import GatewayInputError
 from connectors.fhir.mapping import fhir_id
 from connectors.fhir.subscriptions import notification
+from connectors.gateway.egress import Policy
 from connectors.gateway.notifier import WEBHOOK_RETRY, Deliverer, Target
 from connectors.gateway.rest import FHIR_JSON
 from connectors.gateway.store import Delivery, GatewayStore
@@ -48,6 +49,8 @@ class GatewayConfig:
     retry_max: float = WEBHOOK_RETRY.cap
     #: a CA file that receivers' certificates may also chain to (e.g. the local CA)
     webhook_ca: str | None = None
+    #: receivers' addresses, attempts' deadline and concurrency, per-party limits
+    policy: Policy = field(default_factory=Policy)
     ready_timeout: float = 15.0
     base_url: str = "http://127.0.0.1:8080"
 
@@ -84,6 +87,7 @@ class Gateway:
             self._target,
             retries=Backoff(first=self.config.retry_base, cap=self.config.retry_max),
             verify_tls=self.config.webhook_ca or True,
+            policy=self.config.policy,
         )
         for party in self.tokens.parties():
             self.view(party)

@@ -1,14 +1,92 @@
-"""``refnet gateway``: serve the FHIR API, webhooks and the web inbox (uvicorn)."""
+"""``refnet gateway``: serve the FHIR API, webhooks and the web inbox (uvicorn).
+
+The server holds its doors against slow and greedy clients: a client has
+``REFNET_GATEWAY_READ_TIMEOUT`` seconds to send a whole request, headers and body
+(:class:`DeadlineH11Protocol`: one header line at a time does not hold a
+connection open), an idle keep-alive connection is closed after 5 s, headers are
+at most 16 KiB, bodies at most 1 MB (:data:`connectors.gateway.rest.MAX_BODY`), and
+at most ``REFNET_GATEWAY_MAX_CONNECTIONS`` connections or requests are served at
+once (more are answered 503).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from connectors.gateway.app import GatewayConfig, create_app
+from connectors.gateway.egress import Policy
 from deploy.cli.common import Subparsers
 from deploy.environment import resolve_kafka, topics_for
 from deploy.settings import Settings
+
+#: an idle keep-alive connection's life (seconds)
+KEEP_ALIVE = 5
+#: the largest request head (request line and headers) h11 buffers
+MAX_HEAD = 16 * 1024
+
+
+class DeadlineH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline to receive each whole request."""
+
+    read_timeout: float = 15.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._read_deadline: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._read_deadline = self.loop.call_later(self.read_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        handle = getattr(self, "_read_deadline", None)
+        if handle is not None:
+            handle.cancel()
+            self._read_deadline = None
+
+    def _too_slow(self) -> None:
+        self._read_deadline = None
+        if self.conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED):
+            return
+        self.logger.warning("closed a connection that sent no whole request in time")
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED):
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        self._arm()
+        super().on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def protocol_class(read_timeout: float) -> type[DeadlineH11Protocol]:
+    """:class:`DeadlineH11Protocol` with this deadline (seconds)."""
+    return type("GatewayH11Protocol", (DeadlineH11Protocol,), {"read_timeout": read_timeout})
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's limits for the gateway (keyword arguments of ``uvicorn.Config``)."""
+    return {
+        "http": protocol_class(settings.gateway_read_timeout),
+        "timeout_keep_alive": KEEP_ALIVE,
+        "h11_max_incomplete_event_size": MAX_HEAD,
+        "limit_concurrency": settings.gateway_max_connections,
+        "ws": "none",
+    }
 
 
 def config_from(settings: Settings) -> GatewayConfig:
@@ -30,6 +108,14 @@ def config_from(settings: Settings) -> GatewayConfig:
         retry_base=settings.gateway_webhook_retry_base,
         webhook_ca=str(settings.gateway_webhook_ca) if settings.gateway_webhook_ca else None,
         base_url=base.rstrip("/"),
+        policy=Policy(
+            allow_private=settings.gateway_allow_private_webhooks,
+            attempt_deadline=settings.gateway_webhook_deadline,
+            concurrency=settings.gateway_webhook_concurrency,
+            max_webhooks=settings.gateway_max_webhooks,
+            max_subscriptions=settings.gateway_max_subscriptions,
+            max_subscription_bytes=settings.gateway_max_subscription_bytes,
+        ),
     )
 
 
@@ -48,6 +134,7 @@ def cmd_gateway(settings: Settings, args: argparse.Namespace) -> int:
         log_level=str(settings.log_level).lower(),
         access_log=False,  # the gateway's own access log names routes, never paths or bodies
         lifespan="on",
+        **server_options(settings),
     )
     return 0
 

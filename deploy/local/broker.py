@@ -29,6 +29,7 @@ from deploy.local.ca import CaError, ensure_tls
 from deploy.local.kraft import OPERATOR, SCRAM_MECHANISM, NodePorts, render
 from deploy.local.operator import OPERATOR_FILE, OperatorFile
 from deploy.local.runtime import (
+    PRIVATE_UMASK,
     BrokerError,
     _alive,
     _die_with_parent,
@@ -37,8 +38,10 @@ from deploy.local.runtime import (
     free_port,
     port_in_use,
     port_open,
+    private_dir,
     process_cmdline,
     require_tool,
+    start_java,
 )
 from deploy.local.state import (
     LAYOUT_FILE,
@@ -286,14 +289,16 @@ class LocalBroker:
         libs = ensure_jars(self.cache_dir, self.version)
         nodes = self._ports()
         tls = None
+        private_dir(self.data_dir)
         if self.secure:
             try:
-                tls = ensure_tls(self.data_dir / "tls", self.host)
+                tls = ensure_tls(private_dir(self.data_dir / "tls"), self.host)
             except CaError as exc:
                 raise BrokerError(str(exc)) from None
         for node in nodes:
             directory = self.node_dir(node.node_id)
-            (directory / "logs").mkdir(parents=True, exist_ok=True)
+            for made in (directory, directory / "logs", directory / "kraft"):
+                private_dir(made)
             self.node_properties(node.node_id).write_text(
                 render(
                     host=self.host,
@@ -398,30 +403,32 @@ class LocalBroker:
         if self.secure:
             password = self._operator.password()
             extra = ["--add-scram", f"{SCRAM_MECHANISM}=[name={OPERATOR},password={password}]"]
+        # each command is in an owner-only argument file: the password is never on a
+        # command line (/proc/*/cmdline is readable by every local user)
         procs = [
             (
                 node,
-                subprocess.Popen(  # noqa: S603
+                start_java(
+                    java,
+                    self.node_dir(node.node_id) / "format.args",
                     [
-                        *self._jvm(java, libs, node.node_id),
+                        *self._jvm(java, libs, node.node_id)[1:],
                         "kafka.tools.StorageTool",
                         "format",
                         "--ignore-formatted",
-                        "-t",
-                        cluster,
-                        "-c",
-                        str(self.node_properties(node.node_id)),
+                        *("-t", cluster, "-c", str(self.node_properties(node.node_id))),
                         *extra,
                     ],
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
                 ),
             )
             for node in pending
         ]
         failures = []
-        for node, proc in procs:
-            out, _ = proc.communicate()
+        for node, (proc, argfile) in procs:
+            try:
+                out, _ = proc.communicate()
+            finally:
+                argfile.unlink(missing_ok=True)
             if proc.returncode != 0:
                 text = out.decode(errors="replace")
                 if self.secure:
@@ -435,7 +442,9 @@ class LocalBroker:
         self, java: str, libs: Path, node: NodePorts, tie_to_parent: bool
     ) -> subprocess.Popen[bytes]:
         console_path = self.node_dir(node.node_id) / "logs" / "console.log"
-        with console_path.open("ab") as console:
+        fd = os.open(console_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "ab") as console:
             return subprocess.Popen(  # noqa: S603
                 [
                     *self._jvm(java, libs, node.node_id),
@@ -446,6 +455,7 @@ class LocalBroker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                umask=PRIVATE_UMASK,
                 preexec_fn=_die_with_parent if tie_to_parent else None,
             )
 

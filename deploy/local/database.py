@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.local.runtime import process_cmdline
+from deploy.local.runtime import private_dir, process_cmdline
 from schemas.errors import RefnetError
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class LocalDatabase:
         url = self.url()
         if url is not None:
             return url
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)  # the server's files are its owner's only (0700)
         recorded = self.postmaster()
         if recorded is not None:
             url = self._discard_stale(recorded, timeout=timeout)
@@ -129,6 +129,7 @@ class LocalDatabase:
                 pgserver.PostgresServer._instances.pop(self.pgdata.resolve(), None)
                 server = pgserver.get_server(self.pgdata, cleanup_mode=None)
             url = self.url() or str(server.get_uri())
+            private_dir(self.data_dir)  # pgserver opens it to all (0755): narrow it again
         except Exception as exc:
             raise DatabaseError(
                 f"the embedded PostgreSQL in {self.pgdata} did not start: {exc}; "

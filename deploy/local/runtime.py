@@ -25,6 +25,43 @@ class BrokerError(RefnetError, RuntimeError):
     """The embedded broker could not be prepared, started or stopped."""
 
 
+#: what the embedded servers create is readable by their owner only
+PRIVATE_UMASK = 0o077
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only its owner can enter (made, or narrowed, to 0700)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def write_argfile(path: Path, args: list[str]) -> None:
+    """A Java launcher argument file (``java @path``), mode 0600 from its first byte:
+    one quoted argument per line, so that no argument shows on a command line."""
+
+    def quoted(arg: str) -> str:
+        return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("".join(quoted(arg) + "\n" for arg in args))
+
+
+def start_java(java: str, argfile: Path, args: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
+    """Run ``java @argfile`` (``args`` written there, owner-only) under umask 077, its
+    output piped; the caller removes ``argfile`` once the process is done."""
+    write_argfile(argfile, args)
+    proc = subprocess.Popen(  # noqa: S603
+        [java, f"@{argfile}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        umask=PRIVATE_UMASK,
+    )
+    return proc, argfile
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

@@ -36,6 +36,7 @@ from deploy.provision.files import (
     current_api_token,
     existing_password,
 )
+from deploy.provision.overlap import check_no_overlap
 from deploy.provision.principals import (
     PartyKind,
     ProvisionError,
@@ -184,6 +185,7 @@ def deprovision_party(
 
 def provision_network(admin: Admin, topics: Topics, app_id: str, user: str) -> Path:
     """The network's own identity on a secured broker: SCRAM credentials, ACLs, a file."""
+    check_no_overlap(admin.bootstrap, admin.auth, topics, app_id)  # before anything is made
     path = credentials_path(admin.data_dir, "network", "")
     password = existing_password(path, user) or secrets.token_urlsafe(24)
     upsert_scram(admin.bootstrap, user, password, auth=admin.auth)

@@ -66,6 +66,7 @@ class GatewayProcess:
             REFNET_GATEWAY_PORT=str(self.port),
             REFNET_HTTP_HOST="127.0.0.1",
             REFNET_GATEWAY_DEV_HTTP_WEBHOOKS="true",
+            REFNET_GATEWAY_ALLOW_PRIVATE_WEBHOOKS="true",
             REFNET_GATEWAY_WEBHOOK_RETRY_BASE=str(self.retry_base),
         )
         log = self.log_path.open("ab")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from typing import Any
@@ -14,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from connectors.fhir.inputs import GatewayInputError
 from connectors.fhir.subscriptions import TASK_TOPIC
 from connectors.gateway.dependencies import Party, Running
+from connectors.gateway.egress import header_problem
 from connectors.gateway.notifier import receiver_url
 from connectors.gateway.rest import JSON_BODY, fhir, resource_body
 from connectors.gateway.store import Subscription
@@ -24,7 +26,21 @@ router = APIRouter(tags=["clinic", "organization"])
 @router.post("/fhir/Subscription", openapi_extra=JSON_BODY, status_code=201)
 async def create_subscription(request: Request, who: Party, gateway: Running) -> Response:
     resource = await resource_body(request, "Subscription")
+    policy = gateway.config.policy
+    if len(json.dumps(resource)) > policy.max_subscription_bytes:
+        raise GatewayInputError(
+            f"a Subscription is at most {policy.max_subscription_bytes} bytes",
+            status=413,
+            code="too-costly",
+        )
     channel, endpoint, headers = _rest_hook(resource, gateway.config.allow_http_webhooks)
+    held = await asyncio.to_thread(gateway.store.subscriptions, who.kind, who.id)
+    if len(held) >= policy.max_subscriptions:
+        raise GatewayInputError(
+            f"a party holds at most {policy.max_subscriptions} Subscriptions; delete one first",
+            status=409,
+            code="too-costly",
+        )
     sub_id = uuid.uuid4().hex
     stored = {**resource, "id": sub_id, "status": "active"}
     stored["channel"] = {**channel, "header": ["(hidden)"] if headers else []}
@@ -48,23 +64,22 @@ def _rest_hook(resource: dict[str, Any], allow_http: bool) -> tuple[dict[str, An
         missing="Subscription.channel.endpoint is required",
     )
     content: object = "id-only"
-    payload_ext = (
-        (channel.get("_payload") or {}).get("extension")
-        if isinstance(channel.get("_payload"), dict)
-        else None
-    )
+    payload = channel.get("_payload")
+    payload_ext = payload.get("extension") if isinstance(payload, dict) else None
+    if payload_ext is not None and not isinstance(payload_ext, list):
+        raise GatewayInputError("Subscription.channel._payload.extension must be an array")
     for ext in payload_ext or []:
         if isinstance(ext, dict) and str(ext.get("url")).endswith("backport-payload-content"):
             content = ext.get("valueCode")
     if content != "id-only":
         raise GatewayInputError("only id-only payloads are sent (backport-payload-content)")
     headers = channel.get("header") or []
-    if (
-        not isinstance(headers, list)
-        or not all(isinstance(h, str) and len(h) < 1000 for h in headers)
-        or len(headers) > 10
-    ):
+    if not isinstance(headers, list) or len(headers) > 10:
         raise GatewayInputError("Subscription.channel.header must be at most 10 strings")
+    for line in headers:
+        problem = header_problem(line)
+        if problem:
+            raise GatewayInputError(problem)
     return channel, endpoint, headers
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors.fhir.inputs import GatewayInputError
 from connectors.gateway.dependencies import Org, Running
 from connectors.gateway.notifier import new_secret, receiver_url
 from connectors.gateway.rest import JSON_BODY, json_body
@@ -27,6 +28,13 @@ async def create_webhook(request: Request, who: Org, gateway: Running) -> Respon
         allow_http_loopback=gateway.config.allow_http_webhooks,
         missing='the body must be {"url": "https://..."}',
     )
+    limit = gateway.config.policy.max_webhooks
+    if len(await asyncio.to_thread(gateway.store.webhooks, who.id)) >= limit:
+        raise GatewayInputError(
+            f"an organization holds at most {limit} webhooks; delete one first",
+            status=409,
+            code="too-costly",
+        )
     hook = Webhook(uuid.uuid4().hex, who.id, url, new_secret(), time.time())
     await asyncio.to_thread(gateway.store.add_webhook, hook)
     gateway.view(who)
