@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 from connectors.mllp.broker import KafkaPublisher
@@ -26,10 +27,17 @@ async def serve(
     *,
     auth: KafkaAuth = PLAINTEXT,
     facility_cache: float = 10.0,
+    credentials_dir: Path | None = None,
     on_listening: Callable[[str, int], None] | None = None,
 ) -> None:
-    """Run the listener against the broker at ``bootstrap`` until ``stop`` is set."""
-    publisher = KafkaPublisher(bootstrap, auth)
+    """Run the listener against the broker at ``bootstrap`` until ``stop`` is set.
+
+    ``credentials_dir``: where each facility's credentials file is (``refnet
+    provision facility``); a facility's messages are published with its own login.
+    """
+    publisher = KafkaPublisher(
+        bootstrap, auth, topics=config.topics, credentials_dir=credentials_dir
+    )
     await publisher.start()
     try:
         facilities = FacilityDirectory(config.topics, publisher.topic_names, ttl=facility_cache)

@@ -87,6 +87,7 @@ def cmd_mllp(settings: Settings, args: argparse.Namespace) -> int:
             stop,
             auth=access.auth,
             facility_cache=settings.mllp_facility_cache,
+            credentials_dir=settings.data_dir / "credentials",
             on_listening=listening,
         )
 

@@ -11,9 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import hl7
 import pytest
+from hl7.mllp import open_hl7_connection
 
 from connectors.kafka.admin import apply_topics, create_acls
+from connectors.kafka.auth import KafkaAuth
+from connectors.mllp import ListenerConfig, serve
 from deploy.provision import (
     deprovision_party,
     network_acls,
@@ -47,7 +51,9 @@ class SecureNetwork(Network):
         self.admin = secure.admin(data_dir, network_user=network_principal(topics))
         self.files: dict[str, Path] = {}
 
-    async def provision(self, clinics: list[str], orgs: list[str]) -> None:
+    async def provision(
+        self, clinics: list[str], orgs: list[str], facilities: tuple[str, ...] = ()
+    ) -> None:
         def run() -> None:
             t = self.topics
             self.files["network"] = provision_network(
@@ -59,7 +65,13 @@ class SecureNetwork(Network):
                 network_acls(t, self.app_id, network_principal(t)),
                 auth=self.admin.auth,
             )
-            for kind, ids in (("clinic", clinics), ("org", orgs), ("admin", ["importer"])):
+            parties = (
+                ("clinic", clinics),
+                ("org", orgs),
+                ("facility", list(facilities)),
+                ("admin", ["importer"]),
+            )
+            for kind, ids in parties:
                 for party in ids:
                     done = provision_party(self.admin, t, kind, party)  # type: ignore[arg-type]
                     assert done.credentials is not None
@@ -134,6 +146,81 @@ async def test_the_closed_loop_runs_with_each_party_on_its_own_credentials(
     )
     assert [u["status"] for u in updates] == ["requested", "accepted", "completed"]
     assert updates[0]["business_status"] == "offered"
+    net.assert_alive()
+
+
+async def test_a_hospitals_adt_over_mllp_is_published_with_its_own_login_and_alerts_the_pantry(
+    secure_network: SecureNetwork,
+) -> None:
+    """``refnet mllp`` on the secured broker: the listener's own login may not write
+    a facility's topic; it publishes with the facility's credentials file."""
+    net = secure_network
+    t = net.topics
+    hospital = "lincoln-hospital"
+    await net.provision([CLINIC], [ORG], facilities=(hospital,))
+    await net.send("importer", t.directory, "svc-p", b.service("svc-p", ORG))
+    net.start_worker()
+    ana = {
+        **b.patient("pt-ana"),
+        "given_name": "Ana",
+        "family_name": "Rivera",
+        "birth_date": "1984-03-02",
+        "phone": "+17185550100",
+    }
+    consent = {**b.consent(), "encounter_alerts": "encounter"}
+    referral = b.requested("ref-ana", patient_fields=ana, consent_fields=consent)
+    await net.send(CLINIC, t.clinic_submissions(CLINIC), "pt-ana", referral)
+    offers = await net.receive("org", ORG, t.org_referrals(ORG), count=1, timeout=60)
+    network_id = offers[0]["referral_id"]
+    await net.send(ORG, t.org_updates(ORG), network_id, b.status(network_id, "accepted"))
+    await net.receive(
+        "clinic",
+        CLINIC,
+        t.clinic_updates(CLINIC),
+        until=lambda vs: any(v.get("status") == "accepted" for v in vs),
+        timeout=60,
+    )
+
+    stop = asyncio.Event()
+    bound: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+    _, network_auth = KafkaAuth.from_file(net.files["network"])
+    listener = asyncio.create_task(
+        serve(
+            ListenerConfig(topics=t, port=0),
+            net.bootstrap,
+            stop,
+            auth=network_auth,
+            credentials_dir=net.data_dir / "credentials",
+            on_listening=lambda host, port: bound.set_result((host, port)),
+        )
+    )
+    try:
+        host, port = await asyncio.wait_for(bound, 60)
+        reader, writer = await open_hl7_connection(host, port)
+        segments = [
+            f"MSH|^~\\&|EPIC|{hospital}|REFNET|REFNET|20261127031209-0500||ADT^A01^ADT_A01|"
+            "SEC-1|P|2.5.1",
+            "EVN|A01|20261127031200-0500",
+            "PID|1||MRN-1^^^LINCOLN^MR||Rivera^Ana||19840302|F|||^^^^10451||^PRN^PH^^1^718^5550100",
+            "PV1|1|E|||||||||||||||||V-SEC-1",
+        ]
+        writer.writemessage(hl7.parse("\r".join(segments)))
+        await writer.drain()
+        ack = await asyncio.wait_for(reader.readmessage(), 30)
+        writer.close()
+        assert str(ack["MSA.F1"]) == "AA", str(ack)
+    finally:
+        stop.set()
+        await listener
+    alerts = await net.receive(
+        "org",
+        ORG,
+        t.org_referrals(ORG),
+        until=lambda vs: any(v.get("event_type") == "encounter.alerted" for v in vs),
+        timeout=60,
+    )
+    [alert] = [a for a in alerts if a["event_type"] == "encounter.alerted"]
+    assert (alert["referral_id"], alert["event"]) == (network_id, "ed-visit")
     net.assert_alive()
 
 
