@@ -13,7 +13,7 @@ every organization: start-up (to /healthz), RSS and connections to the broker on
 they stop growing. Prints a table, with the machine's load (``uptime``).
 
     .venv/bin/python benchmarks/region_scale.py [--sizes 10,1000,5000]
-        [--party-partitions 1] [--screenings 100] [--rate 20] [--no-gateway]
+        [--party-partitions 1] [--screenings 100] [--rate 20] [--no-worker] [--no-gateway]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -362,13 +363,18 @@ def measure(args: argparse.Namespace, count: int) -> dict[str, Any]:
         try:
             size.start_broker()
             size.provision()
-            asyncio.run(worker_figures(size))
+            if not args.no_worker:
+                asyncio.run(worker_figures(size))
             if not args.no_gateway:
                 gateway_figures(size)
         except Exception as exc:  # noqa: BLE001 - report what was measured, and why it stopped
             size.figures["error"] = f"{type(exc).__name__}: {str(exc)[:2000]}"
         finally:
             size.stop()
+            if args.keep:
+                for log in ("worker.log", "gateway.log"):
+                    if (size.tmp / log).exists():
+                        shutil.copy(size.tmp / log, Path(args.keep) / f"{count}-{log}")
         return size.figures
 
 
@@ -381,6 +387,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--pattern-refresh", type=float, default=5.0)
     parser.add_argument("--heap", default="1g", help="the embedded broker's heap")
+    parser.add_argument("--no-worker", action="store_true")
     parser.add_argument("--no-gateway", action="store_true")
     parser.add_argument("--log-level", default="info", help="the worker's REFNET_LOG_LEVEL")
     parser.add_argument("--keep", metavar="DIR", help="keep each size's files (logs) under DIR")

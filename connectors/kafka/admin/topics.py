@@ -205,18 +205,26 @@ def _wait_visible(admin: AdminClient, wanted: Mapping[str, int], timeout: float)
     """Return once every topic is in the metadata with a leader for each partition.
 
     CreateTopics returns before the new topics reach every metadata cache; a
-    caller that describes or produces right after would see them missing.
+    caller that describes or produces right after would see them missing. Only
+    ``wanted`` is described (a batch), not the whole cluster: on a broker with
+    thousands of topics, asking for all of them after each batch would make a
+    region's import grow with the square of its size.
     """
+    from confluent_kafka import KafkaException, TopicCollection
 
     def pending() -> list[str]:
-        meta = admin.list_topics(timeout=timeout)
-        return [
-            name
-            for name, count in wanted.items()
-            if name not in meta.topics
-            or len(meta.topics[name].partitions) < count
-            or any(p.leader < 0 for p in meta.topics[name].partitions.values())
-        ]
+        futures = admin.describe_topics(TopicCollection(list(wanted)), request_timeout=timeout)
+        left = []
+        for name, future in futures.items():
+            try:
+                described = future.result(timeout=timeout)
+            except KafkaException:
+                left.append(name)  # not in this broker's metadata yet
+                continue
+            parts = described.partitions
+            if len(parts) < wanted[name] or any(p.leader is None for p in parts):
+                left.append(name)
+        return left
 
     wait_until_done(pending, "topics not visible", timeout, every=0.05)
 
