@@ -213,7 +213,8 @@ async def worker_figures(size: Size) -> None:
     """Start to first offer, offer latency, RSS, and a new organization's first offer."""
     log = size.tmp / "worker.log"
     step(f"{size.count}: worker")
-    proc = start_worker(size.env(REFNET_LOG_LEVEL=size.args.log_level), log, cwd=ROOT)
+    env = size.env(REFNET_LOG_LEVEL=size.args.log_level)
+    proc = start_worker(env, log, cwd=ROOT, profile=size.args.profile_worker)
     size.procs.append(proc)
     reader = Updates(size.bootstrap, size.topics.clinic_updates(CLINIC))
     await reader.start()
@@ -388,6 +389,7 @@ def main() -> int:
     parser.add_argument("--pattern-refresh", type=float, default=5.0)
     parser.add_argument("--heap", default="1g", help="the embedded broker's heap")
     parser.add_argument("--no-worker", action="store_true")
+    parser.add_argument("--profile-worker", metavar="PATH", help="cProfile the worker")
     parser.add_argument("--no-gateway", action="store_true")
     parser.add_argument("--log-level", default="info", help="the worker's REFNET_LOG_LEVEL")
     parser.add_argument("--keep", metavar="DIR", help="keep each size's files (logs) under DIR")
