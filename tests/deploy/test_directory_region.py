@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,36 @@ def test_twelve_hundred_organizations_import_in_batches_and_again_change_nothing
         assert "imported: 0 published (0 new, 0 changed), 1200 unchanged" in again
     finally:
         _cleanup(kafka_bootstrap, topics)
+
+
+@pytest.mark.integration
+def test_on_a_secured_broker_each_organization_gets_its_identity_once(
+    secure_kafka: Any, tmp_path: Path
+) -> None:
+    """Credentials, ACLs and topics per organization; a second run creates nothing."""
+    from connectors.kafka.admin import describe_acls
+    from deploy.provision import network_principal
+
+    topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}", partitions=1)
+    path = tmp_path / "region.json"
+    write(path, 3, seed=5)
+    settings = Settings.from_env(
+        {"REFNET_TOPIC_PREFIX": topics.prefix, "REFNET_DATA_DIR": str(tmp_path / "data")}
+    )
+    admin = secure_kafka.admin(settings.data_dir, network_user=network_principal(topics))
+
+    def run() -> str:
+        out = io.StringIO()
+        status = run_import(settings, admin, ImportOptions(paths=(path,)), out)
+        assert status == 0, out.getvalue()
+        return out.getvalue()
+
+    first = run()
+    assert _row(first, "organizations") == (3, 0, 0, 0)
+    assert _row(first, "topics") == (7, 0, 0, 0)
+    assert len(list((settings.data_dir / "credentials").glob("org-*.json"))) == 3
+    principals = {acl.principal for acl in describe_acls(secure_kafka.bootstrap, auth=admin.auth)}
+    assert sum(1 for p in principals if p.startswith(f"User:{topics.prefix}.org.")) == 3
+    again = run()
+    assert _row(again, "organizations") == (0, 3, 0, 0)
+    assert _row(again, "services") == (0, 3, 0, 0)
