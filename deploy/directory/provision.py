@@ -15,6 +15,7 @@ from pathlib import Path
 from connectors.kafka.admin import (
     DEFAULT_LIMITS,
     AdminError,
+    BatchFailed,
     BatchLimits,
     Outcome,
     TopicResult,
@@ -117,8 +118,12 @@ def _plain(
         apply_topics(admin.bootstrap, specs, auth=admin.auth, limits=limits, progress=on_batch)
     except AdminError as exc:
         summary.error = str(exc)
-        summary["topics"].left = len(specs) - len(seen)
-        summary["organizations"].left = sum(1 for n in waiting.values() if n)
+        refused = set(exc.names) if isinstance(exc, BatchFailed) else set()
+        broken = {owner[name] for name in refused if name in owner}
+        summary["topics"].failed = len(refused)
+        summary["topics"].left = len(specs) - len(seen) - len(refused)
+        summary["organizations"].failed = len(broken)
+        summary["organizations"].left = sum(1 for o, n in waiting.items() if n and o not in broken)
     orgs = summary["organizations"]
     return Provisioned(orgs.created + orgs.present, summary["topics"].created)
 

@@ -30,6 +30,7 @@ from connectors.kafka.admin.partitions import (
 )
 from connectors.kafka.admin.scram import delete_scram, upsert_scram
 from connectors.kafka.admin.topics import (
+    BatchFailed,
     Outcome,
     TopicResult,
     apply_topics,
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "Acl",
     "AdminError",
+    "BatchFailed",
     "BatchLimits",
     "Outcome",
     "PartitionChangeRefused",

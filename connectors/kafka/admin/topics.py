@@ -42,6 +42,15 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"
 
 
+class BatchFailed(AdminError):
+    """The broker refused (or did not confirm) a batch of new topics; the batches
+    before it are done. ``names``: the refused batch's topics."""
+
+    def __init__(self, message: str, names: list[str]) -> None:
+        super().__init__(message)
+        self.names = names
+
+
 @dataclass(frozen=True)
 class TopicResult:
     name: str
@@ -86,7 +95,10 @@ def apply_topics(
     for batch in chunks(present, limits.topics):
         done(_update(admin, list(batch), counts, timeout, limits))
     for missing in topic_batches((s for s in specs if s.name not in existing), limits):
-        _create(admin, missing, timeout)
+        try:
+            _create(admin, missing, timeout)
+        except AdminError as exc:
+            raise BatchFailed(str(exc), [s.name for s in missing]) from exc
         done([TopicResult(s.name, Outcome.CREATED) for s in missing])
     return [results[s.name] for s in specs]
 
@@ -268,4 +280,4 @@ def delete_topics(
     return doomed
 
 
-__all__ = ["Outcome", "TopicResult", "apply_topics", "delete_topics", "list_topics"]
+__all__ = ["BatchFailed", "Outcome", "TopicResult", "apply_topics", "delete_topics", "list_topics"]
