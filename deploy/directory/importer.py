@@ -149,6 +149,7 @@ def apply(
     """
     summary = Summary()
     summary["services"].present = len(changes.unchanged)
+    summary.totals["services"] = len(changes.publish) + len(changes.unchanged)
     try:
         with Progress(enabled=options.progress) as progress:
             done = provision(
@@ -165,7 +166,7 @@ def apply(
             else:
                 summary["services"].left = len(changes.publish)
     except KeyboardInterrupt:
-        summary.error = "interrupted"
+        summary.stopped("interrupted")
         summary.print(out)
         return 130
     where = f"; credentials in {done.credentials[0].parent}" if done.credentials else ""

@@ -30,6 +30,8 @@ class Summary:
 
     tallies: dict[str, Tally] = field(default_factory=lambda: {p: Tally() for p in PHASES})
     error: str | None = None
+    #: how many of each phase there are to do (set as each phase starts)
+    totals: dict[str, int] = field(default_factory=dict)
 
     def __getitem__(self, phase: str) -> Tally:
         return self.tallies[phase]
@@ -37,6 +39,13 @@ class Summary:
     @property
     def complete(self) -> bool:
         return self.error is None and not any(t.failed or t.left for t in self.tallies.values())
+
+    def stopped(self, error: str) -> None:
+        """Stop here: whatever of each phase is not counted yet was not reached."""
+        self.error = error
+        for phase, total in self.totals.items():
+            t = self.tallies[phase]
+            t.left = max(t.left, total - t.created - t.present - t.failed)
 
     def lines(self) -> list[str]:
         head = f"{'summary':<14}{'created':>9}{'already there':>15}{'failed':>8}{'not reached':>13}"

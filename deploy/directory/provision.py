@@ -94,6 +94,7 @@ def _plain(
     fresh: set[str] = set()
     progress.phase("organizations", len(org_ids))
     progress.phase("topics", len(specs))
+    summary.totals.update(organizations=len(org_ids), topics=len(specs))
     seen: set[str] = set()
 
     def on_batch(batch: list[TopicResult]) -> None:
@@ -150,6 +151,7 @@ def _secured(
     one organization's few topics and ACLs, well within the broker's limits)."""
     progress.phase("organizations", len(org_ids))
     progress.phase("topics", 1 + 2 * len(org_ids))
+    summary.totals.update(organizations=len(org_ids), topics=1 + 2 * len(org_ids))
     files: list[Path] = []
     try:
         directory = [topics.spec(topics.directory, TopicKind.DIRECTORY)]

@@ -138,6 +138,41 @@ def test_an_import_stopped_midway_is_finished_by_the_next_run(
 
 
 @pytest.mark.integration
+def test_an_import_interrupted_says_how_far_it_got_and_the_next_run_finishes_it(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (KeyboardInterrupt) during the second batch of topics: exit 130."""
+    from connectors.kafka.admin import topics as admin_topics
+
+    path = tmp_path / "region.json"
+    write(path, 60, seed=4)
+    limits = BatchLimits(topics=50)
+    real = admin_topics._create
+    calls: list[int] = []
+
+    def interrupt_the_second(admin: Any, missing: Any, timeout: float) -> None:
+        calls.append(len(missing))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(admin, missing, timeout)
+
+    try:
+        monkeypatch.setattr(admin_topics, "_create", interrupt_the_second)
+        status, out = _import(kafka_bootstrap, topics, path, limits=limits)
+        assert status == 130, out
+        assert "stopped: interrupted" in out
+        assert _row(out, "topics") == (50, 0, 0, 71)
+        assert _row(out, "services") == (0, 0, 0, 60)
+        monkeypatch.setattr(admin_topics, "_create", real)
+        status, out = _import(kafka_bootstrap, topics, path, limits=limits)
+        assert status == 0, out
+        assert _row(out, "topics") == (71, 50, 0, 0)
+        assert _row(out, "services") == (60, 0, 0, 0)
+    finally:
+        _cleanup(kafka_bootstrap, topics)
+
+
+@pytest.mark.integration
 def test_an_import_killed_inside_its_transaction_does_not_hold_up_the_next(
     kafka_bootstrap: str, topics: Topics, tmp_path: Path
 ) -> None:
