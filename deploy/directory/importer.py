@@ -11,13 +11,12 @@ published in one Kafka transaction (:mod:`deploy.directory.kafka`): the network
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, TextIO
 
-from connectors.kafka.admin import Outcome, apply_topics, security_enabled
+from connectors.kafka.admin import DEFAULT_LIMITS, BatchLimits
 from connectors.openreferral.importer import (
     DEFAULT_RADIUS_KM,
     Conversion,
@@ -26,45 +25,19 @@ from connectors.openreferral.importer import (
     read,
 )
 from connectors.openreferral.taxonomy import Mapping, MappingError
-from deploy.directory.kafka import DirectoryError, publish, read_directory
+from deploy.directory.kafka import DirectoryError, fence, publish, read_directory
 from deploy.directory.plan import Current, Plan, plan
+from deploy.directory.progress import Progress, Summary
+from deploy.directory.provision import Provisioned, provision
 from deploy.environment import admin_of, broker_for, topics_for
-from deploy.provision.parties import Admin, provision_party
+from deploy.provision.parties import Admin
 from deploy.settings import Settings
 from schemas.events import to_bytes
-from schemas.topics import TopicKind, Topics
+from schemas.topics import Topics
 
 #: The bundled mapping from taxonomy terms to SDOH categories.
 DEFAULT_MAPPING: Final = Path(__file__).resolve().parents[1] / "data" / "taxonomy-map.toml"
 DEFAULT_SOURCE: Final = "hsds"
-
-
-@dataclass(frozen=True)
-class Provisioned:
-    organizations: int
-    topics_created: int
-    #: credentials files written (a broker that enforces ACLs only)
-    credentials: tuple[Path, ...] = ()
-
-
-def provision(admin: Admin, topics: Topics, org_ids: Sequence[str]) -> Provisioned:
-    """The directory topic and each organization's topics; on a secured broker, as
-    ``refnet provision org`` does, also each organization's credentials and ACLs."""
-    directory = [topics.spec(topics.directory, TopicKind.DIRECTORY)]
-    if not security_enabled(admin.bootstrap, auth=admin.auth):
-        specs = directory + [spec for org in org_ids for spec in topics.org_catalog(org)]
-        results = apply_topics(admin.bootstrap, specs, auth=admin.auth)
-        created = sum(1 for r in results if r.outcome is Outcome.CREATED)
-        return Provisioned(len(org_ids), created)
-    results = apply_topics(admin.bootstrap, directory, auth=admin.auth)
-    created = sum(1 for r in results if r.outcome is Outcome.CREATED)
-    files = []
-    for org_id in org_ids:
-        done = provision_party(admin, topics, "org", org_id)
-        created += sum(1 for r in done.topics if r.outcome is Outcome.CREATED)
-        if done.credentials is not None:
-            files.append(done.credentials)
-    return Provisioned(len(org_ids), created, tuple(files))
 
 
 def kafka_admin(settings: Settings) -> Admin | None:
@@ -86,6 +59,12 @@ class ImportOptions:
     strict: bool = False
     radius_km: float | None = DEFAULT_RADIUS_KM
     default_sla: timedelta | None = None
+    #: partitions of each organization's two topics (None: REFNET_PARTITIONS)
+    partitions: int | None = None
+    #: the most one admin request carries
+    limits: BatchLimits = DEFAULT_LIMITS
+    #: a bar per phase on stderr (rich)
+    progress: bool = False
 
 
 def load(options: ImportOptions, *, now: datetime | None = None) -> Conversion:
@@ -119,10 +98,13 @@ def run_import(settings: Settings, admin: Admin | None, options: ImportOptions, 
         )
         return 2
     topics = topics_for(settings)
+    transactional_id = f"refnet-directory-import.{topics.prefix}.{options.source}"
     current: dict[str, Current] = {}
     compared = False
     if admin is not None:
         try:
+            if not options.dry_run:  # a killed import's open transaction would hold us up
+                fence(admin.bootstrap, transactional_id, auth=admin.auth)
             current = read_directory(admin.bootstrap, topics.directory, auth=admin.auth)
             compared = True
         except DirectoryError as exc:
@@ -147,24 +129,89 @@ def run_import(settings: Settings, admin: Admin | None, options: ImportOptions, 
         return 1
     if options.dry_run or admin is None:
         return 0
-    done = provision(admin, topics, sorted(conversion.organizations))
+    return apply(admin, topics, conversion, changes, options, out, transactional_id)
+
+
+def apply(
+    admin: Admin,
+    topics: Topics,
+    conversion: Conversion,
+    changes: Plan,
+    options: ImportOptions,
+    out: TextIO,
+    transactional_id: str,
+) -> int:
+    """Provision the organizations, then publish the changes; print the summary.
+
+    Returns 0 when everything is done, 2 when the broker refused something and
+    130 when interrupted (Ctrl-C): in both cases what was done stays, and the
+    same import run again finishes it.
+    """
+    summary = Summary()
+    summary["services"].present = len(changes.unchanged)
+    summary.totals["services"] = len(changes.publish) + len(changes.unchanged)
+    try:
+        with Progress(enabled=options.progress) as progress:
+            done = provision(
+                admin,
+                topics,
+                sorted(conversion.organizations),
+                summary=summary,
+                progress=progress,
+                limits=options.limits,
+                partitions=options.partitions,
+            )
+            if summary.error is None:
+                _publish(admin, topics, changes, options, summary, progress, transactional_id)
+            else:
+                summary["services"].left = len(changes.publish)
+    except KeyboardInterrupt:
+        summary.stopped("interrupted")
+        summary.print(out)
+        return 130
     where = f"; credentials in {done.credentials[0].parent}" if done.credentials else ""
     print(
         f"provisioned {done.organizations} organization(s) "
         f"({done.topics_created} topic(s) created{where})",
         file=out,
     )
-    if changes.publish or changes.remove:
+    summary.print(out)
+    if summary.error is not None:
+        print(f"refnet directory import: {summary.error}", file=sys.stderr)
+        return 2
+    print(_totals(conversion, changes, done=True), file=out)
+    return 0
+
+
+def _publish(
+    admin: Admin,
+    topics: Topics,
+    changes: Plan,
+    options: ImportOptions,
+    summary: Summary,
+    progress: Progress,
+    transactional_id: str,
+) -> None:
+    """Publish what changed in one transaction; count it in ``summary``."""
+    tally = summary["services"]
+    if not (changes.publish or changes.remove):
+        return
+    progress.phase("services", len(changes.publish) + len(changes.remove))
+    try:
         publish(
             admin.bootstrap,
             topics.directory,
             changes,
             source=options.source,
-            transactional_id=f"refnet-directory-import.{topics.prefix}.{options.source}",
+            transactional_id=transactional_id,
             auth=admin.auth,
+            progress=lambda n: progress.advance("services", n),
         )
-    print(_totals(conversion, changes, done=True), file=out)
-    return 0
+    except DirectoryError as exc:
+        summary.error = str(exc)
+        tally.failed = len(changes.publish)
+        return
+    tally.created = len(changes.publish)
 
 
 def report(
@@ -231,3 +278,17 @@ def _totals(conversion: Conversion, changes: Plan, *, done: bool) -> str:
         f"{len(changes.unchanged)} unchanged, {len(changes.remove)} {removed}, "
         f"{len(conversion.unmapped)} could not be mapped, {len(conversion.warnings)} warning(s)"
     )
+
+
+__all__ = [
+    "DEFAULT_MAPPING",
+    "DEFAULT_SOURCE",
+    "ImportOptions",
+    "Provisioned",
+    "apply",
+    "kafka_admin",
+    "load",
+    "provision",
+    "report",
+    "run_import",
+]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -159,18 +160,23 @@ def publish(
     transactional_id: str,
     auth: KafkaAuth = PLAINTEXT,
     timeout: float = 60.0,
+    progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Write an import's changes in one transaction: all of them become visible, or none."""
-    from confluent_kafka import KafkaException, Producer
+    """Write an import's changes in one transaction: all of them become visible, or none.
 
-    producer = Producer(
-        librdkafka(bootstrap, auth, producer=True, **{"transactional.id": transactional_id})
-    )
+    ``progress`` hears of each record the broker has (visible once committed).
+    Interrupted (Ctrl-C), the transaction is aborted before the interrupt goes on.
+    """
+    from confluent_kafka import KafkaException
+
+    producer = _transactional(bootstrap, auth, transactional_id)
     failures: list[str] = []
 
     def delivered(error: Any, message: Any) -> None:
         if error is not None:
             failures.append(str(error))
+        elif progress is not None:
+            progress(1)
 
     try:
         producer.init_transactions(timeout)
@@ -203,8 +209,45 @@ def publish(
             raise DirectoryError(f"the broker refused records: {failures[0]}")
         producer.commit_transaction(timeout)
     except (KafkaException, DirectoryError, BufferError) as exc:
-        try:
-            producer.abort_transaction(10)
-        except KafkaException:
-            log.warning("aborting the import's transaction failed; the broker aborts it later")
+        _abort(producer)
         raise DirectoryError(f"nothing was published to {topic}: {exc}") from None
+    except KeyboardInterrupt:
+        _abort(producer)
+        raise
+
+
+def _transactional(bootstrap: str, auth: KafkaAuth, transactional_id: str) -> Any:
+    from confluent_kafka import Producer
+
+    return Producer(
+        librdkafka(bootstrap, auth, producer=True, **{"transactional.id": transactional_id})
+    )
+
+
+def _abort(producer: Any) -> None:
+    from confluent_kafka import KafkaException
+
+    try:
+        producer.abort_transaction(10)
+    except KafkaException:
+        log.warning("aborting the import's transaction failed; the broker aborts it later")
+
+
+def fence(
+    bootstrap: str, transactional_id: str, *, auth: KafkaAuth = PLAINTEXT, timeout: float = 30.0
+) -> None:
+    """Abort a transaction an earlier import left open (killed before it committed).
+
+    Until the broker aborts it by itself (the transaction timeout), an open
+    transaction holds back what a ``read_committed`` reader sees: a new import
+    would wait for it. Registering the same transactional id aborts it now.
+    """
+    from confluent_kafka import KafkaException
+
+    producer = _transactional(bootstrap, auth, transactional_id)
+    try:
+        producer.init_transactions(timeout)
+    except KafkaException as exc:
+        raise DirectoryError(f"cannot reach Kafka at {bootstrap}: {exc}") from None
+    finally:
+        producer.flush(0)

@@ -3,6 +3,7 @@
 Uses confluent-kafka's AdminClient: unlike aiokafka's admin client it has the
 ACL and SCRAM calls that per-party credentials need (``refnet provision``).
 
+- :mod:`.batches`: requests cut to what the broker accepts (:class:`BatchLimits`);
 - :mod:`.client`: the admin client, its :class:`AdminError`, waiting on its futures;
 - :mod:`.topics`: making topics match their specs (``refnet topics apply``), listing, deleting;
 - :mod:`.partitions`: the state topics' partition count, which never changes;
@@ -19,6 +20,7 @@ from connectors.kafka.admin.acls import (
     describe_acls,
     security_enabled,
 )
+from connectors.kafka.admin.batches import DEFAULT_LIMITS, BatchLimits
 from connectors.kafka.admin.client import AdminError, admin_client
 from connectors.kafka.admin.partitions import (
     PartitionChangeRefused,
@@ -28,6 +30,7 @@ from connectors.kafka.admin.partitions import (
 )
 from connectors.kafka.admin.scram import delete_scram, upsert_scram
 from connectors.kafka.admin.topics import (
+    BatchFailed,
     Outcome,
     TopicResult,
     apply_topics,
@@ -37,8 +40,11 @@ from connectors.kafka.admin.topics import (
 
 __all__ = [
     "CLUSTER",
+    "DEFAULT_LIMITS",
     "Acl",
     "AdminError",
+    "BatchFailed",
+    "BatchLimits",
     "Outcome",
     "PartitionChangeRefused",
     "TopicResult",

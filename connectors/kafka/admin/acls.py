@@ -16,6 +16,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
+from connectors.kafka.admin.batches import DEFAULT_LIMITS, BatchLimits, chunks
 from connectors.kafka.admin.client import (
     CHANGE_TIMEOUT,
     QUERY_TIMEOUT,
@@ -138,32 +139,38 @@ def describe_acls(
     return sorted(acl for acl in map(Acl.from_binding, bindings) if acl is not None)
 
 
+#: Above this many principals, waiting for ACLs describes them all in one request.
+_ONE_QUERY_ABOVE = 8
+
+
 def create_acls(
     bootstrap: str,
     acls: Iterable[Acl],
     *,
     timeout: float = CHANGE_TIMEOUT,
     auth: KafkaAuth = PLAINTEXT,
+    limits: BatchLimits = DEFAULT_LIMITS,
 ) -> None:
     """Create every rule (an existing one is no error) and wait until the broker applies them.
 
     ACLs travel through the KRaft metadata log; the broker answering
-    DescribeAcls from its own copy shows them once it enforces them.
+    DescribeAcls from its own copy shows them once it enforces them. At most
+    ``limits.acls`` bindings go in one request (each is a metadata record).
     """
     wanted = sorted(set(acls))
     if not wanted:
         return
     admin = admin_client(bootstrap, auth)
-    futures = admin.create_acls([acl.binding() for acl in wanted], request_timeout=timeout)
-    settle(futures, "creating ACL", timeout)
-    principals = {acl.principal for acl in wanted}
+    for batch in chunks(wanted, limits.acls):
+        futures = admin.create_acls([acl.binding() for acl in batch], request_timeout=timeout)
+        settle(futures, "creating ACL", timeout)
+    principals = sorted({acl.principal for acl in wanted})
 
     def missing() -> list[str]:
-        have = {
-            acl
-            for principal in principals
-            for acl in describe_acls(bootstrap, principal, auth=auth)
-        }
+        if len(principals) > _ONE_QUERY_ABOVE:
+            have = set(describe_acls(bootstrap, auth=auth))
+        else:
+            have = {acl for p in principals for acl in describe_acls(bootstrap, p, auth=auth)}
         return [acl.describe() for acl in wanted if acl not in have]
 
     wait_until_done(missing, "ACLs not in force", timeout, every=0.1)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -15,6 +16,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     NewTopic,
 )
 
+from connectors.kafka.admin.batches import DEFAULT_LIMITS, BatchLimits, chunks, topic_batches
 from connectors.kafka.admin.client import (
     CHANGE_TIMEOUT,
     QUERY_TIMEOUT,
@@ -27,13 +29,26 @@ from connectors.kafka.admin.client import (
 )
 from connectors.kafka.admin.partitions import refuse_partition_change
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
+from connectors.retry import Backoff
 from schemas.topics import TopicSpec
+
+#: How long a request the controller throttled (its mutation quota) waits to be tried again.
+THROTTLED: Backoff = Backoff(first=0.5, cap=10.0)
 
 
 class Outcome(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
+
+
+class BatchFailed(AdminError):
+    """The broker refused (or did not confirm) a batch of new topics; the batches
+    before it are done. ``names``: the refused batch's topics."""
+
+    def __init__(self, message: str, names: list[str]) -> None:
+        super().__init__(message)
+        self.names = names
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,8 @@ def apply_topics(
     *,
     timeout: float = CHANGE_TIMEOUT,
     auth: KafkaAuth = PLAINTEXT,
+    limits: BatchLimits = DEFAULT_LIMITS,
+    progress: Callable[[list[TopicResult]], None] | None = None,
 ) -> list[TopicResult]:
     """Make every topic exist with at least its partitions and exactly its config.
 
@@ -56,6 +73,11 @@ def apply_topics(
     another count than its spec's (or the state topics disagree), nothing at all
     is changed and :class:`~connectors.kafka.admin.partitions.PartitionChangeRefused`
     says how to migrate.
+
+    Requests are cut into batches within ``limits`` (the broker refuses too large
+    ones); ``progress`` hears each batch's results once the broker has applied
+    it. A failure raises :class:`AdminError` after the batches before it are
+    done: running again finishes the rest.
     """
     specs = list(specs)
     admin = admin_client(bootstrap, auth)
@@ -63,43 +85,82 @@ def apply_topics(
     counts = {name: len(t.partitions) for name, t in existing.items()}
     refuse_partition_change(specs, counts, bootstrap)
 
+    def done(batch: list[TopicResult]) -> None:
+        results.update((r.name, r) for r in batch)
+        if progress is not None:
+            progress(batch)
+
     results: dict[str, TopicResult] = {}
-    missing = [s for s in specs if s.name not in existing]
-    if missing:
-        _create(admin, missing, timeout)
-        results.update((s.name, TopicResult(s.name, Outcome.CREATED)) for s in missing)
     present = [s for s in specs if s.name in existing]
-    if present:
-        grown = _grow(admin, present, counts, timeout)
-        drift = _config_drift(admin, present, timeout)
-        if drift:
-            _set_config(admin, drift, timeout)
-        for spec in present:
-            changes = []
-            if spec.name in grown:
-                changes.append(f"partitions -> {spec.partitions}")
-            if spec.name in drift:
-                changes.append(", ".join(f"{k}={v}" for k, v in sorted(drift[spec.name].items())))
-            outcome = Outcome.UPDATED if changes else Outcome.UNCHANGED
-            results[spec.name] = TopicResult(spec.name, outcome, "; ".join(changes))
+    for batch in chunks(present, limits.topics):
+        done(_update(admin, list(batch), counts, timeout, limits))
+    for missing in topic_batches((s for s in specs if s.name not in existing), limits):
+        try:
+            _create(admin, missing, timeout)
+        except AdminError as exc:
+            raise BatchFailed(str(exc), [s.name for s in missing]) from exc
+        done([TopicResult(s.name, Outcome.CREATED) for s in missing])
     return [results[s.name] for s in specs]
 
 
+def _update(
+    admin: AdminClient,
+    present: list[TopicSpec],
+    counts: Mapping[str, int],
+    timeout: float,
+    limits: BatchLimits,
+) -> list[TopicResult]:
+    """Grow and repair existing topics; each one's outcome."""
+    grown: set[str] = set()
+    for batch in topic_batches(present, limits):
+        grown |= _grow(admin, batch, counts, timeout)
+    drift = _config_drift(admin, present, timeout)
+    if drift:
+        _set_config(admin, drift, timeout)
+    results = []
+    for spec in present:
+        changes = []
+        if spec.name in grown:
+            changes.append(f"partitions -> {spec.partitions}")
+        if spec.name in drift:
+            changes.append(", ".join(f"{k}={v}" for k, v in sorted(drift[spec.name].items())))
+        outcome = Outcome.UPDATED if changes else Outcome.UNCHANGED
+        results.append(TopicResult(spec.name, outcome, "; ".join(changes)))
+    return results
+
+
 def _create(admin: AdminClient, missing: list[TopicSpec], timeout: float) -> None:
-    """Create the topics (one that exists by now is no error) and wait until they are seen."""
-    new = [
-        NewTopic(
-            s.name,
-            num_partitions=s.partitions,
-            replication_factor=s.replication_factor,
-            config=s.config,
-        )
-        for s in missing
-    ]
-    futures = admin.create_topics(new, operation_timeout=timeout)
-    for name, error in outcomes(futures, "creating topic", timeout).items():
-        if error is not None and "TOPIC_ALREADY_EXISTS" not in str(error):
+    """Create the topics (one that exists by now is no error) and wait until they are seen.
+
+    Topics the controller throttled (a mutation quota) are asked for again after
+    a backoff, until ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    left = missing
+    attempt = 0
+    while left:
+        new = [
+            NewTopic(
+                s.name,
+                num_partitions=s.partitions,
+                replication_factor=s.replication_factor,
+                config=s.config,
+            )
+            for s in left
+        ]
+        futures = admin.create_topics(new, operation_timeout=timeout)
+        throttled = []
+        for name, error in outcomes(futures, "creating topic", timeout).items():
+            if error is None or "TOPIC_ALREADY_EXISTS" in str(error):
+                continue
+            if "THROTTLING_QUOTA_EXCEEDED" in str(error) and time.monotonic() < deadline:
+                throttled.append(name)
+                continue
             raise AdminError(f"creating topic {name}: {error}")
+        left = [s for s in left if s.name in throttled]
+        if left:
+            attempt += 1
+            time.sleep(THROTTLED.delay(attempt))
     _wait_visible(admin, {s.name: s.partitions for s in missing}, timeout)
 
 
@@ -126,7 +187,7 @@ def _config_drift(
     described = admin.describe_configs(resources, request_timeout=timeout)
     configs = settle(
         {r: described[r] for r in resources}, "describing topic", timeout, name=lambda r: r.name
-    )
+    )  # one request per call: apply_topics hands at most limits.topics of them
     drift: dict[str, dict[str, str]] = {}
     for spec, current in zip(present, configs, strict=True):
         wrong = {k: v for k, v in spec.config.items() if k not in current or current[k].value != v}
@@ -156,18 +217,26 @@ def _wait_visible(admin: AdminClient, wanted: Mapping[str, int], timeout: float)
     """Return once every topic is in the metadata with a leader for each partition.
 
     CreateTopics returns before the new topics reach every metadata cache; a
-    caller that describes or produces right after would see them missing.
+    caller that describes or produces right after would see them missing. Only
+    ``wanted`` is described (a batch), not the whole cluster: on a broker with
+    thousands of topics, asking for all of them after each batch would make a
+    region's import grow with the square of its size.
     """
+    from confluent_kafka import KafkaException, TopicCollection
 
     def pending() -> list[str]:
-        meta = admin.list_topics(timeout=timeout)
-        return [
-            name
-            for name, count in wanted.items()
-            if name not in meta.topics
-            or len(meta.topics[name].partitions) < count
-            or any(p.leader < 0 for p in meta.topics[name].partitions.values())
-        ]
+        futures = admin.describe_topics(TopicCollection(list(wanted)), request_timeout=timeout)
+        left = []
+        for name, future in futures.items():
+            try:
+                described = future.result(timeout=timeout)
+            except KafkaException:
+                left.append(name)  # not in this broker's metadata yet
+                continue
+            parts = described.partitions
+            if len(parts) < wanted[name] or any(p.leader is None for p in parts):
+                left.append(name)
+        return left
 
     wait_until_done(pending, "topics not visible", timeout, every=0.05)
 
@@ -194,18 +263,21 @@ def delete_topics(
     *,
     timeout: float = CHANGE_TIMEOUT,
     auth: KafkaAuth = PLAINTEXT,
+    limits: BatchLimits = DEFAULT_LIMITS,
 ) -> list[str]:
-    """Delete the topics among ``names`` that exist; return the deleted ones' names."""
+    """Delete the topics among ``names`` that exist (``limits.topics`` a request); return
+    the deleted ones' names."""
     admin = admin_client(bootstrap, auth)
     existing = existing_topics(admin, bootstrap, timeout)
     doomed = [name for name in names if name in existing]
     if not doomed:
         return []
-    futures = admin.delete_topics(doomed, operation_timeout=timeout)
-    for name, error in outcomes(futures, "deleting topic", timeout).items():
-        if error is not None and "UNKNOWN_TOPIC" not in str(error):
-            raise AdminError(f"deleting topic {name}: {error}")
+    for batch in chunks(doomed, limits.topics):
+        futures = admin.delete_topics(list(batch), operation_timeout=timeout)
+        for name, error in outcomes(futures, "deleting topic", timeout).items():
+            if error is not None and "UNKNOWN_TOPIC" not in str(error):
+                raise AdminError(f"deleting topic {name}: {error}")
     return doomed
 
 
-__all__ = ["Outcome", "TopicResult", "apply_topics", "delete_topics", "list_topics"]
+__all__ = ["BatchFailed", "Outcome", "TopicResult", "apply_topics", "delete_topics", "list_topics"]
