@@ -129,7 +129,7 @@ class LocalDatabase:
                 pgserver.PostgresServer._instances.pop(self.pgdata.resolve(), None)
                 server = pgserver.get_server(self.pgdata, cleanup_mode=None)
             url = self.url() or str(server.get_uri())
-            private_dir(self.data_dir)  # pgserver opens it to all (0755): narrow it again
+            self._narrow()  # pgserver opens it to all (0755): narrow it again
         except Exception as exc:
             raise DatabaseError(
                 f"the embedded PostgreSQL in {self.pgdata} did not start: {exc}; "
@@ -226,6 +226,21 @@ class LocalDatabase:
         with contextlib.suppress(OSError, IndexError):
             return (self.pgdata / "postmaster.pid").read_text().splitlines()[7].strip()
         return ""
+
+    def _narrow(self) -> None:
+        """The data directory back to 0700, owned by whoever runs the server: run as
+        root, pgserver runs PostgreSQL as its own system user (``pgserver``), which
+        must still enter it."""
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            import pwd
+
+            try:
+                user = pwd.getpwnam("pgserver")
+            except KeyError:
+                user = None
+            if user is not None:
+                os.chown(self.data_dir, user.pw_uid, user.pw_gid)
+        private_dir(self.data_dir)
 
     def stop(self) -> bool:
         """Stop the server if it runs. True if one was running.
