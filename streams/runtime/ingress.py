@@ -53,6 +53,7 @@ from streams.decisions.outputs import Outgoing, refusal_answer
 from streams.runtime import letters
 from streams.runtime.clock import Clock, system_clock
 from streams.runtime.letters import MAX_KEY_IN_SOURCE
+from streams.runtime.positions import SeekToCommitted
 from streams.runtime.quota import PartyQuota
 
 log = logging.getLogger(__name__)
@@ -295,7 +296,9 @@ class Ingress:
         )
         await consumer.start()
         try:
-            consumer.subscribe(pattern=ingress_pattern(self.topics))
+            consumer.subscribe(
+                pattern=ingress_pattern(self.topics), listener=SeekToCommitted(consumer)
+            )
             log.info("ingress subscribed to %s", ingress_pattern(self.topics))
             await self._loop(consumer)
         finally:
