@@ -50,7 +50,13 @@ def test_the_network_topics_replicate_three_times_two_in_sync(cluster: Any) -> N
     topics = Topics(prefix=f"r{uuid.uuid4().hex[:8]}", partitions=3, replication_factor=3)
     apply_topics(cluster.bootstrap, topics.apply_catalog("refnet-r"))
     admin = admin_client(cluster.bootstrap)
+    # the broker this client asks may learn of the new topic a moment after the one
+    # that created it (metadata reaches each broker on its own)
+    deadline = time.monotonic() + 30
     meta = admin.list_topics(timeout=10)
+    while topics.referral_events not in meta.topics and time.monotonic() < deadline:
+        time.sleep(0.2)
+        meta = admin.list_topics(timeout=10)
     assert len(meta.brokers) == 3
     for partition in meta.topics[topics.referral_events].partitions.values():
         assert len(partition.replicas) == 3 and len(partition.isrs) == 3
