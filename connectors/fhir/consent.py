@@ -2,9 +2,10 @@
 
 A Consent is contained in the posted resource, named in its ``supportingInfo``,
 or a Bundle entry; a resource takes only a Consent whose ``patient`` is its own
-``subject`` (none: not granted). ``status`` active and ``provision.type``
-permit (or absent) grant; anything else does not. ``provision.period.end`` is
-the expiry; the categories consented to are the SDOHCC category codings
+``subject`` (none: not granted; two, neither named in ``supportingInfo``: a
+422). ``status`` active and ``provision.type`` permit (or absent) grant;
+anything else does not. ``provision.period.end`` is the expiry; the categories
+consented to are the SDOHCC category codings
 (``SDOHCC-CodeSystemTemporaryCodes``) in ``provision.code`` (none: all
 categories).
 
@@ -178,7 +179,7 @@ def _belongs(
 
 def consent_of(resource: dict[str, Any], resolver: Resolver) -> dict[str, Any] | None:
     """The Consent of ``resource``'s subject: the one ``supportingInfo`` names, else the
-    first contained, else the first in the Bundle, whose ``patient`` is the subject."""
+    only one contained or in the Bundle whose ``patient`` is the subject (two: a 422)."""
     subject = resolver.find(resource, resource.get("subject"), "Patient")
     if subject is None:
         return None
@@ -192,17 +193,26 @@ def consent_of(resource: dict[str, Any], resolver: Resolver) -> dict[str, Any] |
                 "supportingInfo names a Consent whose patient is not the resource's subject"
             )
         return found
-    for item in json_array(resource.get("contained"), "contained"):
-        if (
-            isinstance(item, dict)
-            and item.get("resourceType") == "Consent"
-            and _belongs(item, resource, subject, resolver)
-        ):
-            return item
+    mine: list[dict[str, Any]] = [
+        item
+        for item in json_array(resource.get("contained"), "contained")
+        if isinstance(item, dict)
+        and item.get("resourceType") == "Consent"
+        and _belongs(item, resource, subject, resolver)
+    ]
     for item in resolver.bundle.values():
-        if item.get("resourceType") == "Consent" and _belongs(item, item, subject, resolver):
-            return item
-    return None
+        if (
+            item.get("resourceType") == "Consent"
+            and not any(item is seen for seen in mine)
+            and _belongs(item, item, subject, resolver)
+        ):
+            mine.append(item)
+    if len(mine) > 1:
+        raise GatewayInputError(
+            "more than one Consent of the resource's subject: refnet will not choose the wider "
+            "(send one, or name it in supportingInfo)"
+        )
+    return mine[0] if mine else None
 
 
 __all__ = ["UNREPRESENTABLE", "consent_from", "consent_of"]

@@ -190,3 +190,11 @@ def test_a_refused_consent_stays_refused_whatever_it_nests() -> None:
     consent = _consent("#p", status="active", provision=[{"type": "permit"}])
     consent["provision"]["type"] = "deny"
     assert not consent_from(consent, NOW).granted
+
+
+def test_two_consents_of_one_patient_are_refused_rather_than_one_chosen() -> None:
+    resolver = _bundle(
+        _patient("a", "Ana"), _consent("Patient/a"), _consent("Patient/a", status="rejected")
+    )
+    with pytest.raises(GatewayInputError, match="more than one Consent"):
+        screening_from(_screening("a"), resolver)
