@@ -73,7 +73,7 @@ def _categories(concepts: object, where: str) -> list[Category]:
     return found
 
 
-def _start(value: object, now: datetime) -> datetime:
+def _start(value: object) -> datetime:
     """The latest instant a FHIR date or dateTime ``value`` may mean."""
     if not isinstance(value, str):
         raise GatewayInputError("Consent.provision.period.start must be a FHIR dateTime")
@@ -105,7 +105,7 @@ def _check_restrictions(provision: dict[str, Any], where: str, now: datetime) ->
         ):
             raise _refuse(f"{where}.action", "an action other than disclose")
     period = json_object(provision.get("period") or {}, f"{where}.period")
-    if period.get("start") is not None and _start(period["start"], now) > now:
+    if period.get("start") is not None and _start(period["start"]) > now:
         raise _refuse(f"{where}.period.start", "a consent that starts in the future")
 
 
