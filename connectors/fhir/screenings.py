@@ -1,7 +1,8 @@
 """What clinics post: a QuestionnaireResponse as a screening, a ServiceRequest as a referral.
 
-* A QuestionnaireResponse without a Consent is a screening without consent:
-  scored, referred nowhere, and the answer says so.
+* A QuestionnaireResponse without a Consent of its own subject (see
+  :mod:`.consent`) is a screening without consent: scored, referred nowhere,
+  and the answer says so.
 * A ServiceRequest without a Consent is refused (it could never open). Its
   category is its SDOHCC category coding; its id (else an identifier) is the
   clinic's referral id; ``performer`` naming a ``HealthcareService/{id}`` asks
@@ -47,7 +48,7 @@ def screening_from(qr: dict[str, Any], resolver: Resolver) -> tuple[ScreeningSub
     if qr.get("resourceType") != "QuestionnaireResponse":
         raise GatewayInputError("expected a QuestionnaireResponse")
     patient = patient_from(qr, resolver, "subject")
-    consent_resource = resolver.first(qr, "Consent")
+    consent_resource = consent_of(qr, resolver)
     consent = consent_from(consent_resource)
     bare = {k: v for k, v in qr.items() if k not in ("contained", "subject", "source", "author")}
     try:

@@ -13,7 +13,9 @@ Each delivery is an HTTP POST with a JSON body and three headers:
 The secret is ``whsec_`` and base64 of 32 random bytes; the key is those bytes.
 A delivery is retried with exponential backoff (base doubling per attempt, capped)
 until the receiver answers 2xx; pending deliveries live in the gateway's SQLite
-outbox (:mod:`connectors.gateway.store`), so a restart resumes them.
+outbox (:mod:`connectors.gateway.store`), so a restart resumes them, up to the
+topics' retention: every :data:`EXPIRY_INTERVAL` seconds the loop expires older
+ones (their bodies leave the outbox; logged and counted as ``expired``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ SIGNATURE_VERSION = "v1"
 TOLERANCE_SECONDS = 300
 #: waits between a delivery's attempts: from 2 s, doubling, at most an hour
 WEBHOOK_RETRY = Backoff(first=2.0, cap=3600.0)
+#: seconds between sweeps of the outbox for deliveries past the topics' retention
+EXPIRY_INTERVAL = 300.0
 
 
 def new_secret() -> str:
@@ -142,6 +146,7 @@ class Deliverer:
             allow_private=self.policy.allow_private, extra_ca=extra_ca, timeout=timeout
         )
         self._wake = asyncio.Event()
+        self._expired_at = 0.0
         self._running: dict[int, asyncio.Task[None]] = {}
         self._busy: set[str] = set()
 
@@ -163,8 +168,19 @@ class Deliverer:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
             await self._client.aclose()
 
+    async def expire(self) -> int:
+        """Drop the bodies of deliveries older than the topics' retention (logged, counted)."""
+        self._expired_at = time.time()
+        expired = await asyncio.to_thread(self.store.expire, self._expired_at)
+        if expired:
+            WEBHOOK_DELIVERIES.labels("expired").inc(expired)
+            log.warning("%d deliveries expired undelivered after the topics' retention", expired)
+        return expired
+
     async def _round(self) -> None:
         self._wake.clear()
+        if time.time() - self._expired_at >= EXPIRY_INTERVAL:
+            await self.expire()
         room = self.policy.concurrency - len(self._running)
         if room > 0:
             due = await asyncio.to_thread(self.store.due, time.time(), 1000)

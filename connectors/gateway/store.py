@@ -7,7 +7,13 @@
 * ``deliveries``: the outbox of webhook and subscription notifications. A row is
   written (once per target and event: ``UNIQUE(target_id, event_id)``) before any
   attempt, and leaves the pending state only on a 2xx answer: a delivery that
-  keeps failing stays pending across restarts and is never dropped;
+  keeps failing stays pending across restarts, up to the topics' retention
+  (:data:`OUTBOX_RETENTION`, 30 days). Bodies hold patient data (an offer's name
+  and phone): a body leaves the outbox on delivery, and an undelivered one when
+  it expires (the row stays ``expired``, logged and counted, never attempted
+  again). What is kept is what retrying and auditing need: the ids, attempts,
+  the last error's category and the times. ``secure_delete`` overwrites what
+  leaves with zeros in the file;
 * ``org_status``: the status an organization last reported through the gateway
   (its updates topic is write-only for it, so the gateway keeps its own copy);
 * ``capacity``: the capacity an organization last reported per service;
@@ -28,7 +34,16 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+from schemas.topics import TopicKind, Topics
+
+#: How long an undelivered body may wait: the retention of the topics it came from.
+OUTBOX_RETENTION: Final = (
+    int(Topics().spec("outbox", TopicKind.ORG_REFERRALS).config["retention.ms"]) / 1000
+)
+#: Columns added to ``deliveries`` since the first release (added to older files at open).
+_ADDED_COLUMNS: Final = {"created_at": "REAL", "expired_at": "REAL"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS webhooks (
@@ -58,6 +73,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_at REAL NOT NULL,
     delivered_at REAL,
     last_error TEXT,
+    created_at REAL,
+    expired_at REAL,
     UNIQUE (target_id, event_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (next_at) WHERE delivered_at IS NULL;
@@ -129,7 +146,22 @@ class GatewayStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Bring an older file's outbox to this schema, and drop its delivered bodies."""
+        with self._lock:
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(deliveries)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {kind}")
+            self._db.execute("UPDATE deliveries SET created_at = next_at WHERE created_at IS NULL")
+            self._db.execute(
+                "UPDATE deliveries SET body = x'' "
+                "WHERE (delivered_at IS NOT NULL OR expired_at IS NOT NULL) AND length(body) > 0"
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -220,15 +252,17 @@ class GatewayStore:
     # ------------------------------------------------------------ deliveries
     def enqueue(self, kind: str, target_id: str, event_id: str, body: bytes) -> bool:
         """Add a delivery unless this target already has this event; True if added."""
+        now = time.time()
         return (
             self._run(
-                "INSERT OR IGNORE INTO deliveries (kind, target_id, event_id, body, next_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO deliveries "
+                "(kind, target_id, event_id, body, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 kind,
                 target_id,
                 event_id,
                 body,
-                time.time(),
+                now,
+                now,
             )
             > 0
         )
@@ -242,7 +276,8 @@ class GatewayStore:
     def due(self, now: float, limit: int = 50) -> list[Delivery]:
         rows = self._all(
             "SELECT id, kind, target_id, event_id, body, attempts FROM deliveries "
-            "WHERE delivered_at IS NULL AND next_at <= ? ORDER BY id LIMIT ?",
+            "WHERE delivered_at IS NULL AND expired_at IS NULL AND next_at <= ? "
+            "ORDER BY id LIMIT ?",
             now,
             limit,
         )
@@ -250,8 +285,8 @@ class GatewayStore:
 
     def delivered(self, delivery_id: int, at: float) -> None:
         self._run(
-            "UPDATE deliveries SET delivered_at = ?, attempts = attempts + 1, last_error = NULL "
-            "WHERE id = ?",
+            "UPDATE deliveries SET delivered_at = ?, attempts = attempts + 1, last_error = NULL, "
+            "body = x'' WHERE id = ?",
             at,
             delivery_id,
         )
@@ -265,15 +300,30 @@ class GatewayStore:
             delivery_id,
         )
 
+    def expire(self, now: float, retention: float = OUTBOX_RETENTION) -> int:
+        """Drop the bodies of deliveries undelivered for ``retention`` seconds; how many."""
+        return self._run(
+            "UPDATE deliveries SET body = x'', expired_at = ?, last_error = 'expired' "
+            "WHERE delivered_at IS NULL AND expired_at IS NULL AND created_at < ?",
+            now,
+            now - retention,
+        )
+
     def deliveries(self, target_id: str) -> list[dict[str, Any]]:
         rows = self._all(
-            "SELECT event_id, attempts, delivered_at, last_error FROM deliveries "
+            "SELECT event_id, attempts, delivered_at, last_error, expired_at FROM deliveries "
             "WHERE target_id = ? ORDER BY id",
             target_id,
         )
         return [
-            {"event_id": e, "attempts": a, "delivered": d is not None, "last_error": err}
-            for e, a, d, err in rows
+            {
+                "event_id": e,
+                "attempts": a,
+                "delivered": d is not None,
+                "expired": x is not None,
+                "last_error": err,
+            }
+            for e, a, d, err, x in rows
         ]
 
     def drop_target(self, target_id: str) -> None:
@@ -346,4 +396,4 @@ class GatewayStore:
         return dict(json.loads(rows[0][0])) if rows else None
 
 
-__all__ = ["Delivery", "GatewayStore", "Subscription", "Webhook"]
+__all__ = ["OUTBOX_RETENTION", "Delivery", "GatewayStore", "Subscription", "Webhook"]

@@ -9,7 +9,10 @@ as long as its measure says (30 or 60 days), even past ``until``.
   ``unmatched``, ``expired``, ``consent_required``, ``network_error``,
   ``cancelled``, ``open``) count referrals; ``rejected`` and ``timed_out``
   count *offers* (one referral may be refused by one organization and accepted
-  by the next), and ``rejected_by_reason`` splits ``rejected``;
+  by the next), and ``rejected_by_reason`` splits ``rejected`` by reason code
+  (a :class:`~schemas.codes.ReasonCode`; free text counts as ``other``, since
+  an organization's own words may name the patient and these figures are
+  published without authentication on the status page);
 * ``loop_closure_rate``: referrals closed with an outcome (``completed``, or
   ``failed`` as reported by their organization) over referrals opened;
 * time to accept: opening to first acceptance; time to close: opening to the
@@ -39,6 +42,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
+
+from schemas.codes import ReasonCode
 
 #: --by values and the SQL of each on a referral row ``r`` (and an event row ``e``).
 DIMENSIONS: Final = ("org", "category", "language", "postal-code")
@@ -93,6 +98,13 @@ COUNTS: Final = (
     "closed_with_outcome",
 )
 _COHORT: Final = "r.opened_at >= $1 AND r.opened_at < $2 AND NOT r.duplicate"
+#: An event's reason as aggregates show it: a reason code, ``other`` for free text.
+_REASON_SQL: Final = (
+    "CASE WHEN e.payload->>'reason' IS NULL THEN '(none)' "
+    "WHEN e.payload->>'reason' IN ("
+    + ", ".join(f"'{code.value}'" for code in ReasonCode)
+    + f") THEN e.payload->>'reason' ELSE '{ReasonCode.OTHER.value}' END"
+)
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -149,10 +161,10 @@ async def _offers(conn: Any, since: datetime, until: datetime, dims: Sequence[st
     """Rejections (with their reasons) and timeouts, by the offer's own organization."""
     sql = f"""
         SELECT {_select(dims, _EVENT_SQL)} e.step,
-            coalesce(e.payload->>'reason', '(none)') AS reason, count(*) AS n
+            {_REASON_SQL} AS reason, count(*) AS n
         FROM referral_events e JOIN referrals r USING (referral_id)
         WHERE {_COHORT} AND e.step IN ('rejected', 'timed_out')
-        {_group(dims, "e.step", "coalesce(e.payload->>'reason', '(none)')")}
+        {_group(dims, "e.step", _REASON_SQL)}
     """  # noqa: S608
     return await conn.fetch(sql, since, until)
 

@@ -34,7 +34,13 @@ def _patient() -> dict[str, Any]:
 
 
 def _consent(**provision: Any) -> dict[str, Any]:
-    return {"resourceType": "Consent", "id": "c", "status": "active", "provision": provision}
+    return {
+        "resourceType": "Consent",
+        "id": "c",
+        "status": "active",
+        "patient": {"reference": "#pat"},
+        "provision": provision,
+    }
 
 
 def _hvs(*contained: dict[str, Any]) -> dict[str, Any]:

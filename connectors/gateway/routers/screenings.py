@@ -126,8 +126,9 @@ def _accepted(ident: str, consented: bool) -> Response:
             {
                 "severity": "warning",
                 "code": "business-rule",
-                "diagnostics": "no Consent came with the screening: it is scored, and nothing "
-                "is disclosed to any organization",
+                "diagnostics": "no Consent of the screening's patient (Consent.patient its "
+                "subject) came with it: it is scored, and nothing is disclosed to any "
+                "organization",
             }
         )
     return fhir(outcome, 201)

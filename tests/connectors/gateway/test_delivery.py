@@ -126,6 +126,7 @@ async def test_a_slow_receiver_is_cut_off_and_holds_no_one_else(gateway: Gateway
                 "event_id": "e1",
                 "attempts": 1,
                 "delivered": False,
+                "expired": False,
                 "last_error": "timeout",
             }
 
