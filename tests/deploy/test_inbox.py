@@ -52,9 +52,8 @@ async def test_an_organization_without_it_accepts_and_completes_an_offer_in_the_
                 await page.goto(f"{gateway.url}/inbox")
                 await page.fill("#token", "rnt_not-a-token")
                 await page.click("#signin-button")
-                await page.wait_for_function(
-                    "document.getElementById('error').textContent.includes('Sign-in failed')"
-                )
+                # locators, not wait_for_function: the inbox's CSP forbids eval
+                await page.locator("#error", has_text="Sign-in failed").wait_for(timeout=20_000)
                 await page.fill("#token", tokens[PANTRY])
                 await page.click("#signin-button")
                 requested = page.locator(".task[data-status='requested']")
@@ -74,9 +73,7 @@ async def test_an_organization_without_it_accepts_and_completes_an_offer_in_the_
                 other = page.locator(".task[data-status='requested']")
                 await other.locator("button[data-action='reject']").click()
                 await other.locator("button.confirm").click()
-                await page.wait_for_function(
-                    "document.getElementById('error').textContent.includes('reason is required')"
-                )
+                await page.locator("#error", has_text="reason is required").wait_for(timeout=20_000)
                 await other.locator("textarea.text").fill("no-capacity")
                 await other.locator("button.confirm").click()
                 await page.locator(".task[data-status='rejected']").wait_for(timeout=20_000)

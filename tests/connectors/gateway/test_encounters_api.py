@@ -267,11 +267,10 @@ async def _inbox_shows(url: str, tokens: dict[str, str]) -> None:
                 await page.goto(f"{url}/inbox")
                 await page.fill("#token", tokens[party])
                 await page.click("#signin-button")
-                await page.wait_for_function(
-                    "!document.getElementById('app').hidden && "
-                    "(document.querySelector('.alert') || "
-                    "!document.getElementById('no-alerts').hidden)",
-                    timeout=20_000,
+                # locators, not wait_for_function: the inbox's CSP forbids eval
+                await page.locator("#app").wait_for(state="visible", timeout=20_000)
+                await page.locator(".alert, #no-alerts:not([hidden])").first.wait_for(
+                    state="visible", timeout=20_000
                 )
                 body = await page.inner_text("body")
                 assert "Hospital alerts" in body
