@@ -7,7 +7,8 @@ or a Bundle entry; a resource takes only a Consent whose ``patient`` is its own
 anything else does not. ``provision.period.end`` is the expiry; the categories
 consented to are the SDOHCC category codings
 (``SDOHCC-CodeSystemTemporaryCodes``) in ``provision.code`` (none: all
-categories).
+categories). A ``period.end`` may have any precision FHIR allows: a year,
+year-month or date ends at the end of that year, month or day in UTC.
 
 Consent never widens. What refnet can represent narrows it: a nested ``deny``
 provision naming SDOHCC categories removes them (from "all": the explicit list
@@ -19,6 +20,7 @@ the rule: dropping it would disclose more than the patient allowed.
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -151,7 +153,7 @@ def consent_from(resource: dict[str, Any] | None, now: datetime | None = None) -
         return Consent(
             granted=True,
             categories=sorted(categories) or None,
-            expires_at=period.get("end"),
+            expires_at=period_end(period.get("end")),
         )
     except ValidationError as exc:
         raise GatewayInputError(f"Consent: {validation_message(exc)}") from None
@@ -175,6 +177,22 @@ def _belongs(
     if patient is None:
         return False
     return patient is subject or _ident(patient) == _ident(subject)
+
+
+_PARTIAL = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+def period_end(value: object) -> object:
+    """A FHIR ``period.end`` of year, year-month or date precision as the last second of
+    that year, month or day in UTC; a dateTime (or anything else) as it is."""
+    found = _PARTIAL.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        return value
+    year, month, day = int(found[1]), int(found[2] or 12), found[3]
+    if not 1 <= month <= 12:
+        return value
+    last = int(day) if day else calendar.monthrange(year, month)[1]
+    return f"{year:04d}-{month:02d}-{last:02d}T23:59:59Z"
 
 
 def consent_of(resource: dict[str, Any], resolver: Resolver) -> dict[str, Any] | None:

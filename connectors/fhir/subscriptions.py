@@ -3,6 +3,9 @@
 A party subscribes to :data:`TASK_TOPIC` with a rest-hook channel and id-only
 payloads; each event on its referrals then arrives as a ``history`` Bundle
 holding a SubscriptionStatus (``Parameters``) and the changed Task's address.
+A new Subscription first gets a ``handshake`` (:func:`handshake`): it is
+``requested`` until its endpoint answers that with a 2xx, then ``active``
+(``error`` otherwise).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ TASK_TOPIC: Final = "urn:refnet:SubscriptionTopic:referral-task"
 BACKPORT: Final = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
 
 
-def _subscription_status(
-    sub_id: str, number: int, occurred_at: object, focus: str
+def _status_parameters(
+    sub_id: str, kind: str, number: int, status: str = "active"
 ) -> dict[str, Any]:
     return {
         "resourceType": "Parameters",
@@ -26,19 +29,48 @@ def _subscription_status(
         "parameter": [
             {"name": "subscription", "valueReference": {"reference": f"Subscription/{sub_id}"}},
             {"name": "topic", "valueCanonical": TASK_TOPIC},
-            {"name": "status", "valueCode": "active"},
-            {"name": "type", "valueCode": "event-notification"},
+            {"name": "status", "valueCode": status},
+            {"name": "type", "valueCode": kind},
             {"name": "events-since-subscription-start", "valueString": str(number)},
-            {
-                "name": "notification-event",
-                "part": [
-                    {"name": "event-number", "valueString": str(number)},
-                    {"name": "timestamp", "valueInstant": occurred_at},
-                    {"name": "focus", "valueReference": {"reference": focus}},
-                ],
-            },
         ],
     }
+
+
+def handshake(sub_id: str) -> dict[str, Any]:
+    """The ``handshake`` notification a new Subscription's endpoint gets (R4 backport)."""
+    status = _status_parameters(sub_id, "handshake", 0, "requested")
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"profile": [f"{BACKPORT}/backport-subscription-notification-r4"]},
+        "type": "history",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{status['id']}",
+                "resource": status,
+                "request": {"method": "GET", "url": f"Subscription/{sub_id}/$status"},
+                "response": {"status": "200"},
+            }
+        ],
+    }
+
+
+def _subscription_status(
+    sub_id: str, number: int, occurred_at: object, focus: str
+) -> dict[str, Any]:
+    status = _status_parameters(sub_id, "event-notification", number)
+    status["parameter"].append(
+        {
+            "name": "notification-event",
+            "part": [
+                {"name": "event-number", "valueString": str(number)},
+                {"name": "timestamp", "valueInstant": occurred_at},
+                {"name": "focus", "valueReference": {"reference": focus}},
+            ],
+        }
+    )
+    return status
 
 
 def notification(
@@ -75,4 +107,4 @@ def notification(
     }
 
 
-__all__ = ["BACKPORT", "TASK_TOPIC", "notification"]
+__all__ = ["BACKPORT", "TASK_TOPIC", "handshake", "notification"]

@@ -14,7 +14,7 @@ first ``note.text``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -102,10 +102,12 @@ def org_task(
         "intent": "order",
         "priority": offer.priority.value,
         "code": concept(*FULFILL),
+        "basedOn": [{"reference": f"ServiceRequest/{ident}"}],
+        "partOf": [_clinic_task_reference(offer.referral_id)],
         "focus": {"reference": f"ServiceRequest/{ident}"},
         "for": {"reference": f"Patient/{patient_id}"},
         "authoredOn": offer.occurred_at.isoformat(),
-        "lastModified": record.get("modified") or offer.occurred_at.isoformat(),
+        "lastModified": last_modified(record, offer),
         "requester": {"reference": f"Organization/{NETWORK_ORG}"},
         "owner": {"reference": f"Organization/{org_id}"},
         "restriction": {"period": {"end": offer.respond_by.isoformat()}},
@@ -117,6 +119,29 @@ def org_task(
     if own.get("note"):
         task["note"] = [{"text": own["note"]}]
     return task, service_request, patient
+
+
+def _clinic_task_reference(referral_id: str) -> dict[str, Any]:
+    """The referring clinic's Task, as a logical reference (by the referral's identifier):
+    the clinic's Task is the clinic's to read, not the organization's."""
+    return {
+        "type": "Task",
+        "identifier": {"system": REFERRAL_ID_SYSTEM, "value": referral_id},
+        "display": "the referring clinic's Task",
+    }
+
+
+def last_modified(record: Mapping[str, Any], offer: ReferralOffered) -> str:
+    """The latest of the offer's (or withdrawal's) time and the organization's last answer:
+    it never goes backwards after the organization changes the Task."""
+    times = [datetime.fromisoformat(record.get("modified") or offer.occurred_at.isoformat())]
+    own = record.get("own") or {}
+    if isinstance(own.get("updated_at"), int | float):
+        times.append(datetime.fromtimestamp(own["updated_at"], UTC))
+    if isinstance(own.get("modified"), str):
+        times.append(datetime.fromisoformat(own["modified"]))
+    latest = max(t if t.tzinfo else t.replace(tzinfo=UTC) for t in times)
+    return latest.isoformat()
 
 
 def _offer_patient(offer: ReferralOffered, patient_id: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.fhir.inputs import GatewayInputError, operation_outcome
 
@@ -55,8 +57,23 @@ def outcome(status: int, message: str, code: str) -> Response:
     return fhir(operation_outcome(message, code=code), status, headers)
 
 
+def _json_media(content_type: str | None) -> bool:
+    """Whether a Content-Type is JSON (FHIR, JSON Patch, any ``+json``); none is taken as JSON."""
+    if content_type is None:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("", "application/json") or media.endswith("+json")
+
+
 async def json_body(request: Request) -> Any:
-    """The request's JSON body, at most :data:`MAX_BODY` bytes."""
+    """The request's JSON body, at most :data:`MAX_BODY` bytes; a body declared as
+    something other than JSON (``text/plain``, a form) is 415."""
+    if not _json_media(request.headers.get("content-type")):
+        raise GatewayInputError(
+            f"the body must be {FHIR_JSON} (or application/json)",
+            status=415,
+            code="not-supported",
+        )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
         raise GatewayInputError("the body is larger than 1 MB", status=413, code="too-costly")
@@ -82,7 +99,8 @@ async def resource_body(request: Request, kind: str) -> dict[str, Any]:
 def searchset(
     base: str, matches: list[dict[str, Any]], includes: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """A search's Bundle: the matches, then the resources they include."""
+    """A search's Bundle: the matches, then the resources they include (no ``entry``
+    when there are none: FHIR JSON has no empty arrays)."""
     entries = [
         {
             "fullUrl": f"{base}/fhir/{r['resourceType']}/{r['id']}",
@@ -92,7 +110,42 @@ def searchset(
         for mode, found in (("match", matches), ("include", includes))
         for r in found
     ]
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(matches), "entry": entries}
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches)}
+    if entries:
+        bundle["entry"] = entries
+    return bundle
+
+
+def version_of(resource: dict[str, Any]) -> str:
+    """A resource's version: a digest of its content (``meta`` aside), so that any change,
+    whoever made it (the organization, the network), is a new version."""
+    content = {k: v for k, v in resource.items() if k != "meta"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def versioned(resource: dict[str, Any], last_updated: str | None = None) -> dict[str, Any]:
+    """``resource`` with ``meta.versionId`` (and ``meta.lastUpdated`` when known)."""
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = version_of(resource)
+    if last_updated:
+        meta["lastUpdated"] = last_updated
+    return {**resource, "meta": meta}
+
+
+def read_answer(resource: dict[str, Any], last_updated: str | None = None) -> Response:
+    """A read's answer: the resource with its version, and the version as a weak ``ETag``."""
+    body = versioned(resource, last_updated)
+    return fhir(body, headers={"ETag": f'W/"{body["meta"]["versionId"]}"'})
+
+
+def check_if_match(if_match: str | None, current: dict[str, Any]) -> None:
+    """Refuse (412) an update whose ``If-Match`` names another version than the current one."""
+    if if_match is None:
+        return
+    wanted = if_match.strip().removeprefix("W/").strip('"')
+    if wanted != "*" and wanted != version_of(current):
+        raise StarletteHTTPException(412, "the resource changed since that version (If-Match)")
 
 
 #: what reading a resource of an unexpected shape raises (a number where a list belongs)
@@ -148,11 +201,15 @@ __all__ = [
     "JSON_BODY",
     "MAX_BODY",
     "PATCH_BODY",
+    "check_if_match",
     "fhir",
     "json_body",
     "mapped",
     "outcome",
+    "read_answer",
     "refuse_wrong_shapes",
     "resource_body",
     "searchset",
+    "version_of",
+    "versioned",
 ]

@@ -230,6 +230,15 @@ class GatewayStore:
         rows = self._all("SELECT * FROM subscriptions WHERE id = ?", sub_id)
         return self._subscription(rows[0]) if rows else None
 
+    def set_subscription_resource(self, sub_id: str, resource: dict[str, Any]) -> bool:
+        """Replace a Subscription's stored resource (its status after the handshake)."""
+        return (
+            self._run(
+                "UPDATE subscriptions SET resource = ? WHERE id = ?", json.dumps(resource), sub_id
+            )
+            > 0
+        )
+
     def next_event_number(self, sub_id: str) -> int:
         with self._lock:
             self._db.execute("UPDATE subscriptions SET events = events + 1 WHERE id = ?", (sub_id,))

@@ -42,7 +42,7 @@ async def post_service_request(request: Request, who: Clinic, gateway: Running) 
             code="informational",
         ),
         201,
-        {"Location": f"{gateway.config.base_url}/fhir/Task/{task_id}"},
+        {"Location": f"{gateway.config.base_url}/fhir/ServiceRequest/{task_id}"},
     )
 
 

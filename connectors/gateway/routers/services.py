@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from connectors.fhir.capacity import available_from, healthcare_service
 from connectors.gateway.dependencies import Org, Running
-from connectors.gateway.rest import JSON_BODY, fhir, mapped, resource_body, searchset
+from connectors.gateway.rest import JSON_BODY, fhir, mapped, resource_body
+from connectors.gateway.search import parse_search, searchset
 from schemas.events import ServiceCapacityChanged
 
 router = APIRouter(tags=["organization"])
 
 
 @router.get("/fhir/HealthcareService")
-async def search_services(who: Org, gateway: Running) -> Response:
+async def search_services(request: Request, who: Org, gateway: Running) -> Response:
+    search = parse_search(
+        "HealthcareService", request.query_params.multi_items(), (), request.headers.get("prefer")
+    )
     services = await asyncio.to_thread(gateway.store.capacities, who.id)
-    found = [
-        healthcare_service(who.id, sid, available)
+    found: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [
+        (healthcare_service(who.id, sid, available), [])
         for sid, (available, _) in sorted(services.items())
     ]
-    return fhir(searchset(gateway.config.base_url, found, []))
+    return fhir(searchset(gateway.config.base_url, search, found))
 
 
 @router.put("/fhir/HealthcareService/{service_id}", openapi_extra=JSON_BODY)

@@ -1,26 +1,52 @@
-"""FHIR Subscriptions (R4 backport, rest-hook, id-only) on the party's referral Tasks."""
+"""FHIR Subscriptions (R4 backport, rest-hook, id-only) on the party's referral Tasks.
+
+A new Subscription is ``requested``; the gateway then sends its endpoint a
+``handshake`` notification (through the same guarded client as deliveries, within
+the attempt deadline) and marks it ``active`` on a 2xx answer, ``error`` otherwise
+(logged and counted by result, never with the endpoint).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from prometheus_client import Counter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.fhir.inputs import GatewayInputError
-from connectors.fhir.subscriptions import TASK_TOPIC
+from connectors.fhir.subscriptions import TASK_TOPIC, handshake
 from connectors.gateway.dependencies import Party, Running
-from connectors.gateway.egress import header_problem
+from connectors.gateway.egress import (
+    failure_category,
+    guarded_client,
+    header_problem,
+    parse_headers,
+    status_category,
+    url_problem,
+)
 from connectors.gateway.notifier import receiver_url
-from connectors.gateway.rest import JSON_BODY, fhir, resource_body
+from connectors.gateway.rest import FHIR_JSON, JSON_BODY, fhir, resource_body
+from connectors.gateway.state import Gateway
 from connectors.gateway.store import Subscription
 
+log = logging.getLogger("refnet.gateway.subscriptions")
+
 router = APIRouter(tags=["clinic", "organization"])
+
+HANDSHAKES = Counter(
+    "refnet_gateway_subscription_handshakes",
+    "Handshakes sent to new Subscriptions' endpoints, by result (active, error)",
+    ["result"],
+)
+#: the handshakes under way (kept so that none is collected before it ends)
+_HANDSHAKING: set[asyncio.Task[None]] = set()
 
 
 @router.post("/fhir/Subscription", openapi_extra=JSON_BODY, status_code=201)
@@ -42,13 +68,49 @@ async def create_subscription(request: Request, who: Party, gateway: Running) ->
             code="too-costly",
         )
     sub_id = uuid.uuid4().hex
-    stored = {**resource, "id": sub_id, "status": "active"}
+    stored = {**resource, "id": sub_id, "status": "requested"}
     stored["channel"] = {**channel, "header": ["(hidden)"] if headers else []}
     sub = Subscription(sub_id, who.kind, who.id, endpoint, headers, stored, time.time(), 0)
     await asyncio.to_thread(gateway.store.add_subscription, sub)
     gateway.view(who)
+    task = asyncio.create_task(_handshake(gateway, sub), name=f"handshake-{sub_id}")
+    _HANDSHAKING.add(task)
+    task.add_done_callback(_HANDSHAKING.discard)
     location = f"{gateway.config.base_url}/fhir/Subscription/{sub_id}"
     return fhir(stored, 201, {"Location": location})
+
+
+async def _handshake(gateway: Gateway, sub: Subscription) -> None:
+    """Send ``sub`` its handshake; store it ``active`` on a 2xx answer, ``error`` otherwise."""
+    policy = gateway.config.policy
+    error: str | None = "invalid-target"
+    try:
+        if url_problem(sub.endpoint, allow_http_loopback=True) is None:
+            headers = {"content-type": FHIR_JSON, **parse_headers(sub.headers)}
+            body = json.dumps(handshake(sub.id)).encode()
+            async with guarded_client(
+                allow_private=policy.allow_private,
+                extra_ca=gateway.config.webhook_ca,
+                timeout=policy.attempt_deadline,
+            ) as client:
+                async with asyncio.timeout(policy.attempt_deadline):
+                    answer = await client.post(sub.endpoint, content=body, headers=headers)
+                error = status_category(answer.status_code)
+    except Exception as exc:  # noqa: BLE001 - a failed handshake is this Subscription's alone
+        error = failure_category(exc)
+    result = "error" if error else "active"
+    HANDSHAKES.labels(result).inc()
+    if error:
+        log.warning("handshake of Subscription %s failed (%s)", sub.id, error)
+    else:
+        log.info("handshake of Subscription %s answered; it is active", sub.id)
+    try:
+        resource = {**sub.resource, "status": result}
+        if error:
+            resource["error"] = f"handshake failed: {error}"
+        await asyncio.to_thread(gateway.store.set_subscription_resource, sub.id, resource)
+    except Exception:
+        log.exception("the status of Subscription %s could not be stored", sub.id)
 
 
 def _rest_hook(resource: dict[str, Any], allow_http: bool) -> tuple[dict[str, Any], str, list[str]]:

@@ -23,12 +23,15 @@ from connectors.gateway.dependencies import Org, Referrer, Running
 from connectors.gateway.rest import (
     JSON_BODY,
     PATCH_BODY,
+    check_if_match,
     fhir,
     json_body,
     mapped,
+    read_answer,
     resource_body,
-    searchset,
+    versioned,
 )
+from connectors.gateway.search import parse_search, searchset
 from connectors.gateway.state import Gateway
 from connectors.gateway.tokens import PartyRef
 from connectors.gateway.views import PartyView
@@ -39,45 +42,59 @@ router = APIRouter()
 Resources = list[dict[str, Any]]
 
 
+#: the parameters a Task search takes besides :data:`connectors.gateway.search.CONTROL`
+TASK_PARAMS = ("requester", "owner", "status")
+Found = list[tuple[dict[str, Any], Resources]]
+
+
 @router.get("/fhir/Task", tags=["clinic", "organization"])
 async def search_tasks(
+    request: Request,
     who: Referrer,
     gateway: Running,
     requester: str | None = None,
     owner: str | None = None,
     status: str | None = None,
     include: Annotated[list[str] | None, Query(alias="_include")] = None,
+    count: Annotated[int | None, Query(alias="_count")] = None,
+    sort: Annotated[str | None, Query(alias="_sort")] = None,
 ) -> Response:
+    search = parse_search(
+        "Task", request.query_params.multi_items(), TASK_PARAMS, request.headers.get("prefer")
+    )
+    base = gateway.config.base_url
     view = await gateway.ready_view(who)
-    wanted = set(status.split(",")) if status else None
+    values = search.values
+    wanted = set(values["status"].split(",")) if "status" in values else None
+    include = list(search.include)
+    found: Found
     if who.kind == "clinic":
-        if not _names_party(requester, who) or owner not in (
+        if not _names_party(values.get("requester"), who) or values.get("owner") not in (
             None,
             "Organization/refnet",
             "refnet",
         ):
-            return fhir(searchset(gateway.config.base_url, [], []))
-        matches, includes = _clinic_tasks(view, wanted, include)
+            return fhir(searchset(base, search, []))
+        found = _clinic_tasks(view, wanted, include)
     else:
-        if not _names_party(owner, who):
-            return fhir(searchset(gateway.config.base_url, [], []))
+        if not _names_party(values.get("owner"), who):
+            return fhir(searchset(base, search, []))
         own = await asyncio.to_thread(gateway.store.statuses, who.id)
-        matches, includes = _org_tasks(view, own, wanted, include)
-    return fhir(searchset(gateway.config.base_url, matches, includes))
+        found = _org_tasks(view, own, wanted, include)
+    return fhir(searchset(base, search, found))
 
 
-def _clinic_tasks(
-    view: PartyView, wanted: set[str] | None, include: list[str] | None
-) -> tuple[Resources, Resources]:
-    matches: Resources = []
-    includes: Resources = []
+def _clinic_tasks(view: PartyView, wanted: set[str] | None, include: list[str] | None) -> Found:
+    found: Found = []
     for record in list(view.records.values()):
+        if "update" not in record:
+            continue
         sr, task = clinic_task(record, view.party.id)
         if wanted is None or task["status"] in wanted:
-            matches.append(task)
-            if _includes(include, "focus"):
-                includes.append(sr)
-    return matches, includes
+            found.append(
+                (versioned(task, task["lastModified"]), [sr] if _includes(include, "focus") else [])
+            )
+    return found
 
 
 def _org_tasks(
@@ -85,28 +102,63 @@ def _org_tasks(
     own: dict[str, Any],
     wanted: set[str] | None,
     include: list[str] | None,
-) -> tuple[Resources, Resources]:
-    matches: Resources = []
-    includes: Resources = []
+) -> Found:
+    found: Found = []
     for rid, record in list(view.records.items()):
+        if "offer" not in record:
+            continue
         task, sr, patient = org_task({**record, "own": own.get(rid)}, view.party.id)
         if wanted is None or task["status"] in wanted:
-            matches.append(task)
+            includes: Resources = []
             if _includes(include, "focus"):
                 includes.append(sr)
             if _includes(include, "patient"):
                 includes.append(patient)
-    return matches, includes
+            found.append((versioned(task, task["lastModified"]), includes))
+    return found
+
+
+async def _resources(
+    gateway: Gateway, who: PartyRef, task_id: str
+) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """The party's (referral id, Task, ServiceRequest, Patient or None) of ``task_id``."""
+    view = await gateway.ready_view(who)
+    rid, record = _find(view, task_id)
+    if who.kind == "clinic":
+        sr, task = clinic_task(record, who.id)
+        return rid, task, sr, None
+    own = (await asyncio.to_thread(gateway.store.statuses, who.id)).get(rid)
+    task, sr, patient = org_task({**record, "own": own}, who.id)
+    return rid, task, sr, patient
 
 
 @router.get("/fhir/Task/{task_id}", tags=["clinic", "organization"])
 async def read_task(task_id: str, who: Referrer, gateway: Running) -> Response:
+    _, task, _, _ = await _resources(gateway, who, task_id)
+    return read_answer(task, task["lastModified"])
+
+
+@router.get("/fhir/ServiceRequest/{request_id}", tags=["clinic", "organization"])
+async def read_service_request(request_id: str, who: Referrer, gateway: Running) -> Response:
+    """The referral's ServiceRequest, to the clinic that sent it or the organization offered it."""
+    _, task, sr, _ = await _resources(gateway, who, request_id)
+    return read_answer(sr, task["lastModified"])
+
+
+@router.get("/fhir/Patient/{patient_id}", tags=["clinic", "organization"])
+async def read_patient(patient_id: str, who: Referrer, gateway: Running) -> Response:
+    """The Patient a party's Task is ``for``: the offer's minimum-necessary Patient to the
+    organization; to the clinic, its own patient by id (the gateway keeps no demographics)."""
     view = await gateway.ready_view(who)
-    rid, record = _find(view, task_id)
-    if who.kind == "clinic":
-        return fhir(clinic_task(record, who.id)[1])
-    own = (await asyncio.to_thread(gateway.store.statuses, who.id)).get(rid)
-    return fhir(org_task({**record, "own": own}, who.id)[0])
+    for record in list(view.records.values()):
+        if who.kind == "clinic" and "update" in record:
+            if fhir_id(str(record["update"]["patient_id"])) == patient_id:
+                return read_answer({"resourceType": "Patient", "id": patient_id})
+        elif who.kind != "clinic" and "offer" in record:
+            _, _, patient = org_task(record, who.id)
+            if patient["id"] == patient_id:
+                return read_answer(patient)
+    raise StarletteHTTPException(404, "no such Patient")
 
 
 @router.patch("/fhir/Task/{task_id}", tags=["organization"], openapi_extra=PATCH_BODY)
@@ -119,7 +171,11 @@ async def patch_task(task_id: str, request: Request, who: Org, gateway: Running)
             code="structure",
         )
     return await _change_task(
-        gateway, who, task_id, lambda task: apply_json_patch(task, operations)
+        gateway,
+        who,
+        task_id,
+        lambda task: apply_json_patch(task, operations),
+        request.headers.get("if-match"),
     )
 
 
@@ -128,17 +184,27 @@ async def put_task(task_id: str, request: Request, who: Org, gateway: Running) -
     task = await resource_body(request, "Task")
     if task.get("id") not in (None, task_id):
         raise GatewayInputError("the Task's id differs from the URL's", status=400)
-    return await _change_task(gateway, who, task_id, lambda _: task)
+    return await _change_task(
+        gateway, who, task_id, lambda _: task, request.headers.get("if-match")
+    )
 
 
 async def _change_task(
-    gateway: Gateway, who: PartyRef, task_id: str, make: Callable[[dict[str, Any]], Any]
+    gateway: Gateway,
+    who: PartyRef,
+    task_id: str,
+    make: Callable[[dict[str, Any]], Any],
+    if_match: str | None = None,
 ) -> Response:
-    """Publish the organization's new Task ``make`` makes of the current one; answer it."""
+    """Publish the organization's new Task ``make`` makes of the current one; answer it.
+
+    ``if_match``: the version (``ETag``) the organization changed; another is 412.
+    """
     view = await gateway.ready_view(who)
     rid, record = _find(view, task_id)
     statuses = await asyncio.to_thread(gateway.store.statuses, who.id)
     current, _, _ = org_task({**record, "own": statuses.get(rid)}, who.id)
+    check_if_match(if_match, current)
     if record.get("withdrawn"):
         raise GatewayInputError(
             "the network withdrew this offer; it can no longer change",
@@ -163,14 +229,9 @@ async def _change_task(
         event.outcome,
         event.note,
     )
-    own = {
-        "status": event.status.value,
-        "reason": event.reason,
-        "outcome": event.outcome,
-        "note": event.note,
-    }
-    changed = {**record, "own": own, "modified": event.occurred_at.isoformat()}
-    return fhir(org_task(changed, who.id)[0])
+    own = (await asyncio.to_thread(gateway.store.statuses, who.id)).get(rid)
+    task = org_task({**record, "own": own}, who.id)[0]
+    return read_answer(task, task["lastModified"])
 
 
 def _names_party(value: str | None, party: PartyRef) -> bool:

@@ -242,8 +242,8 @@ async def test_an_alert_is_its_recipients_communication_and_nobody_elses(
         (headers, body, _status) = hook.delivered[0]
         assert json.loads(body)["type"] == "encounter.alerted"
         assert headers["webhook-id"] == str(to_org.event_id)
-        await eventually(lambda: _async(sub_receiver.delivered or None), timeout=30)
-        note = json.loads(sub_receiver.delivered[0][1])
+        await eventually(lambda: _async(sub_receiver.notifications or None), timeout=30)
+        note = json.loads(sub_receiver.notifications[0][1])
         assert note["entry"][1]["fullUrl"].endswith(f"/fhir/Communication/{clinic_alert['id']}")
 
         await _inbox_shows(gateway.url, tokens)
