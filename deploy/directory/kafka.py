@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 from connectors.kafka.clients import librdkafka
 from connectors.openreferral.importer import content_hash
+from connectors.retry import Backoff
 from deploy.directory.plan import Current, Plan
 from schemas.errors import RefnetError
 from schemas.events import ServiceUpserted, to_bytes
@@ -26,6 +27,8 @@ SOURCE_HEADER: Final = "refnet-import-source"
 HASH_HEADER: Final = "refnet-content-sha256"
 
 log = logging.getLogger(__name__)
+#: Waits between tries of a partition's watermarks while its leader is being elected.
+WATERMARK_RETRY: Final = Backoff(first=0.1, cap=2.0)
 
 
 class DirectoryError(RefnetError, RuntimeError):
@@ -78,15 +81,40 @@ def _ends(
     right after an import would look empty): the high watermark comes from a
     read_uncommitted client, and only the position past it means "all read".
     """
-    from confluent_kafka import TopicPartition
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+    #: what a partition whose leader is being elected answers (not always flagged retriable)
+    electing = {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
     ends: dict[int, int] = {}
     probe = _reader(bootstrap, auth, "read_uncommitted")
+    deadline = time.monotonic() + timeout
     try:
         for partition in partitions:
-            low, high = probe.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout
-            )
+            attempt = 0
+            while True:
+                try:
+                    low, high = probe.get_watermark_offsets(
+                        TopicPartition(topic, partition), timeout=timeout
+                    )
+                    break
+                except KafkaException as exc:
+                    # a topic created a moment ago has no leader yet (NOT_LEADER...):
+                    # retriable, until the timeout
+                    error = exc.args[0] if exc.args else None
+                    retriable = isinstance(error, KafkaError) and (
+                        error.retriable() or error.code() in electing
+                    )
+                    attempt += 1
+                    if (
+                        not retriable
+                        or time.monotonic() + WATERMARK_RETRY.delay(attempt) > deadline
+                    ):
+                        raise
+                    time.sleep(WATERMARK_RETRY.delay(attempt))
             if high > low:
                 ends[partition] = high
     finally:
