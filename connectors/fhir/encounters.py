@@ -41,7 +41,7 @@ from connectors.fhir.inputs import (
     validation_message,
 )
 from connectors.fhir.mapping import fhir_id
-from connectors.fhir.patients import Resolver
+from connectors.fhir.patients import Resolver, referenced_patient
 from schemas.codes import ICD10CM_SYSTEM, SNOMED_SYSTEM, EncounterClass, EncounterEvent
 from schemas.events.encounters import (
     MAX_REASONS,
@@ -125,35 +125,22 @@ def _reasons(resource: dict[str, Any]) -> list[EncounterReason]:
 
 
 def _patient(resource: dict[str, Any], resolver: Resolver) -> EncounterPatient:
-    reference = resource.get("subject")
-    found = resolver.find(resource, reference, "Patient") if reference else None
-    if found is None:
-        raise GatewayInputError(
-            "Encounter.subject must name a Patient contained in the Encounter or carried in "
-            "the same transaction Bundle (the network links on its demographics)"
-        )
-    ident = first_value(found.get("identifier"), "Patient.identifier", "value")
-    ident = ident or nonblank(found.get("id"))
-    if ident is None:
-        raise GatewayInputError("the Patient needs an identifier (the MRN) or an id")
-    names = [n for n in json_array(found.get("name"), "Patient.name") if isinstance(n, dict)]
-    given = next(
-        (g for n in names for g in json_array(n.get("given"), "Patient.name.given") if nonblank(g)),
-        None,
+    found = referenced_patient(
+        resource, resolver, "subject", "the network links on its demographics"
     )
-    family = next((n["family"] for n in names if nonblank(n.get("family"))), None)
-    if given is None or family is None:
+    if found.given is None or found.family is None:
         raise GatewayInputError("the Patient needs a given and a family name (Patient.name)")
-    if not nonblank(found.get("birthDate")):
+    born = found.resource.get("birthDate")
+    if not nonblank(born):
         raise GatewayInputError("the Patient needs a birthDate")
     try:
         return EncounterPatient(
-            id=ident,
-            given_name=given,
-            family_name=family,
-            birth_date=found["birthDate"],
-            postal_code=first_value(found.get("address"), "Patient.address", "postalCode"),
-            phone=first_value(found.get("telecom"), "Patient.telecom", "value", system="phone"),
+            id=found.id,
+            given_name=found.given,
+            family_name=found.family,
+            birth_date=born,
+            postal_code=found.postal_code,
+            phone=found.phone,
         )
     except ValidationError as exc:
         raise GatewayInputError(f"Patient: {validation_message(exc)}") from None

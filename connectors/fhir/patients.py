@@ -10,6 +10,7 @@ refused: the network needs a given name to contact the patient.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -72,14 +73,41 @@ def _language(found: dict[str, Any]) -> str | None:
     return language
 
 
-def patient_from(resource: dict[str, Any], resolver: Resolver, field: str) -> Patient:
-    """The Patient ``resource.{field}`` names, as refnet's patient."""
+@dataclass(frozen=True)
+class PatientFields:
+    """What refnet reads of a FHIR Patient: its id and demographics (None: absent)."""
+
+    resource: dict[str, Any]
+    id: str
+    given: str | None
+    family: str | None
+
+    def first(self, element: str, field: str, **match: str) -> str | None:
+        value: str | None = first_value(
+            self.resource.get(element), f"Patient.{element}", field, **match
+        )
+        return value
+
+    @property
+    def phone(self) -> str | None:
+        return self.first("telecom", "value", system="phone")
+
+    @property
+    def postal_code(self) -> str | None:
+        return self.first("address", "postalCode")
+
+
+def referenced_patient(
+    resource: dict[str, Any], resolver: Resolver, field: str, why: str
+) -> PatientFields:
+    """The Patient ``resource.{field}`` names (contained, or in the same Bundle), read;
+    ``why``: why the network needs it, for the refusal when there is none."""
     reference = resource.get(field)
     found = resolver.find(resource, reference, "Patient") if reference else None
     if found is None:
         raise GatewayInputError(
             f"{resource.get('resourceType')}.{field} must name a Patient contained in the "
-            "resource or carried in the same transaction Bundle (the network needs a given name)"
+            f"resource or carried in the same transaction Bundle ({why})"
         )
     ident = first_value(found.get("identifier"), "Patient.identifier", "value")
     ident = ident or nonblank(found.get("id"))
@@ -90,21 +118,27 @@ def patient_from(resource: dict[str, Any], resolver: Resolver, field: str) -> Pa
         (g for n in names for g in json_array(n.get("given"), "Patient.name.given") if nonblank(g)),
         None,
     )
-    if given is None:
-        raise GatewayInputError("the Patient needs a given name (Patient.name.given)")
     family = next((n["family"] for n in names if nonblank(n.get("family"))), None)
+    return PatientFields(found, ident, given, family)
+
+
+def patient_from(resource: dict[str, Any], resolver: Resolver, field: str) -> Patient:
+    """The Patient ``resource.{field}`` names, as refnet's patient."""
+    found = referenced_patient(resource, resolver, field, "the network needs a given name")
+    if found.given is None:
+        raise GatewayInputError("the Patient needs a given name (Patient.name.given)")
     try:
         return Patient(
-            id=ident,
-            given_name=given,
-            family_name=family,
-            phone=first_value(found.get("telecom"), "Patient.telecom", "value", system="phone"),
-            preferred_language=_language(found),
-            postal_code=first_value(found.get("address"), "Patient.address", "postalCode"),
-            birth_date=found.get("birthDate"),
+            id=found.id,
+            given_name=found.given,
+            family_name=found.family,
+            phone=found.phone,
+            preferred_language=_language(found.resource),
+            postal_code=found.postal_code,
+            birth_date=found.resource.get("birthDate"),
         )
     except ValidationError as exc:
         raise GatewayInputError(f"Patient: {validation_message(exc)}") from None
 
 
-__all__ = ["Resolver", "patient_from"]
+__all__ = ["PatientFields", "Resolver", "patient_from", "referenced_patient"]

@@ -36,9 +36,8 @@ def _status_parameters(
     }
 
 
-def handshake(sub_id: str) -> dict[str, Any]:
-    """The ``handshake`` notification a new Subscription's endpoint gets (R4 backport)."""
-    status = _status_parameters(sub_id, "handshake", 0, "requested")
+def _bundle(sub_id: str, status: dict[str, Any], *more: dict[str, Any]) -> dict[str, Any]:
+    """A backport notification Bundle: the SubscriptionStatus first, then ``more``."""
     return {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -51,9 +50,15 @@ def handshake(sub_id: str) -> dict[str, Any]:
                 "resource": status,
                 "request": {"method": "GET", "url": f"Subscription/{sub_id}/$status"},
                 "response": {"status": "200"},
-            }
+            },
+            *more,
         ],
     }
+
+
+def handshake(sub_id: str) -> dict[str, Any]:
+    """The ``handshake`` notification a new Subscription's endpoint gets (R4 backport)."""
+    return _bundle(sub_id, _status_parameters(sub_id, "handshake", 0, "requested"))
 
 
 def _subscription_status(
@@ -85,26 +90,15 @@ def notification(
     (or on another resource: ``resource_type``, e.g. an alert's Communication)."""
     focus = f"{base_url}/fhir/{resource_type}/{task_id}"
     status = _subscription_status(sub_id, number, occurred_at, focus)
-    return {
-        "resourceType": "Bundle",
-        "id": str(uuid.uuid4()),
-        "meta": {"profile": [f"{BACKPORT}/backport-subscription-notification-r4"]},
-        "type": "history",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "entry": [
-            {
-                "fullUrl": f"urn:uuid:{status['id']}",
-                "resource": status,
-                "request": {"method": "GET", "url": f"Subscription/{sub_id}/$status"},
-                "response": {"status": "200"},
-            },
-            {
-                "fullUrl": focus,
-                "request": {"method": "PUT", "url": f"{resource_type}/{task_id}"},
-                "response": {"status": "200"},
-            },
-        ],
-    }
+    return _bundle(
+        sub_id,
+        status,
+        {
+            "fullUrl": focus,
+            "request": {"method": "PUT", "url": f"{resource_type}/{task_id}"},
+            "response": {"status": "200"},
+        },
+    )
 
 
 __all__ = ["BACKPORT", "TASK_TOPIC", "handshake", "notification"]
