@@ -240,6 +240,13 @@ class Settings(BaseModel):
         le=1000,
         description="Delivery attempts in flight at once (one per receiver).",
     )
+    gateway_delivery_lease: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds a gateway replica holds a claimed delivery: if it dies mid-attempt "
+        "another replica attempts it after this (longer than REFNET_GATEWAY_WEBHOOK_DEADLINE).",
+    )
     gateway_max_webhooks: int = Field(
         default=10, ge=0, le=10_000, description="Webhooks one organization may register."
     )

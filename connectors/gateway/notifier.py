@@ -12,8 +12,9 @@ Each delivery is an HTTP POST with a JSON body and three headers:
 
 The secret is ``whsec_`` and base64 of 32 random bytes; the key is those bytes.
 A delivery is retried with exponential backoff (base doubling per attempt, capped)
-until the receiver answers 2xx; pending deliveries live in the gateway's SQLite
-outbox (:mod:`connectors.gateway.store`), so a restart resumes them, up to the
+until the receiver answers 2xx; pending deliveries live in the gateway's outbox in
+PostgreSQL (:mod:`connectors.gateway.store`), claimed by one replica at a time under
+a lease, so a restart, or another replica, resumes them, up to the
 topics' retention: every :data:`EXPIRY_INTERVAL` seconds the loop expires older
 ones (their bodies leave the outbox; logged and counted as ``expired``).
 """
@@ -26,9 +27,11 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import os
 import secrets
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from connectors.fhir.inputs import GatewayInputError
@@ -52,6 +55,8 @@ SIGNATURE_VERSION = "v1"
 TOLERANCE_SECONDS = 300
 #: waits between a delivery's attempts: from 2 s, doubling, at most an hour
 WEBHOOK_RETRY = Backoff(first=2.0, cap=3600.0)
+#: how long a replica holds a claimed delivery before another may attempt it (seconds)
+DELIVERY_LEASE = 60.0
 #: seconds between sweeps of the outbox for deliveries past the topics' retention
 EXPIRY_INTERVAL = 300.0
 
@@ -116,11 +121,16 @@ class Target:
 
 
 class Deliverer:
-    """Runs the outbox: posts due deliveries, records each outcome, backs off on failure.
+    """Runs the outbox: claims due deliveries, posts them, records each outcome, backs off.
 
     Attempts run side by side, at most ``policy.concurrency`` at once and one per
     receiver at a time, each cut off after ``policy.attempt_deadline`` seconds in all:
-    a slow receiver holds only its own deliveries. Whatever goes wrong in one attempt
+    a slow receiver holds only its own deliveries. Each round claims at most one
+    delivery per receiver (a receiver's backlog never starves another's), under a lease
+    of ``lease`` seconds named ``owner`` (this replica): another replica attempts it
+    only once the lease has expired, and a result is recorded only while the lease is
+    held. At :meth:`stop` the attempts in flight finish within their deadline and are
+    recorded; what is still held then is released. Whatever goes wrong in one attempt
     is recorded against that delivery (a category in ``last_error``); whatever goes
     wrong in a round of the loop is logged and counted, and the loop goes on.
     """
@@ -128,34 +138,38 @@ class Deliverer:
     def __init__(
         self,
         store: GatewayStore,
-        resolve: Callable[[Delivery], Target | None],
+        resolve: Callable[[Delivery], Awaitable[Target | None]],
         *,
         retries: Backoff = WEBHOOK_RETRY,
         timeout: float = 10.0,
         verify_tls: bool | str = True,
         interval: float = 0.2,
         policy: Policy | None = None,
+        owner: str | None = None,
+        lease: float = DELIVERY_LEASE,
     ) -> None:
         self.store = store
         self.resolve = resolve
         self.retries = retries
         self.interval = interval
         self.policy = policy or Policy()
+        self.owner = owner or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.lease = max(lease, self.policy.attempt_deadline + 1.0)
         extra_ca = verify_tls if isinstance(verify_tls, str) else None
         self._client = guarded_client(
             allow_private=self.policy.allow_private, extra_ca=extra_ca, timeout=timeout
         )
         self._wake = asyncio.Event()
+        self._stopping = False
         self._expired_at = 0.0
         self._running: dict[int, asyncio.Task[None]] = {}
-        self._busy: set[str] = set()
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
         try:
-            while True:
+            while not self._stopping:
                 try:
                     await self._round()
                 except Exception:
@@ -163,15 +177,34 @@ class Deliverer:
                     log.exception("a round of the delivery loop failed; it goes on")
                     await asyncio.sleep(self.interval)
         finally:
-            for task in self._running.values():
-                task.cancel()
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
+            await self._drain()
+
+    async def stop(self) -> None:
+        """Claim nothing more; let the attempts in flight finish (within their deadline)."""
+        self._stopping = True
+        self.wake()
+        await self._drain()
+
+    async def _drain(self) -> None:
+        running = list(self._running.values())
+        if running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait(running, timeout=self.policy.attempt_deadline + 1.0)
+        held = list(self._running)
+        for task in self._running.values():
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        if held:  # cut off before their result: give them back for another attempt now
+            with contextlib.suppress(Exception):
+                released = await self.store.release(held, self.owner)
+                log.warning("released %d deliveries cut off at shutdown", released)
+        with contextlib.suppress(Exception):
             await self._client.aclose()
 
     async def expire(self) -> int:
         """Drop the bodies of deliveries older than the topics' retention (logged, counted)."""
         self._expired_at = time.time()
-        expired = await asyncio.to_thread(self.store.expire, self._expired_at)
+        expired = await self.store.expire(self._expired_at)
         if expired:
             WEBHOOK_DELIVERIES.labels("expired").inc(expired)
             log.warning("%d deliveries expired undelivered after the topics' retention", expired)
@@ -182,18 +215,12 @@ class Deliverer:
         if time.time() - self._expired_at >= EXPIRY_INTERVAL:
             await self.expire()
         room = self.policy.concurrency - len(self._running)
-        if room > 0:
-            due = await asyncio.to_thread(self.store.due, time.time(), 1000)
-            for delivery in due:
-                if room <= 0:
-                    break
-                if delivery.id in self._running or delivery.target_id in self._busy:
-                    continue
-                self._busy.add(delivery.target_id)
+        if room > 0 and not self._stopping:
+            claimed = await self.store.claim(self.owner, time.time(), self.lease, room)
+            for delivery in claimed:
                 self._running[delivery.id] = asyncio.create_task(
                     self._guarded(delivery), name=f"delivery-{delivery.id}"
                 )
-                room -= 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
 
@@ -206,18 +233,17 @@ class Deliverer:
                 await self._failed(delivery, "error")
         finally:
             self._running.pop(delivery.id, None)
-            self._busy.discard(delivery.target_id)
             self.wake()
 
     async def _attempt(self, delivery: Delivery) -> None:
         try:
-            target = self.resolve(delivery)
+            target = await self.resolve(delivery)
         except Exception:  # noqa: BLE001 - a stored row that cannot be read
             log.warning("delivery %s %s: its target cannot be read", delivery.kind, delivery.id)
             await self._failed(delivery, "invalid-target")
             return
-        if target is None:  # the webhook or subscription was deleted
-            await asyncio.to_thread(self.store.drop_target, delivery.target_id)
+        if target is None:  # the webhook or subscription was deleted, or its party revoked
+            await self.store.drop_target(delivery.target_id)
             return
         headers = self._headers(delivery, target)
         if headers is None or url_problem(target.url, allow_http_loopback=True):
@@ -233,8 +259,13 @@ class Deliverer:
         if error is not None:
             await self._failed(delivery, error)
             return
+        if not await self.store.delivered(delivery.id, time.time(), self.owner):
+            WEBHOOK_DELIVERIES.labels("lease-lost").inc()
+            log.warning(
+                "delivery %s %s: delivered after its lease passed", delivery.kind, delivery.id
+            )
+            return
         WEBHOOK_DELIVERIES.labels("delivered").inc()
-        await asyncio.to_thread(self.store.delivered, delivery.id, time.time())
         log.info(
             "delivered %s %s attempt %d", delivery.kind, delivery.target_id, delivery.attempts + 1
         )
@@ -260,9 +291,14 @@ class Deliverer:
         return headers
 
     async def _failed(self, delivery: Delivery, error: str) -> None:
-        WEBHOOK_DELIVERIES.labels("retried").inc()
         wait = self.retries.delay(delivery.attempts + 1)
-        await asyncio.to_thread(self.store.failed, delivery.id, time.time() + wait, error)
+        if not await self.store.failed(delivery.id, time.time() + wait, error, self.owner):
+            WEBHOOK_DELIVERIES.labels("lease-lost").inc()
+            log.warning(
+                "delivery %s %s: its lease passed before its result", delivery.kind, delivery.id
+            )
+            return
+        WEBHOOK_DELIVERIES.labels("retried").inc()
         log.warning(
             "delivery %s %s attempt %d failed (%s); next in %.1fs",
             delivery.kind,
@@ -274,6 +310,7 @@ class Deliverer:
 
 
 __all__ = [
+    "DELIVERY_LEASE",
     "WEBHOOK_RETRY",
     "Deliverer",
     "Target",

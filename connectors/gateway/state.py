@@ -23,7 +23,7 @@ from connectors.fhir.inputs import GatewayInputError
 from connectors.fhir.mapping import fhir_id
 from connectors.fhir.subscriptions import notification
 from connectors.gateway.egress import Policy
-from connectors.gateway.notifier import WEBHOOK_RETRY, Deliverer, Target
+from connectors.gateway.notifier import DELIVERY_LEASE, WEBHOOK_RETRY, Deliverer, Target
 from connectors.gateway.rest import FHIR_JSON
 from connectors.gateway.store import Delivery, GatewayStore
 from connectors.gateway.tokens import PartyRef, TokenStore
@@ -53,6 +53,12 @@ class GatewayConfig:
     policy: Policy = field(default_factory=Policy)
     ready_timeout: float = 15.0
     base_url: str = "http://127.0.0.1:8080"
+    #: the PostgreSQL of the gateway's state (the ledger's server); None: cannot start
+    database_url: str | None = None
+    #: how long a replica holds a claimed delivery before another may attempt it (seconds)
+    delivery_lease: float = DELIVERY_LEASE
+    #: seconds between looks at the token registry for revoked or rotated parties
+    revocation_interval: float = 1.0
 
 
 class Gateway:
@@ -65,6 +71,7 @@ class Gateway:
         self._store: GatewayStore | None = None
         self._deliverer: Deliverer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._purged_version = -1
 
     @property
     def store(self) -> GatewayStore:
@@ -80,20 +87,31 @@ class Gateway:
 
     async def start(self) -> None:
         """Open the store and start the deliverer and the views (nothing before: building
-        the app, for instance to publish its OpenAPI description, touches no file)."""
-        self._store = GatewayStore(self.config.data_dir / "gateway" / "gateway.sqlite3")
+        the app, for instance to publish its OpenAPI description, touches no database)."""
+        if not self.config.database_url:
+            raise RuntimeError(
+                "the gateway keeps its state in PostgreSQL: set REFNET_DATABASE_URL "
+                "or run 'refnet dev up' for the embedded one"
+            )
+        self._store = await GatewayStore.connect(self.config.database_url, self.tokens.generation)
+        await self.purge()
         self._deliverer = Deliverer(
             self._store,
             self._target,
             retries=Backoff(first=self.config.retry_base, cap=self.config.retry_max),
             verify_tls=self.config.webhook_ca or True,
             policy=self.config.policy,
+            lease=self.config.delivery_lease,
         )
         for party in self.tokens.parties():
             self.view(party)
         self._tasks.append(asyncio.create_task(self.deliverer.run(), name="deliverer"))
+        self._tasks.append(asyncio.create_task(self._watch_tokens(), name="revocation"))
 
     async def stop(self) -> None:
+        if self._deliverer is not None:  # in-flight attempts finish and are recorded
+            with contextlib.suppress(Exception):
+                await self._deliverer.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -101,7 +119,28 @@ class Gateway:
                 await task
         await asyncio.gather(*(v.stop() for v in self.views.values()))
         if self._store is not None:
-            self._store.close()
+            await self._store.close()
+
+    async def purge(self) -> None:
+        """If the token registry changed: remove what revoked or rotated parties registered
+        (their webhooks, Subscriptions, pending deliveries, statuses, capacity)."""
+        current = self.tokens.generations()
+        if self.tokens.version == self._purged_version:
+            return
+        version = self.tokens.version
+        removed = await self.store.purge(current)
+        self._purged_version = version
+        gone = {table: n for table, n in removed.items() if n}
+        if gone:
+            log.warning("revoked or rotated parties: removed %s", gone)
+
+    async def _watch_tokens(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.revocation_interval)
+            try:
+                await self.purge()
+            except Exception:
+                log.exception("purging revoked parties' rows failed; tried again")
 
     def view(self, party: PartyRef) -> PartyView:
         found = self.views.get(party)
@@ -149,41 +188,38 @@ class Gateway:
         added = False
         if party.kind == "org":
             body = _webhook_body(message)
-            for hook in await asyncio.to_thread(self.store.webhooks, party.id):
+            for hook in await self.store.webhooks(party.id):
                 if occurred >= hook.created_at - 1:
-                    added |= await asyncio.to_thread(
-                        self.store.enqueue, "webhook", hook.id, event_id, body
-                    )
-        for sub in await asyncio.to_thread(self.store.subscriptions, party.kind, party.id):
+                    added |= await self.store.enqueue("webhook", hook.id, event_id, body)
+        for sub in await self.store.subscriptions(party.kind, party.id):
             # a view re-reads its topic at every start: an event already queued keeps its number
-            if occurred >= sub.created_at - 1 and not await asyncio.to_thread(
-                self.store.has_delivery, sub.id, event_id
-            ):
+            if occurred >= sub.created_at - 1:
                 focus_type, focus_id = _focus(message)
-                number = self.store.next_event_number(sub.id)
-                bundle = notification(
-                    sub.id,
-                    number,
-                    message.get("occurred_at"),
-                    self.config.base_url,
-                    focus_id,
-                    focus_type,
-                )
-                added |= await asyncio.to_thread(
-                    self.store.enqueue,
-                    "subscription",
-                    sub.id,
-                    event_id,
-                    json.dumps(bundle).encode(),
-                )
+
+                def bundle(
+                    number: int,
+                    sub_id: str = sub.id,
+                    focus: tuple[str, str] = (focus_type, focus_id),
+                ) -> bytes:
+                    document = notification(
+                        sub_id,
+                        number,
+                        message.get("occurred_at"),
+                        self.config.base_url,
+                        focus[1],
+                        focus[0],
+                    )
+                    return json.dumps(document).encode()
+
+                added |= await self.store.enqueue_numbered(sub.id, event_id, bundle)
         if added:
             self.deliverer.wake()
 
-    def _target(self, delivery: Delivery) -> Target | None:
+    async def _target(self, delivery: Delivery) -> Target | None:
         if delivery.kind == "webhook":
-            hook = self.store.webhook(delivery.target_id)
+            hook = await self.store.webhook(delivery.target_id)
             return None if hook is None else Target(hook.url, hook.secret, {})
-        sub = self.store.subscription(delivery.target_id)
+        sub = await self.store.subscription(delivery.target_id)
         if sub is None:
             return None
         headers = {}

@@ -1,206 +1,130 @@
-"""What the gateway must remember across restarts, in one SQLite file.
+"""What the gateway must remember across restarts and share between its replicas, in PostgreSQL.
 
-``{REFNET_DATA_DIR}/gateway/gateway.sqlite3`` holds:
+The gateway's tables (:mod:`connectors.gateway.store_schema`) live in the server the
+ledger uses. They hold:
 
-* ``webhooks``: each organization's registered URLs and their signing secrets;
-* ``subscriptions``: FHIR Subscriptions (rest-hook, id-only) of clinics and organizations;
-* ``deliveries``: the outbox of webhook and subscription notifications. A row is
-  written (once per target and event: ``UNIQUE(target_id, event_id)``) before any
-  attempt, and leaves the pending state only on a 2xx answer: a delivery that
-  keeps failing stays pending across restarts, up to the topics' retention
-  (:data:`OUTBOX_RETENTION`, 30 days). Bodies hold patient data (an offer's name
-  and phone): a body leaves the outbox on delivery, and an undelivered one when
-  it expires (the row stays ``expired``, logged and counted, never attempted
-  again). What is kept is what retrying and auditing need: the ids, attempts,
-  the last error's category and the times. ``secure_delete`` overwrites what
-  leaves with zeros in the file;
-* ``org_status``: the status an organization last reported through the gateway
-  (its updates topic is write-only for it, so the gateway keeps its own copy);
-* ``capacity``: the capacity an organization last reported per service;
-* ``encounters``: the Encounters a facility posted, as it reads them back
+* ``gateway_webhooks``: each organization's registered URLs and their signing secrets;
+* ``gateway_subscriptions``: FHIR Subscriptions (rest-hook, id-only) of clinics and
+  organizations, with the number of the last event notified to each;
+* ``gateway_deliveries``: the outbox of webhook and subscription notifications. A row
+  is written (once per target and event: ``UNIQUE (target_id, event_id)``, so N
+  replicas reading the same topics queue each event once) before any attempt, and
+  leaves the pending state only on a 2xx answer: a delivery that keeps failing stays
+  pending across restarts, up to the topics' retention (:data:`OUTBOX_RETENTION`,
+  30 days). A replica claims due deliveries with a lease (:meth:`GatewayStore.claim`:
+  ``FOR UPDATE SKIP LOCKED``, its owner name and an expiry): one replica at a time
+  attempts a delivery, only the lease holder records the attempt's result, and a
+  replica killed mid-attempt loses nothing (its lease expires and another replica
+  attempts again, with the same ``webhook-id``). Bodies hold patient data (an
+  offer's name and phone): a body leaves the outbox on delivery, and an undelivered
+  one when it expires (the row stays ``expired``, logged and counted, never
+  attempted again). What is kept is what retrying and auditing need: the ids,
+  attempts, the last error's category and the times;
+* ``gateway_org_status``: the status an organization last reported through the gateway;
+* ``gateway_capacity``: the capacity an organization last reported per service;
+* ``gateway_encounters``: the Encounters a facility posted, as it reads them back
   (rendered from the ``encounter.notified`` sent: the MRN, no demographics).
 
-The gateway's views of the topics are rebuilt from Kafka at start; only what
-Kafka cannot give back lives here. SQLite (a real, durable database in the
-gateway's own data directory) keeps the gateway a single process with no
-dependency on the ledger's PostgreSQL.
+Every row a party made carries its token's generation (``generation(kind, id)``,
+the SHA-256 of its current gateway token): :meth:`GatewayStore.purge` removes what
+a revoked party, or a party whose token was rotated, had registered.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+import asyncpg
+
+from connectors.gateway.store_schema import Delivery, Subscription, Webhook, migrate
 from schemas.topics import TopicKind, Topics
 
 #: How long an undelivered body may wait: the retention of the topics it came from.
 OUTBOX_RETENTION: Final = (
     int(Topics().spec("outbox", TopicKind.ORG_REFERRALS).config["retention.ms"]) / 1000
 )
-#: Columns added to ``deliveries`` since the first release (added to older files at open).
-_ADDED_COLUMNS: Final = {"created_at": "REAL", "expired_at": "REAL"}
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS webhooks (
-    id TEXT PRIMARY KEY,
-    org_id TEXT NOT NULL,
-    url TEXT NOT NULL,
-    secret TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS subscriptions (
-    id TEXT PRIMARY KEY,
-    party_kind TEXT NOT NULL,
-    party_id TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    resource TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    events INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    target_id TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    body BLOB NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_at REAL NOT NULL,
-    delivered_at REAL,
-    last_error TEXT,
-    created_at REAL,
-    expired_at REAL,
-    UNIQUE (target_id, event_id)
-);
-CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (next_at) WHERE delivered_at IS NULL;
-CREATE TABLE IF NOT EXISTS org_status (
-    org_id TEXT NOT NULL,
-    referral_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    outcome TEXT,
-    note TEXT,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (org_id, referral_id)
-);
-CREATE TABLE IF NOT EXISTS capacity (
-    org_id TEXT NOT NULL,
-    service_id TEXT NOT NULL,
-    available INTEGER NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (org_id, service_id)
-);
-CREATE TABLE IF NOT EXISTS encounters (
-    facility_id TEXT NOT NULL,
-    encounter_id TEXT NOT NULL,
-    resource TEXT NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (facility_id, encounter_id)
-);
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class Webhook:
-    id: str
-    org_id: str
-    url: str
-    secret: str
-    created_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    id: str
-    party_kind: str
-    party_id: str
-    endpoint: str
-    headers: list[str]
-    resource: dict[str, Any]
-    created_at: float
-    events: int
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    id: int
-    kind: str
-    target_id: str
-    event_id: str
-    body: bytes
-    attempts: int
+#: A party's token generation (None: the party holds no token).
+Generation = Callable[[str, str], str | None]
+#: The rows a party made: (table, its party kind or kind column, its party id column).
+_PARTY_TABLES: Final = (
+    ("gateway_webhooks", "'org'", "org_id"),
+    ("gateway_subscriptions", "party_kind", "party_id"),
+    ("gateway_org_status", "'org'", "org_id"),
+    ("gateway_capacity", "'org'", "org_id"),
+    ("gateway_encounters", "'facility'", "facility_id"),
+)
 
 
 class GatewayStore:
-    """Thread-safe access to the gateway's SQLite file (short statements only)."""
+    """The gateway's tables, through a small asyncpg pool (short transactions only)."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.executescript(_SCHEMA)
-        self._upgrade()
+    def __init__(self, pool: Any, generation: Generation) -> None:
+        self.pool = pool
+        self.generation = generation
 
-    def _upgrade(self) -> None:
-        """Bring an older file's outbox to this schema, and drop its delivered bodies."""
-        with self._lock:
-            have = {row[1] for row in self._db.execute("PRAGMA table_info(deliveries)")}
-            for column, kind in _ADDED_COLUMNS.items():
-                if column not in have:
-                    self._db.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {kind}")
-            self._db.execute("UPDATE deliveries SET created_at = next_at WHERE created_at IS NULL")
-            self._db.execute(
-                "UPDATE deliveries SET body = x'' "
-                "WHERE (delivered_at IS NOT NULL OR expired_at IS NOT NULL) AND length(body) > 0"
-            )
+    @classmethod
+    async def connect(cls, url: str, generation: Generation, *, size: int = 4) -> GatewayStore:
+        """Open a pool on ``url`` and bring its gateway tables to this schema."""
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=size)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool, generation)
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    async def close(self) -> None:
+        await self.pool.close()
 
-    def _all(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return list(self._db.execute(sql, args).fetchall())
-
-    def _run(self, sql: str, *args: Any) -> int:
-        with self._lock:
-            return self._db.execute(sql, args).rowcount
+    def _token(self, kind: str, party_id: str) -> str:
+        return self.generation(kind, party_id) or ""
 
     # ------------------------------------------------------------ webhooks
-    def add_webhook(self, hook: Webhook) -> None:
-        self._run(
-            "INSERT INTO webhooks VALUES (?, ?, ?, ?, ?)",
+    async def add_webhook(self, hook: Webhook) -> None:
+        await self.pool.execute(
+            "INSERT INTO gateway_webhooks VALUES ($1, $2, $3, $4, $5, $6)",
             hook.id,
             hook.org_id,
             hook.url,
             hook.secret,
             hook.created_at,
+            self._token("org", hook.org_id),
         )
 
-    def webhooks(self, org_id: str) -> list[Webhook]:
-        rows = self._all("SELECT * FROM webhooks WHERE org_id = ? ORDER BY created_at", org_id)
+    async def webhooks(self, org_id: str) -> list[Webhook]:
+        rows = await self.pool.fetch(
+            "SELECT id, org_id, url, secret, created_at FROM gateway_webhooks "
+            "WHERE org_id = $1 AND token = $2 ORDER BY created_at",
+            org_id,
+            self._token("org", org_id),
+        )
         return [Webhook(*row) for row in rows]
 
-    def webhook(self, hook_id: str) -> Webhook | None:
-        rows = self._all("SELECT * FROM webhooks WHERE id = ?", hook_id)
-        return Webhook(*rows[0]) if rows else None
+    async def webhook(self, hook_id: str) -> Webhook | None:
+        row = await self.pool.fetchrow(
+            "SELECT id, org_id, url, secret, created_at, token FROM gateway_webhooks WHERE id = $1",
+            hook_id,
+        )
+        if row is None or row["token"] != self._token("org", row["org_id"]):
+            return None  # revoked or rotated: it receives nothing more
+        return Webhook(*tuple(row)[:5])
 
-    def delete_webhook(self, org_id: str, hook_id: str) -> bool:
-        return self._run("DELETE FROM webhooks WHERE org_id = ? AND id = ?", org_id, hook_id) > 0
+    async def delete_webhook(self, org_id: str, hook_id: str) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            done = await conn.execute(
+                "DELETE FROM gateway_webhooks WHERE org_id = $1 AND id = $2", org_id, hook_id
+            )
+            await conn.execute("DELETE FROM gateway_deliveries WHERE target_id = $1", hook_id)
+        return bool(done != "DELETE 0")
 
     # ------------------------------------------------------------ subscriptions
-    def add_subscription(self, sub: Subscription) -> None:
-        self._run(
-            "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    async def add_subscription(self, sub: Subscription) -> None:
+        await self.pool.execute(
+            "INSERT INTO gateway_subscriptions VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             sub.id,
             sub.party_kind,
             sub.party_id,
@@ -209,119 +133,227 @@ class GatewayStore:
             json.dumps(sub.resource),
             sub.created_at,
             sub.events,
+            self._token(sub.party_kind, sub.party_id),
         )
 
     @staticmethod
-    def _subscription(row: tuple[Any, ...]) -> Subscription:
-        sid, kind, pid, endpoint, headers, resource, created, events = row
+    def _subscription(row: Any) -> Subscription:
+        sid, kind, pid, endpoint, headers, resource, created, events = tuple(row)[:8]
         return Subscription(
             sid, kind, pid, endpoint, json.loads(headers), json.loads(resource), created, events
         )
 
-    def subscriptions(self, party_kind: str, party_id: str) -> list[Subscription]:
-        rows = self._all(
-            "SELECT * FROM subscriptions WHERE party_kind = ? AND party_id = ? ORDER BY created_at",
+    async def subscriptions(self, party_kind: str, party_id: str) -> list[Subscription]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM gateway_subscriptions WHERE party_kind = $1 AND party_id = $2 "
+            "AND token = $3 ORDER BY created_at",
             party_kind,
             party_id,
+            self._token(party_kind, party_id),
         )
         return [self._subscription(row) for row in rows]
 
-    def subscription(self, sub_id: str) -> Subscription | None:
-        rows = self._all("SELECT * FROM subscriptions WHERE id = ?", sub_id)
-        return self._subscription(rows[0]) if rows else None
+    async def subscription(self, sub_id: str) -> Subscription | None:
+        row = await self.pool.fetchrow("SELECT * FROM gateway_subscriptions WHERE id = $1", sub_id)
+        if row is None or row["token"] != self._token(row["party_kind"], row["party_id"]):
+            return None  # revoked or rotated: it is gone for its party and receives nothing
+        return self._subscription(row)
 
-    def set_subscription_resource(self, sub_id: str, resource: dict[str, Any]) -> bool:
+    async def set_subscription_resource(self, sub_id: str, resource: dict[str, Any]) -> bool:
         """Replace a Subscription's stored resource (its status after the handshake)."""
-        return (
-            self._run(
-                "UPDATE subscriptions SET resource = ? WHERE id = ?", json.dumps(resource), sub_id
-            )
-            > 0
+        done = await self.pool.execute(
+            "UPDATE gateway_subscriptions SET resource = $1 WHERE id = $2",
+            json.dumps(resource),
+            sub_id,
         )
+        return bool(done != "UPDATE 0")
 
-    def next_event_number(self, sub_id: str) -> int:
-        with self._lock:
-            self._db.execute("UPDATE subscriptions SET events = events + 1 WHERE id = ?", (sub_id,))
-            row = self._db.execute(
-                "SELECT events FROM subscriptions WHERE id = ?", (sub_id,)
-            ).fetchone()
-        return int(row[0]) if row else 0
-
-    def delete_subscription(self, party_kind: str, party_id: str, sub_id: str) -> bool:
-        return (
-            self._run(
-                "DELETE FROM subscriptions WHERE party_kind = ? AND party_id = ? AND id = ?",
+    async def delete_subscription(self, party_kind: str, party_id: str, sub_id: str) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            done = await conn.execute(
+                "DELETE FROM gateway_subscriptions "
+                "WHERE party_kind = $1 AND party_id = $2 AND id = $3",
                 party_kind,
                 party_id,
                 sub_id,
             )
-            > 0
-        )
+            await conn.execute("DELETE FROM gateway_deliveries WHERE target_id = $1", sub_id)
+        return bool(done != "DELETE 0")
 
-    # ------------------------------------------------------------ deliveries
-    def enqueue(self, kind: str, target_id: str, event_id: str, body: bytes) -> bool:
+    # ------------------------------------------------------------ queueing
+    async def enqueue(self, kind: str, target_id: str, event_id: str, body: bytes) -> bool:
         """Add a delivery unless this target already has this event; True if added."""
         now = time.time()
-        return (
-            self._run(
-                "INSERT OR IGNORE INTO deliveries "
-                "(kind, target_id, event_id, body, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                kind,
-                target_id,
+        done = await self.pool.execute(
+            "INSERT INTO gateway_deliveries (kind, target_id, event_id, body, next_at, created_at) "
+            "VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (target_id, event_id) DO NOTHING",
+            kind,
+            target_id,
+            event_id,
+            body,
+            now,
+        )
+        return bool(done == "INSERT 0 1")
+
+    async def enqueue_numbered(
+        self, sub_id: str, event_id: str, body: Callable[[int], bytes]
+    ) -> bool:
+        """Queue ``event_id`` for Subscription ``sub_id`` with the Subscription's next event
+        number (``body(number)``), unless already queued; True if added.
+
+        The Subscription's row is locked while its number is checked, taken and its
+        delivery inserted: with N replicas queueing the same event, numbers stay unique
+        and without gaps."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            events = await conn.fetchval(
+                "SELECT events FROM gateway_subscriptions WHERE id = $1 FOR UPDATE", sub_id
+            )
+            if events is None:
+                return False
+            queued = await conn.fetchval(
+                "SELECT 1 FROM gateway_deliveries WHERE target_id = $1 AND event_id = $2",
+                sub_id,
                 event_id,
-                body,
-                now,
+            )
+            if queued:
+                return False
+            number = int(events) + 1
+            await conn.execute(
+                "UPDATE gateway_subscriptions SET events = $1 WHERE id = $2", number, sub_id
+            )
+            now = time.time()
+            await conn.execute(
+                "INSERT INTO gateway_deliveries "
+                "(kind, target_id, event_id, body, next_at, created_at) "
+                "VALUES ('subscription', $1, $2, $3, $4, $4)",
+                sub_id,
+                event_id,
+                body(number),
                 now,
             )
-            > 0
-        )
+        return True
 
-    def has_delivery(self, target_id: str, event_id: str) -> bool:
-        rows = self._all(
-            "SELECT 1 FROM deliveries WHERE target_id = ? AND event_id = ?", target_id, event_id
+    async def has_delivery(self, target_id: str, event_id: str) -> bool:
+        found = await self.pool.fetchval(
+            "SELECT 1 FROM gateway_deliveries WHERE target_id = $1 AND event_id = $2",
+            target_id,
+            event_id,
         )
-        return bool(rows)
+        return found is not None
 
-    def due(self, now: float, limit: int = 50) -> list[Delivery]:
-        rows = self._all(
-            "SELECT id, kind, target_id, event_id, body, attempts FROM deliveries "
-            "WHERE delivered_at IS NULL AND expired_at IS NULL AND next_at <= ? "
-            "ORDER BY id LIMIT ?",
+    # ------------------------------------------------------------ the outbox's leases
+    async def due(self, now: float, limit: int = 50) -> list[Delivery]:
+        """What is due at ``now`` and not leased (oldest first; nothing claimed)."""
+        rows = await self.pool.fetch(
+            "SELECT id, kind, target_id, event_id, body, attempts FROM gateway_deliveries "
+            "WHERE delivered_at IS NULL AND expired_at IS NULL AND next_at <= $1 "
+            "AND (lease_until IS NULL OR lease_until <= $1) ORDER BY id LIMIT $2",
             now,
             limit,
         )
         return [Delivery(*row) for row in rows]
 
-    def delivered(self, delivery_id: int, at: float) -> None:
-        self._run(
-            "UPDATE deliveries SET delivered_at = ?, attempts = attempts + 1, last_error = NULL, "
-            "body = x'' WHERE id = ?",
+    async def claim(
+        self, owner: str, now: float, lease: float, limit: int, per_target: int = 1
+    ) -> list[Delivery]:
+        """Lease up to ``limit`` due deliveries to ``owner`` until ``now + lease``.
+
+        Fair between receivers: at most ``per_target`` per target in one claim, the
+        targets served longest ago first (one receiver's backlog never starves another),
+        and none of a target another attempt holds a live lease on (one attempt per
+        receiver at a time, across replicas). Rows another replica is claiming are
+        skipped, never waited for."""
+        rows = await self.pool.fetch(
+            """
+            WITH busy AS (
+                SELECT DISTINCT target_id FROM gateway_deliveries
+                WHERE lease_until > $1 AND delivered_at IS NULL AND expired_at IS NULL
+            ), ranked AS (
+                SELECT id, target_id,
+                       row_number() OVER (PARTITION BY target_id ORDER BY id) AS rank
+                FROM gateway_deliveries
+                WHERE delivered_at IS NULL AND expired_at IS NULL AND next_at <= $1
+                  AND (lease_until IS NULL OR lease_until <= $1)
+                  AND target_id NOT IN (SELECT target_id FROM busy)
+            ), served AS (
+                SELECT target_id, max(claimed_at) AS at FROM gateway_deliveries
+                WHERE target_id IN (SELECT target_id FROM ranked WHERE rank = 1)
+                GROUP BY target_id
+            ), picked AS (
+                SELECT d.id FROM gateway_deliveries d
+                JOIN ranked r ON r.id = d.id
+                LEFT JOIN served s ON s.target_id = r.target_id
+                WHERE r.rank <= $5 AND d.delivered_at IS NULL AND d.expired_at IS NULL
+                  AND (d.lease_until IS NULL OR d.lease_until <= $1)
+                ORDER BY s.at NULLS FIRST, r.rank, d.id LIMIT $4
+                FOR UPDATE OF d SKIP LOCKED
+            )
+            UPDATE gateway_deliveries d
+            SET lease_owner = $2, lease_until = $1 + $3, claimed_at = $1
+            FROM picked WHERE d.id = picked.id AND d.delivered_at IS NULL
+              AND (d.lease_until IS NULL OR d.lease_until <= $1)
+            RETURNING d.id, d.kind, d.target_id, d.event_id, d.body, d.attempts
+            """,
+            now,
+            owner,
+            lease,
+            limit,
+            per_target,
+        )
+        return sorted((Delivery(*row) for row in rows), key=lambda d: d.id)
+
+    async def delivered(self, delivery_id: int, at: float, owner: str | None = None) -> bool:
+        """Record a 2xx answer (the body leaves); False if ``owner`` no longer holds the lease."""
+        done = await self.pool.execute(
+            "UPDATE gateway_deliveries SET delivered_at = $1, attempts = attempts + 1, "
+            "last_error = NULL, body = ''::bytea, lease_owner = NULL, lease_until = NULL "
+            "WHERE id = $2 AND ($3::text IS NULL OR lease_owner = $3)",
             at,
             delivery_id,
+            owner,
         )
+        return bool(done != "UPDATE 0")
 
-    def failed(self, delivery_id: int, next_at: float, error: str) -> None:
-        self._run(
-            "UPDATE deliveries SET attempts = attempts + 1, next_at = ?, last_error = ? "
-            "WHERE id = ?",
+    async def failed(
+        self, delivery_id: int, next_at: float, error: str, owner: str | None = None
+    ) -> bool:
+        """Record a failed attempt; False if ``owner`` no longer holds the lease."""
+        done = await self.pool.execute(
+            "UPDATE gateway_deliveries SET attempts = attempts + 1, next_at = $1, "
+            "last_error = $2, lease_owner = NULL, lease_until = NULL "
+            "WHERE id = $3 AND ($4::text IS NULL OR lease_owner = $4)",
             next_at,
             error[:300],
             delivery_id,
+            owner,
         )
+        return bool(done != "UPDATE 0")
 
-    def expire(self, now: float, retention: float = OUTBOX_RETENTION) -> int:
+    async def release(self, delivery_ids: list[int], owner: str) -> int:
+        """Give back ``owner``'s leases on these deliveries unattempted; how many."""
+        done = await self.pool.execute(
+            "UPDATE gateway_deliveries SET lease_owner = NULL, lease_until = NULL "
+            "WHERE id = ANY($1::bigint[]) AND lease_owner = $2",
+            delivery_ids,
+            owner,
+        )
+        return int(done.split()[-1])
+
+    async def expire(self, now: float, retention: float = OUTBOX_RETENTION) -> int:
         """Drop the bodies of deliveries undelivered for ``retention`` seconds; how many."""
-        return self._run(
-            "UPDATE deliveries SET body = x'', expired_at = ?, last_error = 'expired' "
-            "WHERE delivered_at IS NULL AND expired_at IS NULL AND created_at < ?",
+        done = await self.pool.execute(
+            "UPDATE gateway_deliveries SET body = ''::bytea, expired_at = $1, "
+            "last_error = 'expired', lease_owner = NULL, lease_until = NULL "
+            "WHERE delivered_at IS NULL AND expired_at IS NULL AND created_at < $2",
             now,
             now - retention,
         )
+        return int(done.split()[-1])
 
-    def deliveries(self, target_id: str) -> list[dict[str, Any]]:
-        rows = self._all(
-            "SELECT event_id, attempts, delivered_at, last_error, expired_at FROM deliveries "
-            "WHERE target_id = ? ORDER BY id",
+    async def deliveries(self, target_id: str) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT event_id, attempts, delivered_at, last_error, expired_at "
+            "FROM gateway_deliveries WHERE target_id = $1 ORDER BY id",
             target_id,
         )
         return [
@@ -335,11 +367,39 @@ class GatewayStore:
             for e, a, d, err, x in rows
         ]
 
-    def drop_target(self, target_id: str) -> None:
-        self._run("DELETE FROM deliveries WHERE target_id = ?", target_id)
+    async def drop_target(self, target_id: str) -> None:
+        await self.pool.execute("DELETE FROM gateway_deliveries WHERE target_id = $1", target_id)
+
+    # ------------------------------------------------------------ revocation
+    async def purge(self, current: Mapping[tuple[str, str], str]) -> dict[str, int]:
+        """Remove every row of a party whose current token generation is not the one it was
+        made under (revoked, rotated, re-provisioned), and the deliveries of every target
+        that is gone (bodies and all); how many rows, per table."""
+        kinds = [kind for kind, _ in current]
+        ids = [party for _, party in current]
+        tokens = list(current.values())
+        removed: dict[str, int] = {}
+        async with self.pool.acquire() as conn, conn.transaction():
+            for table, kind, party in _PARTY_TABLES:
+                done = await conn.execute(
+                    f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM "  # noqa: S608 - constants
+                    "unnest($1::text[], $2::text[], $3::text[]) AS c(kind, id, token) "
+                    f"WHERE c.kind = {kind} AND c.id = t.{party} AND c.token = t.token)",
+                    kinds,
+                    ids,
+                    tokens,
+                )
+                removed[table] = int(done.split()[-1])
+            done = await conn.execute(
+                "DELETE FROM gateway_deliveries d WHERE NOT EXISTS "
+                "(SELECT 1 FROM gateway_webhooks w WHERE w.id = d.target_id) AND NOT EXISTS "
+                "(SELECT 1 FROM gateway_subscriptions s WHERE s.id = d.target_id)"
+            )
+            removed["gateway_deliveries"] = int(done.split()[-1])
+        return removed
 
     # ------------------------------------------------------------ organization state
-    def set_status(
+    async def set_status(
         self,
         org_id: str,
         referral_id: str,
@@ -348,8 +408,10 @@ class GatewayStore:
         outcome: str | None,
         note: str | None,
     ) -> None:
-        self._run(
-            "INSERT OR REPLACE INTO org_status VALUES (?, ?, ?, ?, ?, ?, ?)",
+        await self.pool.execute(
+            "INSERT INTO gateway_org_status VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT (org_id, referral_id) DO UPDATE SET status = $3, reason = $4, "
+            "outcome = $5, note = $6, updated_at = $7, token = $8",
             org_id,
             referral_id,
             status,
@@ -357,52 +419,67 @@ class GatewayStore:
             outcome,
             note,
             time.time(),
+            self._token("org", org_id),
         )
 
-    def statuses(self, org_id: str) -> dict[str, dict[str, Any]]:
-        rows = self._all(
-            "SELECT referral_id, status, reason, outcome, note, updated_at FROM org_status "
-            "WHERE org_id = ?",
+    async def statuses(self, org_id: str) -> dict[str, dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT referral_id, status, reason, outcome, note, updated_at "
+            "FROM gateway_org_status WHERE org_id = $1 AND token = $2",
             org_id,
+            self._token("org", org_id),
         )
         return {
             r: {"status": s, "reason": why, "outcome": o, "note": n, "updated_at": at}
             for r, s, why, o, n, at in rows
         }
 
-    def set_capacity(self, org_id: str, service_id: str, available: int) -> None:
-        self._run(
-            "INSERT OR REPLACE INTO capacity VALUES (?, ?, ?, ?)",
+    async def set_capacity(self, org_id: str, service_id: str, available: int) -> None:
+        await self.pool.execute(
+            "INSERT INTO gateway_capacity VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT (org_id, service_id) DO UPDATE SET available = $3, updated_at = $4, "
+            "token = $5",
             org_id,
             service_id,
             available,
             time.time(),
+            self._token("org", org_id),
         )
 
-    def capacities(self, org_id: str) -> dict[str, tuple[int, float]]:
-        rows = self._all(
-            "SELECT service_id, available, updated_at FROM capacity WHERE org_id = ?", org_id
+    async def capacities(self, org_id: str) -> dict[str, tuple[int, float]]:
+        rows = await self.pool.fetch(
+            "SELECT service_id, available, updated_at FROM gateway_capacity "
+            "WHERE org_id = $1 AND token = $2",
+            org_id,
+            self._token("org", org_id),
         )
         return {s: (a, at) for s, a, at in rows}
 
     # ------------------------------------------------------------ facility state
-    def set_encounter(self, facility_id: str, encounter_id: str, resource: dict[str, Any]) -> None:
+    async def set_encounter(
+        self, facility_id: str, encounter_id: str, resource: dict[str, Any]
+    ) -> None:
         """Keep the Encounter a facility last posted under this id (no demographics)."""
-        self._run(
-            "INSERT OR REPLACE INTO encounters VALUES (?, ?, ?, ?)",
+        await self.pool.execute(
+            "INSERT INTO gateway_encounters VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT (facility_id, encounter_id) DO UPDATE SET resource = $3, "
+            "updated_at = $4, token = $5",
             facility_id,
             encounter_id,
             json.dumps(resource),
             time.time(),
+            self._token("facility", facility_id),
         )
 
-    def encounter(self, facility_id: str, encounter_id: str) -> dict[str, Any] | None:
-        rows = self._all(
-            "SELECT resource FROM encounters WHERE facility_id = ? AND encounter_id = ?",
+    async def encounter(self, facility_id: str, encounter_id: str) -> dict[str, Any] | None:
+        found = await self.pool.fetchval(
+            "SELECT resource FROM gateway_encounters "
+            "WHERE facility_id = $1 AND encounter_id = $2 AND token = $3",
             facility_id,
             encounter_id,
+            self._token("facility", facility_id),
         )
-        return dict(json.loads(rows[0][0])) if rows else None
+        return dict(json.loads(found)) if found is not None else None
 
 
-__all__ = ["OUTBOX_RETENTION", "Delivery", "GatewayStore", "Subscription", "Webhook"]
+__all__ = ["OUTBOX_RETENTION", "Delivery", "GatewayStore", "Generation", "Subscription", "Webhook"]

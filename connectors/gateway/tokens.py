@@ -120,13 +120,18 @@ class TokenStore:
         self.path = tokens_path(data_dir)
         self._mtime: tuple[int, int, int] | None = None
         self._parties: dict[str, PartyRef] = {}
+        self._generations: dict[PartyRef, str] = {}
+        #: how many times the registry was read anew (a change to act on: revocation)
+        self.version = 0
 
     def _refresh(self) -> None:
         try:
             stat = self.path.stat()
             mtime = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         except FileNotFoundError:
-            self._parties, self._mtime = {}, None
+            if self._mtime is not None or self.version == 0:
+                self.version += 1
+            self._parties, self._generations, self._mtime = {}, {}, None
             return
         if mtime == self._mtime:
             return
@@ -135,10 +140,22 @@ class TokenStore:
             if isinstance(party, dict) and party.get("party") in GATEWAY_PARTY_KINDS:
                 parties[digest] = PartyRef(party["party"], str(party["id"]))
         self._parties, self._mtime = parties, mtime
+        self._generations = {party: digest for digest, party in parties.items()}
+        self.version += 1
 
     def lookup(self, token: str) -> PartyRef | None:
         self._refresh()
         return self._parties.get(token_hash(token))
+
+    def generation(self, kind: str, party_id: str) -> str | None:
+        """The SHA-256 of the party's current token (what its rows are made under), or None."""
+        self._refresh()
+        return self._generations.get(PartyRef(kind, party_id))  # type: ignore[arg-type]
+
+    def generations(self) -> dict[tuple[str, str], str]:
+        """Every provisioned party's current token generation."""
+        self._refresh()
+        return {(p.kind, p.id): digest for p, digest in self._generations.items()}
 
     def parties(self) -> list[PartyRef]:
         self._refresh()

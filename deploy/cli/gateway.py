@@ -22,7 +22,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from connectors.gateway.app import GatewayConfig, create_app
 from connectors.gateway.egress import Policy
 from deploy.cli.common import Subparsers
-from deploy.environment import resolve_kafka, topics_for
+from deploy.environment import CliError, database_for, resolve_kafka, topics_for
 from deploy.settings import Settings
 
 #: an idle keep-alive connection's life (seconds)
@@ -92,12 +92,25 @@ def server_options(settings: Settings) -> dict[str, Any]:
 def config_from(settings: Settings) -> GatewayConfig:
     """The gateway's configuration from :class:`deploy.settings.Settings`.
 
-    The bootstrap servers come as for the workers (``REFNET_KAFKA_BOOTSTRAP``, a
+    The state goes to the PostgreSQL the ledger uses: ``REFNET_DATABASE_URL``, else the
+    embedded server if it runs (``refnet dev up``); without one the gateway does not
+    start. The bootstrap servers come as for the workers (``REFNET_KAFKA_BOOTSTRAP``, a
     credentials file, or the embedded broker); each party then connects with its
     own credentials file when it has one (secure mode), else with the workers'
     settings (plain mode).
     """
     access = resolve_kafka(settings)
+    database = settings.database_url or database_for(settings).url()
+    if database is None:
+        raise CliError(
+            "the gateway keeps its state in PostgreSQL (the ledger's server): set "
+            "REFNET_DATABASE_URL=postgresql://..., or run 'refnet dev up' for the embedded one"
+        )
+    if settings.gateway_delivery_lease <= settings.gateway_webhook_deadline:
+        raise CliError(
+            "REFNET_GATEWAY_DELIVERY_LEASE must be longer than REFNET_GATEWAY_WEBHOOK_DEADLINE: "
+            "a lease that passes mid-attempt lets another replica send the delivery again"
+        )
     base = settings.gateway_base_url or f"http://{settings.http_host}:{settings.gateway_port}"
     return GatewayConfig(
         bootstrap=access.bootstrap,
@@ -108,6 +121,8 @@ def config_from(settings: Settings) -> GatewayConfig:
         retry_base=settings.gateway_webhook_retry_base,
         webhook_ca=str(settings.gateway_webhook_ca) if settings.gateway_webhook_ca else None,
         base_url=base.rstrip("/"),
+        database_url=database,
+        delivery_lease=settings.gateway_delivery_lease,
         policy=Policy(
             allow_private=settings.gateway_allow_private_webhooks,
             attempt_deadline=settings.gateway_webhook_deadline,

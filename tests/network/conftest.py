@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -19,6 +21,7 @@ from connectors.kafka.admin import apply_topics
 from deploy.launcher import WORKER_MODULE, start_worker, stop_worker
 from schemas.events import Event, to_bytes
 from schemas.topics import Topics
+from tests.connectors.fresh_db import with_database
 
 #: What the network answers a party of its own messages, on the party's inbox topic.
 ANSWER_TYPES = frozenset({"message.refused", "screening.answered"})
@@ -43,6 +46,21 @@ class Network:
         self.metrics_port: int | None = None
         #: more REFNET_* settings for the worker (e.g. a short idle expiry)
         self.extra_env: dict[str, str] = {}
+        #: the session's PostgreSQL server, where a gateway gets a database of its own
+        self.pg_server: str | None = None
+        self._gateway_db: tuple[str, str] | None = None
+
+    def gateway_database(self) -> str:
+        """The database of this network's gateways: the ledger's if the worker writes one,
+        else one of their own on the session's server (made once, dropped at close)."""
+        if self.database_url:
+            return self.database_url
+        if self._gateway_db is None:
+            assert self.pg_server, "the network fixture gives the gateway a PostgreSQL server"
+            name = f"gateway_{uuid.uuid4().hex[:12]}"
+            _on_server(self.pg_server, f'CREATE DATABASE "{name}"')
+            self._gateway_db = (name, with_database(self.pg_server, name))
+        return self._gateway_db[1]
 
     # ------------------------------------------------------------ setup
     async def provision(self, clinics: list[str], orgs: list[str]) -> None:
@@ -169,12 +187,33 @@ class Network:
         self.stop_worker()
         if self.producer is not None:
             await self.producer.stop()
+        if self._gateway_db is not None and self.pg_server:
+            await asyncio.to_thread(
+                _on_server, self.pg_server, f'DROP DATABASE IF EXISTS "{self._gateway_db[0]}"'
+            )
+
+
+def _on_server(server: str, sql: str) -> None:
+    """Run one statement on ``server`` (from synchronous code, as starting a process is)."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(server)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 @pytest.fixture
-async def network(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Network]:
+async def network(
+    kafka_bootstrap: str, database_url: str, tmp_path: Path
+) -> AsyncIterator[Network]:
     topics = Topics(prefix=f"n{uuid.uuid4().hex[:8]}", partitions=3)
     net = Network(kafka_bootstrap, topics, tmp_path)
+    net.pg_server = database_url
     try:
         yield net
     finally:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
@@ -68,6 +68,7 @@ class GatewayProcess:
             REFNET_GATEWAY_DEV_HTTP_WEBHOOKS="true",
             REFNET_GATEWAY_ALLOW_PRIVATE_WEBHOOKS="true",
             REFNET_GATEWAY_WEBHOOK_RETRY_BASE=str(self.retry_base),
+            REFNET_DATABASE_URL=self.network.gateway_database(),
         )
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -563,7 +564,12 @@ async def test_a_transaction_bundle_with_a_consent_limited_to_food_opens_only_fo
             headers=auth(tokens[PANTRY]),
         )
         assert late.status_code == 409 and late.json()["resourceType"] == "OperationOutcome"
-    assert os.path.exists(network.data_dir / "gateway" / "gateway.sqlite3")
+    conn = await asyncpg.connect(network.gateway_database())  # the state is in PostgreSQL
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM gateway_webhooks") == 1
+    finally:
+        await conn.close()
+    assert not (network.data_dir / "gateway" / "gateway.sqlite3").exists()
 
 
 async def test_on_a_secured_broker_the_gateway_acts_with_each_partys_own_login(

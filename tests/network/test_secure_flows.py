@@ -111,10 +111,11 @@ class SecureNetwork(Network):
 
 
 @pytest.fixture
-async def secure_network(secure_kafka: SecureKafka, tmp_path: Path) -> Any:
+async def secure_network(secure_kafka: SecureKafka, database_url: str, tmp_path: Path) -> Any:
     net = SecureNetwork(
         secure_kafka, Topics(prefix=f"q{uuid.uuid4().hex[:8]}", partitions=3), tmp_path
     )
+    net.pg_server = database_url
     try:
         yield net
     finally:

@@ -8,7 +8,6 @@ demographics) at ``GET /fhir/Encounter/{id}``. Every post is counted by outcome
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -69,7 +68,7 @@ async def _post_encounter(request: Request, who: PartyRef, gateway: Gateway) -> 
 
 @router.get("/fhir/Encounter/{encounter_id}")
 async def read_encounter(encounter_id: str, who: Facility, gateway: Running) -> Response:
-    found = await asyncio.to_thread(gateway.store.encounter, who.id, encounter_id)
+    found = await gateway.store.encounter(who.id, encounter_id)
     if found is None:
         raise StarletteHTTPException(404, "no such Encounter of this facility")
     return fhir(found)
@@ -79,7 +78,7 @@ async def _publish(gateway: Gateway, who: PartyRef, event: EncounterNotified) ->
     await gateway.publish(who, event.patient.id, event)
     ENCOUNTERS.labels("published").inc()
     resource = render_encounter(event)
-    await asyncio.to_thread(gateway.store.set_encounter, who.id, resource["id"], resource)
+    await gateway.store.set_encounter(who.id, resource["id"], resource)
     return resource
 
 

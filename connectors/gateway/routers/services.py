@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -22,7 +21,7 @@ async def search_services(request: Request, who: Org, gateway: Running) -> Respo
     search = parse_search(
         "HealthcareService", request.query_params.multi_items(), (), request.headers.get("prefer")
     )
-    services = await asyncio.to_thread(gateway.store.capacities, who.id)
+    services = await gateway.store.capacities(who.id)
     found: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [
         (healthcare_service(who.id, sid, available), [])
         for sid, (available, _) in sorted(services.items())
@@ -36,7 +35,7 @@ async def put_service(service_id: str, request: Request, who: Org, gateway: Runn
     available = available_from(resource)
     event = mapped(lambda: ServiceCapacityChanged.new(service_id=service_id, available=available))
     await gateway.publish(who, service_id, event)
-    await asyncio.to_thread(gateway.store.set_capacity, who.id, service_id, available)
+    await gateway.store.set_capacity(who.id, service_id, available)
     return fhir(healthcare_service(who.id, service_id, available))
 
 

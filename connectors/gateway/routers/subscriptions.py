@@ -60,7 +60,7 @@ async def create_subscription(request: Request, who: Party, gateway: Running) ->
             code="too-costly",
         )
     channel, endpoint, headers = _rest_hook(resource, gateway.config.allow_http_webhooks)
-    held = await asyncio.to_thread(gateway.store.subscriptions, who.kind, who.id)
+    held = await gateway.store.subscriptions(who.kind, who.id)
     if len(held) >= policy.max_subscriptions:
         raise GatewayInputError(
             f"a party holds at most {policy.max_subscriptions} Subscriptions; delete one first",
@@ -71,7 +71,7 @@ async def create_subscription(request: Request, who: Party, gateway: Running) ->
     stored = {**resource, "id": sub_id, "status": "requested"}
     stored["channel"] = {**channel, "header": ["(hidden)"] if headers else []}
     sub = Subscription(sub_id, who.kind, who.id, endpoint, headers, stored, time.time(), 0)
-    await asyncio.to_thread(gateway.store.add_subscription, sub)
+    await gateway.store.add_subscription(sub)
     gateway.view(who)
     task = asyncio.create_task(_handshake(gateway, sub), name=f"handshake-{sub_id}")
     _HANDSHAKING.add(task)
@@ -108,7 +108,7 @@ async def _handshake(gateway: Gateway, sub: Subscription) -> None:
         resource = {**sub.resource, "status": result}
         if error:
             resource["error"] = f"handshake failed: {error}"
-        await asyncio.to_thread(gateway.store.set_subscription_resource, sub.id, resource)
+        await gateway.store.set_subscription_resource(sub.id, resource)
     except Exception:
         log.exception("the status of Subscription %s could not be stored", sub.id)
 
@@ -147,7 +147,7 @@ def _rest_hook(resource: dict[str, Any], allow_http: bool) -> tuple[dict[str, An
 
 @router.get("/fhir/Subscription/{sub_id}")
 async def read_subscription(sub_id: str, who: Party, gateway: Running) -> Response:
-    sub = await asyncio.to_thread(gateway.store.subscription, sub_id)
+    sub = await gateway.store.subscription(sub_id)
     if sub is None or (sub.party_kind, sub.party_id) != (who.kind, who.id):
         raise StarletteHTTPException(404, "no such Subscription")
     return fhir(sub.resource)
@@ -155,7 +155,7 @@ async def read_subscription(sub_id: str, who: Party, gateway: Running) -> Respon
 
 @router.delete("/fhir/Subscription/{sub_id}", status_code=204)
 async def delete_subscription(sub_id: str, who: Party, gateway: Running) -> Response:
-    if not await asyncio.to_thread(gateway.store.delete_subscription, who.kind, who.id, sub_id):
+    if not await gateway.store.delete_subscription(who.kind, who.id, sub_id):
         raise StarletteHTTPException(404, "no such Subscription")
     return Response(status_code=204)
 

@@ -7,7 +7,6 @@ another party owns is absent (404).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -79,7 +78,7 @@ async def search_tasks(
     else:
         if not _names_party(values.get("owner"), who):
             return fhir(searchset(base, search, []))
-        own = await asyncio.to_thread(gateway.store.statuses, who.id)
+        own = await gateway.store.statuses(who.id)
         found = _org_tasks(view, own, wanted, include)
     return fhir(searchset(base, search, found))
 
@@ -127,7 +126,7 @@ async def _resources(
     if who.kind == "clinic":
         sr, task = clinic_task(record, who.id)
         return rid, task, sr, None
-    own = (await asyncio.to_thread(gateway.store.statuses, who.id)).get(rid)
+    own = (await gateway.store.statuses(who.id)).get(rid)
     task, sr, patient = org_task({**record, "own": own}, who.id)
     return rid, task, sr, patient
 
@@ -202,7 +201,7 @@ async def _change_task(
     """
     view = await gateway.ready_view(who)
     rid, record = _find(view, task_id)
-    statuses = await asyncio.to_thread(gateway.store.statuses, who.id)
+    statuses = await gateway.store.statuses(who.id)
     current, _, _ = org_task({**record, "own": statuses.get(rid)}, who.id)
     check_if_match(if_match, current)
     if record.get("withdrawn"):
@@ -220,8 +219,7 @@ async def _change_task(
     offer = ReferralOffered.model_validate(record["offer"])
     event = mapped(lambda: status_change_from(make(current), rid, offer))
     await gateway.publish(who, rid, event)
-    await asyncio.to_thread(
-        gateway.store.set_status,
+    await gateway.store.set_status(
         who.id,
         rid,
         event.status.value,
@@ -229,7 +227,7 @@ async def _change_task(
         event.outcome,
         event.note,
     )
-    own = (await asyncio.to_thread(gateway.store.statuses, who.id)).get(rid)
+    own = (await gateway.store.statuses(who.id)).get(rid)
     task = org_task({**record, "own": own}, who.id)[0]
     return read_answer(task, task["lastModified"])
 

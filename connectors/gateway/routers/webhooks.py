@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from typing import Any
@@ -29,14 +28,14 @@ async def create_webhook(request: Request, who: Org, gateway: Running) -> Respon
         missing='the body must be {"url": "https://..."}',
     )
     limit = gateway.config.policy.max_webhooks
-    if len(await asyncio.to_thread(gateway.store.webhooks, who.id)) >= limit:
+    if len(await gateway.store.webhooks(who.id)) >= limit:
         raise GatewayInputError(
             f"an organization holds at most {limit} webhooks; delete one first",
             status=409,
             code="too-costly",
         )
     hook = Webhook(uuid.uuid4().hex, who.id, url, new_secret(), time.time())
-    await asyncio.to_thread(gateway.store.add_webhook, hook)
+    await gateway.store.add_webhook(hook)
     gateway.view(who)
     return JSONResponse(
         {"id": hook.id, "url": hook.url, "secret": hook.secret, "created_at": hook.created_at},
@@ -46,13 +45,13 @@ async def create_webhook(request: Request, who: Org, gateway: Running) -> Respon
 
 @router.get("/webhooks")
 async def list_webhooks(who: Org, gateway: Running) -> list[dict[str, Any]]:
-    hooks = await asyncio.to_thread(gateway.store.webhooks, who.id)
+    hooks = await gateway.store.webhooks(who.id)
     return [
         {
             "id": h.id,
             "url": h.url,
             "created_at": h.created_at,
-            "deliveries": await asyncio.to_thread(gateway.store.deliveries, h.id),
+            "deliveries": await gateway.store.deliveries(h.id),
         }
         for h in hooks
     ]
@@ -60,9 +59,8 @@ async def list_webhooks(who: Org, gateway: Running) -> list[dict[str, Any]]:
 
 @router.delete("/webhooks/{hook_id}", status_code=204)
 async def delete_webhook(hook_id: str, who: Org, gateway: Running) -> Response:
-    if not await asyncio.to_thread(gateway.store.delete_webhook, who.id, hook_id):
+    if not await gateway.store.delete_webhook(who.id, hook_id):
         raise StarletteHTTPException(404, "no such webhook")
-    await asyncio.to_thread(gateway.store.drop_target, hook_id)
     return Response(status_code=204)
 
 
