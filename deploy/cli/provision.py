@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from deploy.cli.common import Subparsers
-from deploy.environment import CliError, admin_of, topics_for
+from deploy.environment import CliError, admin_of, database_for, topics_for
 from deploy.provision.files import provisioned_parties
 from deploy.provision.parties import deprovision_party, provision_party
 from deploy.provision.principals import PARTY_KINDS
@@ -46,7 +46,21 @@ def cmd_deprovision(settings: Settings, args: argparse.Namespace) -> int:
         print(f"deleted     {name}")
     if done.file_removed is not None:
         print(f"removed     {done.file_removed}")
+    _purge_gateway(settings)
     return 0
+
+
+def _purge_gateway(settings: Settings) -> None:
+    """Remove at once what the party registered through the gateway (else the gateways do
+    within a second, or at their next start)."""
+    url = settings.database_url or database_for(settings).url()
+    if url is None:
+        print("# no PostgreSQL reachable: the gateways purge the party's state", file=sys.stderr)
+        return
+    from deploy.provision.revocation import purge_gateway_state
+
+    removed = purge_gateway_state(settings.data_dir, url)
+    print(f"gateway     {sum(removed.values())} rows removed")
 
 
 def register(sub: Subparsers) -> None:
