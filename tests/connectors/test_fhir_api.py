@@ -27,6 +27,7 @@ from connectors.kafka.admin import apply_topics
 from connectors.kafka.auth import PLAINTEXT
 from deploy.provision import Admin, provision_party
 from schemas.topics import Topics
+from tests.connectors.gateway.conftest import gateway_database_url  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,11 @@ def _port() -> int:
 
 
 @pytest.fixture(scope="module")
-def running(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def running(
+    kafka_bootstrap: str,
+    gateway_database_url: str,  # noqa: F811 - the fixture
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Running]:
     data_dir = tmp_path_factory.mktemp("gateway-api")
     topics = Topics(prefix=f"g{uuid.uuid4().hex[:8]}", partitions=1)
     apply_topics(kafka_bootstrap, topics.network_catalog())
@@ -64,6 +69,7 @@ def running(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         REFNET_TOPIC_PREFIX=topics.prefix,
         REFNET_DATA_DIR=str(data_dir),
         REFNET_GATEWAY_PORT=str(port),
+        REFNET_DATABASE_URL=gateway_database_url,
         REFNET_LOG_LEVEL="info",
     )
     log = data_dir / "gateway.log"

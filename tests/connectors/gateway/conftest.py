@@ -31,3 +31,10 @@ async def gateway(store_url: str, tmp_path: Path) -> AsyncIterator[Gateway]:
         yield gateway
     finally:
         await gateway.store.close()
+
+
+@pytest.fixture(scope="module")
+async def gateway_database_url(database_url: str) -> AsyncIterator[str]:
+    """A database of its own for a module's `refnet gateway` process."""
+    async with fresh_database(database_url) as url:
+        yield url

@@ -52,7 +52,11 @@ def _port() -> int:
 
 
 @pytest.fixture(scope="module")
-def running(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def running(
+    kafka_bootstrap: str,
+    gateway_database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Running]:
     data_dir = tmp_path_factory.mktemp("gateway-doors")
     topics = Topics(prefix=f"d{uuid.uuid4().hex[:8]}", partitions=1)
     apply_topics(kafka_bootstrap, topics.network_catalog())
@@ -69,6 +73,7 @@ def running(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         REFNET_TOPIC_PREFIX=topics.prefix,
         REFNET_DATA_DIR=str(data_dir),
         REFNET_GATEWAY_PORT=str(port),
+        REFNET_DATABASE_URL=gateway_database_url,
         REFNET_GATEWAY_MAX_WEBHOOKS=str(MAX_HOOKS),
         REFNET_GATEWAY_MAX_SUBSCRIPTIONS=str(MAX_SUBS),
         REFNET_GATEWAY_MAX_SUBSCRIPTION_BYTES="2048",
