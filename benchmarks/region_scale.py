@@ -48,6 +48,7 @@ from deploy.bench.process import status_kb  # noqa: E402
 from deploy.directory.generate import generate  # noqa: E402
 from deploy.launcher import start_worker, stop_worker, worker_env  # noqa: E402
 from deploy.local.broker import LocalBroker  # noqa: E402
+from deploy.local.database import LocalDatabase  # noqa: E402
 from deploy.settings import Settings  # noqa: E402
 from schemas.events import to_bytes  # noqa: E402
 from schemas.topics import Topics  # noqa: E402
@@ -152,6 +153,7 @@ class Size:
         self.bootstrap = ""
         self.figures: dict[str, Any] = {"organizations": count, "load": load_average()}
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.databases: list[LocalDatabase] = []
 
     def env(self, **extra: str) -> dict[str, str]:
         return worker_env(
@@ -197,6 +199,8 @@ class Size:
     def stop(self) -> None:
         for proc in self.procs:
             stop_worker(proc)
+        for database in self.databases:
+            database.stop()
         if self.broker is not None:
             self.broker.stop()
 
@@ -316,7 +320,13 @@ def gateway_figures(size: Size) -> None:
     write_private_json(tokens_path(data_dir), document, sort_keys=True)
     port = free_port()
     step(f"{size.count}: gateway, {len(orgs)} organizations with a token")
-    env = size.env(REFNET_GATEWAY_PORT=str(port), REFNET_LOG_LEVEL="warning")
+    database = LocalDatabase(size.tmp / "pg")  # the gateway keeps its state in PostgreSQL
+    env = size.env(
+        REFNET_GATEWAY_PORT=str(port),
+        REFNET_LOG_LEVEL="warning",
+        REFNET_DATABASE_URL=database.start(),
+    )
+    size.databases.append(database)
     t0 = time.perf_counter()
     with (size.tmp / "gateway.log").open("ab") as out:
         proc = subprocess.Popen(
