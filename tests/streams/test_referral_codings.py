@@ -132,3 +132,14 @@ def test_codes_and_outputs_are_bounded() -> None:
 def test_a_display_on_the_wire_is_dropped_never_carried() -> None:
     coding = Coding.model_validate(FOOD_PANTRY | {"display": "Ana Perez, 12 Main St"})
     assert "display" not in coding.model_dump()
+
+
+def test_the_record_keeps_the_codings_of_the_organizations_latest_change() -> None:
+    first = decide(None, open_command(), ctx(), partition=3)
+    assert first.record is not None
+    held = decide(
+        first.record, org_event("accepted", reason="no-capacity", reason_coding=NO_CAPACITY), ctx()
+    )
+    assert held.record is not None and held.record.reason_coding == Coding(**NO_CAPACITY)
+    working = decide(held.record, org_event("in-progress", event=11), ctx())
+    assert working.record is not None and working.record.reason_coding is None

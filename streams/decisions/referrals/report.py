@@ -40,7 +40,7 @@ def apply_change(
     offer: Offer | None = None,
     disclosed: list[str] | None = None,
     reported_at: datetime | None = None,
-    coded: tuple[Coding | None, list[TaskOutput]] = (None, []),
+    coded: tuple[Coding | None, list[TaskOutput]] | None = None,
 ) -> list[Outgoing]:
     """Apply a checked change to the record; report it to the clinic and the log.
 
@@ -48,7 +48,8 @@ def apply_change(
     with the consent in force, for the accounting of disclosures). ``reported_at``: on a
     party's change, the time the party claimed (``at`` is always the network's).
     ``coded``: on an organization's change, its reason coding and coded outputs (the
-    record keeps the latest; the clinic's update of this change carries them)."""
+    record keeps those of its latest change; the clinic's update of this change carries
+    them)."""
     before = record.status
     record.status = change.after.status
     record.business_status = change.after.business_status
@@ -56,8 +57,8 @@ def apply_change(
     record.updated_at = ctx.now
     if record.state.terminal:
         record.closed_at = ctx.now
-    reason_coding, outputs = coded
-    if reason_coding is not None or outputs:
+    reason_coding, outputs = coded if coded is not None else (None, [])
+    if coded is not None:
         record.reason_coding, record.outputs = reason_coding, list(outputs)
     reported = StateChange(
         request=record,
