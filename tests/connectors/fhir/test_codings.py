@@ -270,3 +270,37 @@ def test_clinic_tasks_stored_before_codings_render_as_before() -> None:
     assert service_request["code"]["coding"][0]["code"] == "410606002"
     assert [o["valueString"] for o in task["output"]] == ["enrolled"]
     assert datetime.fromisoformat(task["authoredOn"]) == datetime(2026, 1, 5, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [5, "x", {"coding": "x"}, {"coding": [5]}, {"coding": [{"system": 5, "code": "1"}]}],
+)
+def test_every_shape_of_service_request_code_is_a_4xx(code: object) -> None:
+    with pytest.raises(GatewayInputError) as refused:
+        referral_from({**ig_service_request(), "code": code}, Resolver())
+    assert 400 <= refused.value.status < 500
+
+
+def test_too_many_service_request_codings_are_refused() -> None:
+    sr = ig_service_request()
+    sr["code"]["coding"] = [FOOD_PANTRY_JSON] * 11
+    with pytest.raises(GatewayInputError, match="at most 10 codings"):
+        referral_from(sr, Resolver())
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        5,
+        {"type": 3, "valueCodeableConcept": {"coding": [FOOD_PANTRY_JSON]}},
+        {"type": {"coding": [RESULTING_JSON]}, "valueCodeableConcept": []},
+        {"type": {"coding": [RESULTING_JSON]}, "valueReference": "x"},
+        {"type": {"coding": [RESULTING_JSON]}, "valueReference": {"reference": "#nope"}},
+    ],
+)
+def test_every_shape_of_task_output_is_a_4xx(output: object) -> None:
+    current, _, _ = org_task({"offer": offer()}, "bronx-pantry")
+    with pytest.raises(GatewayInputError) as refused:
+        status_change_from({**current, "status": "completed", "output": [output]}, "r")
+    assert 400 <= refused.value.status < 500
