@@ -67,6 +67,14 @@ async def test_the_igs_codings_reach_the_other_side_in_the_igs_terms(
     clinic, org = auth(tokens[CLINIC]), auth(tokens[PANTRY])
     ig_code = load(SR_EXAMPLE)["code"]
     async with httpx.AsyncClient(base_url=gateway.url, timeout=20) as client:
+        # a code of a system refnet does not carry is refused, naming the rule, not the code
+        local = ig_service_request()
+        local["code"]["coding"].append({"system": "http://example.org/local", "code": "FP-7"})
+        refused = await client.post("/fhir/ServiceRequest", json=local, headers=clinic)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["resourceType"] == "OperationOutcome"
+        assert "system must be one refnet carries" in refused.text and "FP-7" not in refused.text
+
         posted = await client.post(
             "/fhir/ServiceRequest", json=ig_service_request(), headers=clinic
         )
@@ -83,6 +91,20 @@ async def test_the_igs_codings_reach_the_other_side_in_the_igs_terms(
         focus = next(e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "include")
         assert focus["code"] == ig_code
         assert focus["category"] == load(SR_EXAMPLE)["category"]
+
+        # a statusReason of a system refnet does not carry is refused; nothing changes
+        unknown = {"coding": [{"system": "http://example.org/why", "code": "full"}]}
+        refused = await client.patch(
+            f"/fhir/Task/{task['id']}",
+            json=[
+                {"op": "replace", "path": "/status", "value": "rejected"},
+                {"op": "add", "path": "/statusReason", "value": unknown},
+            ],
+            headers=org,
+        )
+        assert refused.status_code == 422, refused.text
+        still = await client.get(f"/fhir/Task/{task['id']}", headers=org)
+        assert still.json()["status"] == "requested"
 
         # accepted, then on hold for want of capacity, coded in the IG's code system
         for body in (
