@@ -234,11 +234,10 @@ def status_change_from(
     values = [o for o in json_array(task.get("output"), "Task.output") if isinstance(o, dict)]
     # the outcome's text: a string output first (coded outputs travel as outputs), else a
     # CodeableConcept's code or text, else a coded output's code (completed needs one)
-    outcome = next((nonblank(o.get("valueString")) for o in values if o.get("valueString")), None)
-    for output in values if outcome is None else []:
-        outcome = outcome or _concept_value(output.get("valueCodeableConcept"))
-    if outcome is None and outputs:
-        outcome = outputs[0].value.code
+    strings = [text for o in values if (text := nonblank(o.get("valueString")))]
+    concepts = [text for o in values if (text := _concept_value(o.get("valueCodeableConcept")))]
+    coded = [o.value.code for o in outputs]
+    outcome = next(iter(strings + concepts + coded), None)
     note = first_text(task.get("note"), "Task.note")
     try:
         return ReferralStatusChanged.new(
