@@ -194,6 +194,41 @@ class EncounterClass(StrEnum):
 #: Code systems an encounter's reason may use.
 ICD10CM_SYSTEM: Final = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED_SYSTEM: Final = "http://snomed.info/sct"
+#: US Core procedure code systems besides SNOMED CT (ServiceRequest.code, Task.output).
+CPT_SYSTEM: Final = "http://www.ama-assn.org/go/cpt"
+HCPCS_SYSTEM: Final = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+#: refnet's own reason codes (:class:`ReasonCode`) as a FHIR code system.
+REFNET_REASON_SYSTEM: Final = "urn:refnet:codesystem:reason"
+
+#: The code systems a coding on the wire may name (``referral.requested`` codes, an
+#: organization's status reason and outputs): an allow-list, so that a coding is a
+#: code of a known terminology and never a place for free text.
+CODING_SYSTEMS: Final = (
+    SNOMED_SYSTEM,
+    LOINC_SYSTEM,
+    ICD10CM_SYSTEM,
+    CPT_SYSTEM,
+    HCPCS_SYSTEM,
+    SDOH_CATEGORY_SYSTEM,
+    REFNET_REASON_SYSTEM,
+)
+#: Task.output type of a resulting activity (SDOHCC temporary codes).
+RESULTING_ACTIVITY: Final = "resulting-activity"
+
+#: Displays of the codes refnet knows, by (system, code). Codings travel as system and
+#: code only; the side that renders them adds the display from here when it has one.
+CODING_DISPLAYS: Final[dict[tuple[str, str], str]] = {
+    (SNOMED_SYSTEM, "410606002"): "Social service procedure",
+    (SNOMED_SYSTEM, "467771000124109"): "Assistance with application for food pantry program",
+    (SDOH_CATEGORY_SYSTEM, RESULTING_ACTIVITY): "Resulting Activity",
+    (SDOH_CATEGORY_SYSTEM, "capacity"): "Capacity",
+    (SDOH_CATEGORY_SYSTEM, "no-capacity"): "No Capacity",
+}
+
+
+def coding_display(system: str, code: str) -> str | None:
+    """The display of a code refnet knows, else None."""
+    return CODING_DISPLAYS.get((system, code))
 
 
 class EncounterAlerts(StrEnum):
@@ -239,10 +274,16 @@ class ServiceStatus(StrEnum):
 
 
 __all__ = [
+    "CODING_DISPLAYS",
+    "CODING_SYSTEMS",
+    "CPT_SYSTEM",
+    "HCPCS_SYSTEM",
     "ICD10CM_SYSTEM",
     "LOINC_SYSTEM",
     "PARTY_ID_PATTERN",
     "PARTY_ID_RE",
+    "REFNET_REASON_SYSTEM",
+    "RESULTING_ACTIVITY",
     "SDOH_CATEGORY_SYSTEM",
     "SNOMED_SYSTEM",
     "TERMINAL_STATUSES",
@@ -260,4 +301,5 @@ __all__ = [
     "ServiceStatus",
     "TaskStatus",
     "WithdrawReason",
+    "coding_display",
 ]

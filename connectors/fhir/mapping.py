@@ -30,10 +30,11 @@ Reading a QuestionnaireResponse
 Rendering a referral (Gravity STU 2.3 profiles)
     * ServiceRequest (SDOHCC-ServiceRequest): ``intent`` order; ``category`` the
       SNOMED "Social service procedure" coding and the SDOH category coding
-      (as the IG example); ``code`` the given procedure coding, else SNOMED
-      410606002 "Social service procedure" (the profile binds ``code`` to US
-      Core procedure codes, required, and refnet does not know the procedure
-      the organization will perform); ``subject`` Patient; ``requester`` the
+      (as the IG example); ``code`` the clinic's own codings as it sent them
+      (``codes`` of ``referral.requested``, with the displays refnet knows), else
+      the given procedure coding, else SNOMED 410606002 "Social service
+      procedure" (the profile binds ``code`` to US Core procedure codes,
+      required); ``subject`` Patient; ``requester`` the
       clinic Organization; ``performer`` the organization and its service
       (HealthcareService) once matched; ``status`` active while the referral is
       open, completed, revoked (cancelled, rejected, failed), draft,
@@ -42,12 +43,14 @@ Rendering a referral (Gravity STU 2.3 profiles)
       task-code#fulfill, ``focus`` the ServiceRequest, ``for`` the Patient,
       ``requester`` the clinic, ``owner`` the network (refnet is the
       coordination platform that owns the clinic's Task), ``businessStatus``
-      refnet's business status, ``statusReason`` the reason (coded when it is
-      one of refnet's reason codes) or, on completed without a reason, the
-      outcome (the profile requires statusReason.text when statusReason is
-      present), ``output`` the outcome as text with a refnet output type: the
-      profile's ``resulting-activity`` slices want a Procedure reference or a
-      US Core procedure code, which an organization's free-text outcome is not.
+      refnet's business status, ``statusReason`` the reason: the organization's
+      own coding as it sent it (e.g. SDOHCC ``no-capacity``), refnet's reason
+      coding when the reason is one of refnet's codes, and the reason as text
+      (the profile requires statusReason.text); on completed without a reason,
+      the outcome. ``output``: the organization's coded outputs in the IG's
+      shape (type ``resulting-activity``, ``valueCodeableConcept``), then a
+      free-text outcome with a refnet output type (outside the profile's
+      ``resulting-activity`` slices, which a free text is not).
     * Ids: the referral id and patient id when they are valid FHIR ids, else a
       stable digest; the referral id always travels verbatim in ``identifier``.
 """
@@ -56,7 +59,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -68,6 +71,14 @@ from fhir.resources.R4B.questionnaireresponse import (
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
+from connectors.fhir.codings import (
+    OUTPUT_TYPE_SYSTEM,
+    code_concept,
+    outcome_output,
+    outcome_text,
+    status_reason,
+    task_output,
+)
 from schemas import instruments as loinc
 from schemas.codes import (
     LOINC_SYSTEM,
@@ -76,10 +87,10 @@ from schemas.codes import (
     Category,
     Instrument,
     Priority,
-    ReasonCode,
     TaskStatus,
 )
 from schemas.errors import RefnetError
+from schemas.events.referrals import Coding, TaskOutput
 
 AnswerValue = str | int | float
 
@@ -92,7 +103,6 @@ TASK_CODE_SYSTEM: Final = "http://hl7.org/fhir/CodeSystem/task-code"
 REFERRAL_ID_SYSTEM: Final = "urn:refnet:referral-id"
 BUSINESS_STATUS_SYSTEM: Final = "urn:refnet:codesystem:business-status"
 REASON_SYSTEM: Final = "urn:refnet:codesystem:reason"
-OUTPUT_TYPE_SYSTEM: Final = "urn:refnet:codesystem:task-output"
 
 SOCIAL_SERVICE_PROCEDURE: Final = (SNOMED_SYSTEM, "410606002", "Social service procedure")
 FULFILL: Final = (TASK_CODE_SYSTEM, "fulfill", "Fulfill the focal request")
@@ -259,15 +269,6 @@ def _text(value: str | None) -> str | None:
     return value.strip() if value is not None and value.strip() else None
 
 
-def _status_reason(reason: str | None, fallback: str | None) -> dict[str, Any] | None:
-    if reason is None:
-        return {"text": fallback} if fallback is not None else None
-    concept: dict[str, Any] = {"text": reason}
-    if reason in {code.value for code in ReasonCode}:
-        concept["coding"] = [coding(REASON_SYSTEM, reason)]
-    return concept
-
-
 def render_referral(
     *,
     referral_id: str,
@@ -285,12 +286,17 @@ def render_referral(
     note: str | None = None,
     network_id: str = "refnet",
     service_code: tuple[str, str, str] | None = None,
+    codes: Sequence[Coding] = (),
+    reason_coding: Coding | None = None,
+    outputs: Sequence[TaskOutput] = (),
 ) -> tuple[ServiceRequest, Task]:
     """The referral as a Gravity ServiceRequest and the clinic's referral Task.
 
     Args:
         service_code: ``(system, code, display)`` of the requested procedure
             (ServiceRequest.code); SNOMED "Social service procedure" by default.
+        codes: the clinic's codings (ServiceRequest.code as sent; before ``service_code``).
+        reason_coding, outputs: the organization's (Task.statusReason, Task.output).
         network_id: the coordination platform's Organization id (Task.owner).
 
     Raises:
@@ -325,7 +331,7 @@ def render_referral(
         common,
         status=status,
         category=category,
-        code=service_code or SOCIAL_SERVICE_PROCEDURE,
+        code=code_concept(codes) if codes else concept(*(service_code or SOCIAL_SERVICE_PROCEDURE)),
         patient_id=patient_id,
         performer=performer,
         note=note,
@@ -334,15 +340,30 @@ def render_referral(
         common,
         status=status,
         business_status=business_status,
-        reason=reason,
-        outcome=outcome,
         patient_id=patient_id,
         network_id=network_id,
     )
+    _reason_and_output(task, status, reason, outcome, reason_coding, outputs)
     return (
         ServiceRequest.model_validate(_drop_none(service_request)),
         Task.model_validate(_drop_none(task)),
     )
+
+
+def _reason_and_output(
+    task: dict[str, Any],
+    status: TaskStatus,
+    reason: str | None,
+    outcome: str | None,
+    reason_coding: Coding | None,
+    outputs: Sequence[TaskOutput],
+) -> None:
+    """Task.statusReason (on completed without a reason: the outcome) and Task.output."""
+    completed = status is TaskStatus.COMPLETED
+    task["statusReason"] = status_reason(
+        reason, outcome_text(outcome, outputs) if completed else None, reason_coding
+    )
+    task["output"] = task_output(outcome, outputs) or None
 
 
 def _referral_service_request(
@@ -350,7 +371,7 @@ def _referral_service_request(
     *,
     status: TaskStatus,
     category: Category,
-    code: tuple[str, str, str],
+    code: dict[str, Any],
     patient_id: str,
     performer: list[dict[str, str]],
     note: str | None,
@@ -364,7 +385,7 @@ def _referral_service_request(
         "intent": "order",
         "category": service_request_category(category),
         "priority": common["priority"],
-        "code": concept(*code),
+        "code": code,
         "subject": _ref("Patient", patient_id),
         "authoredOn": common["authoredOn"],
         "requester": common["requester"],
@@ -378,8 +399,6 @@ def _referral_task(
     *,
     status: TaskStatus,
     business_status: BusinessStatus | None,
-    reason: str | None,
-    outcome: str | None,
     patient_id: str,
     network_id: str,
 ) -> dict[str, Any]:
@@ -398,7 +417,7 @@ def _referral_task(
             if business_status is not None
             else None
         ),
-        "statusReason": _status_reason(reason, outcome if status is TaskStatus.COMPLETED else None),
+        "statusReason": None,  # render_referral's (the organization's codings)
         "intent": "order",
         "priority": common["priority"],
         "code": concept(*FULFILL),
@@ -407,15 +426,7 @@ def _referral_task(
         "authoredOn": common["authoredOn"],
         "requester": common["requester"],
         "owner": _ref("Organization", network_id),
-        "output": [outcome_output(outcome)] if outcome else None,
-    }
-
-
-def outcome_output(outcome: str) -> dict[str, Any]:
-    """A Task.output carrying an organization's free-text outcome."""
-    return {
-        "type": {**concept(OUTPUT_TYPE_SYSTEM, "outcome"), "text": "Outcome"},
-        "valueString": outcome,
+        "output": None,  # render_referral's (coded outputs and the outcome)
     }
 
 

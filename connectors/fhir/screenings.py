@@ -6,7 +6,8 @@
 * A ServiceRequest without a Consent is refused (it could never open). Its
   category is its SDOHCC category coding; its id (else an identifier) is the
   clinic's referral id; ``performer`` naming a ``HealthcareService/{id}`` asks
-  for that service.
+  for that service; its ``code`` codings travel as ``codes`` (a coding of a
+  system refnet does not carry is refused: see :mod:`.codings`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from connectors.fhir.codings import request_codes
 from connectors.fhir.consent import consent_from, consent_of
 from connectors.fhir.inputs import (
     GatewayInputError,
@@ -107,6 +109,7 @@ def referral_from(sr: dict[str, Any], resolver: Resolver) -> ReferralRequested:
     referral_id = nonblank(sr.get("id")) or by_identifier
     service_id = _service_id(sr)
     note = first_text(sr.get("note"), "note")
+    codes = request_codes(sr.get("code"))
     try:
         return ReferralRequested.new(
             referral_id=referral_id or str(uuid.uuid4()),
@@ -116,6 +119,7 @@ def referral_from(sr: dict[str, Any], resolver: Resolver) -> ReferralRequested:
             service_id=service_id,
             priority=sr.get("priority"),
             note=note,
+            codes=codes,
         )
     except ValidationError as exc:
         raise GatewayInputError(f"ServiceRequest: {validation_message(exc)}") from None

@@ -7,8 +7,10 @@ Organizations read an offer as Gravity's light pattern (Task, ServiceRequest,
 Patient) with only the offer's minimum-necessary fields, and write a Task back:
 its ``status`` becomes ``referral.status-changed``; the reason is
 ``statusReason`` (its first coding's code, else its text), the outcome the first
-``output`` value (string, or a CodeableConcept's text or code), the note the
-first ``note.text``.
+``output`` value (string, or a CodeableConcept's code or text, else the first
+coded output's code), the note the first ``note.text``. Codings travel too
+(:mod:`connectors.fhir.codings`): the statusReason's coding and the coded outputs;
+the offer's ServiceRequest shows the clinic's own ``code``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,16 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from connectors.fhir.codings import (
+    code_concept,
+    status_reason,
+    status_reason_coding,
+    stored_codes,
+    stored_coding,
+    stored_outputs,
+    task_output,
+    task_outputs,
+)
 from connectors.fhir.inputs import (
     GatewayInputError,
     first_text,
@@ -35,7 +47,6 @@ from connectors.fhir.mapping import (
     TASK_PROFILE,
     concept,
     fhir_id,
-    outcome_output,
     render_referral,
     resource_json,
     service_request_category,
@@ -68,6 +79,9 @@ def clinic_task(record: Mapping[str, Any], clinic_id: str) -> tuple[dict[str, An
         reason=update.get("reason"),
         outcome=update.get("outcome"),
         network_id=NETWORK_ORG,
+        codes=stored_codes(update.get("codes")),
+        reason_coding=stored_coding(update.get("reason_coding")),
+        outputs=stored_outputs(update.get("outputs")),
     )
     task_json = resource_json(task)
     task_json["lastModified"] = update["occurred_at"]
@@ -113,9 +127,11 @@ def org_task(
         "restriction": {"period": {"end": offer.respond_by.isoformat()}},
     }
     if reason:
-        task["statusReason"] = {"text": reason}
-    if own.get("outcome"):
-        task["output"] = [outcome_output(own["outcome"])]
+        coded = None if withdrawn else stored_coding(own.get("reason_coding"))
+        task["statusReason"] = status_reason(reason, None, coded) if coded else {"text": reason}
+    outputs = task_output(own.get("outcome"), stored_outputs(own.get("outputs")))
+    if outputs:
+        task["output"] = outputs
     if own.get("note"):
         task["note"] = [{"text": own["note"]}]
     return task, service_request, patient
@@ -173,7 +189,7 @@ def _offer_service_request(
         "intent": "order",
         "category": service_request_category(offer.category),
         "priority": offer.priority.value,
-        "code": concept(*SOCIAL_SERVICE_PROCEDURE),
+        "code": code_concept(offer.codes) if offer.codes else concept(*SOCIAL_SERVICE_PROCEDURE),
         "subject": {"reference": f"Patient/{patient_id}"},
         "requester": {"reference": f"Organization/{NETWORK_ORG}"},
         "performer": [
@@ -213,14 +229,15 @@ def status_change_from(
             f"Task.status must be one of {', '.join(sorted(ORG_STATUSES))}", code="value"
         )
     reason = _concept_value(task.get("statusReason"))
-    outcome = None
-    for output in json_array(task.get("output"), "Task.output"):
-        if isinstance(output, dict):
-            outcome = nonblank(output.get("valueString")) or _concept_value(
-                output.get("valueCodeableConcept")
-            )
-            if outcome:
-                break
+    reason_coding = status_reason_coding(task.get("statusReason"))
+    outputs = task_outputs(task)
+    values = [o for o in json_array(task.get("output"), "Task.output") if isinstance(o, dict)]
+    # the outcome's text: a string output first (coded outputs travel as outputs), else a
+    # CodeableConcept's code or text, else a coded output's code (completed needs one)
+    strings = [text for o in values if (text := nonblank(o.get("valueString")))]
+    concepts = [text for o in values if (text := _concept_value(o.get("valueCodeableConcept")))]
+    coded = [o.value.code for o in outputs]
+    outcome = next(iter(strings + concepts + coded), None)
     note = first_text(task.get("note"), "Task.note")
     try:
         return ReferralStatusChanged.new(
@@ -231,6 +248,8 @@ def status_change_from(
             note=note,
             attempt=offer.attempt if offer is not None else None,
             service_id=offer.service_id if offer is not None else None,
+            reason_coding=reason_coding,
+            outputs=outputs,
         )
     except ValidationError as exc:
         raise GatewayInputError(f"Task: {validation_message(exc)}") from None

@@ -7,9 +7,18 @@ from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schemas.codes import BusinessStatus, Category, OrgStatus, Party, Priority, TaskStatus
-from schemas.events.base import Event, require_event_type
+from schemas.codes import (
+    CODING_SYSTEMS,
+    BusinessStatus,
+    Category,
+    OrgStatus,
+    Party,
+    Priority,
+    TaskStatus,
+)
+from schemas.events.base import Event, WireModel, require_event_type
 from schemas.events.fields import (
+    NULL_IS_EMPTY,
     NULL_IS_ROUTINE,
     Code,
     EventId,
@@ -27,6 +36,46 @@ from schemas.events.patient import Consent, OfferedPatient, Patient
 #: An offer's attempt: 1 for the first organization offered the referral.
 Attempt = Annotated[Integer, Field(ge=1)]
 
+#: Codings of one referral's requested service (the clinic's ServiceRequest.code).
+MAX_CODES: Final = 10
+#: Outputs of one organization's Task (Task.output).
+MAX_OUTPUTS: Final = 10
+
+CodingSystem = Literal[
+    "http://snomed.info/sct",
+    "http://loinc.org",
+    "http://hl7.org/fhir/sid/icd-10-cm",
+    "http://www.ama-assn.org/go/cpt",
+    "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+    "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes",
+    "urn:refnet:codesystem:reason",
+]
+assert CodingSystem.__args__ == CODING_SYSTEMS  # type: ignore[attr-defined]
+
+
+class Coding(WireModel):
+    """A code of a known terminology (added in v1): system and code, no display.
+
+    The system is one of an allow-list (``schemas.codes.CODING_SYSTEMS``) and the
+    code a bounded token, so a coding never carries free text; the receiving side
+    renders the display from the codes it knows.
+    """
+
+    system: CodingSystem
+    code: Code
+
+
+class TaskOutput(WireModel):
+    """One output of an organization's Task (added in v1): its type (``resulting-activity``
+    in the SDOHCC temporary codes for what was done) and its coded value."""
+
+    type: Coding
+    value: Coding
+
+
+Codes = Annotated[list[Coding], Field(max_length=MAX_CODES), NULL_IS_EMPTY]
+Outputs = Annotated[list[TaskOutput], Field(max_length=MAX_OUTPUTS), NULL_IS_EMPTY]
+
 
 class ReferralRequested(Event):
     """A clinician refers directly (clinic submissions topic, key patient id)."""
@@ -41,6 +90,13 @@ class ReferralRequested(Event):
         default=Priority.ROUTINE, description="null means routine"
     )
     note: Note | None = None
+    codes: Codes = Field(
+        default_factory=list,
+        description=(
+            "added in v1: the requested service's codings (a FHIR ServiceRequest.code), "
+            "passed to the organization and back to the clinic as sent"
+        ),
+    )
 
 
 class ReferralCancelled(Event):
@@ -84,6 +140,10 @@ class ReferralOffered(Event):
             "added in v1: which offer of the referral this is (1 for the first); an answer "
             "names it to be bound to this offer"
         ),
+    )
+    codes: Codes = Field(
+        default_factory=list,
+        description="added in v1: the codings of the service the clinic requested",
     )
 
 
@@ -139,6 +199,14 @@ class ReferralStatusChanged(Event):
             "the one in force is refused"
         ),
     )
+    reason_coding: Coding | None = Field(
+        default=None,
+        description="added in v1: the reason as a coding (a FHIR Task.statusReason coding)",
+    )
+    outputs: Outputs = Field(
+        default_factory=list,
+        description="added in v1: what the organization did, coded (FHIR Task.output)",
+    )
 
     @model_validator(mode="after")
     def _reason_when_required(self) -> Self:
@@ -172,6 +240,18 @@ class ReferralUpdated(Event):
             "added in v1: the time the party claimed for the message that caused this "
             "change (its occurred_at); occurred_at is the network's"
         ),
+    )
+    codes: Codes = Field(
+        default_factory=list,
+        description="added in v1: the codings of the service requested (as the clinic sent them)",
+    )
+    reason_coding: Coding | None = Field(
+        default=None,
+        description="added in v1: the organization's reason coding, on the change it caused",
+    )
+    outputs: Outputs = Field(
+        default_factory=list,
+        description="added in v1: the organization's coded outputs, on the change it caused",
     )
 
 
@@ -228,7 +308,10 @@ class ReferralStateChanged(Event):
 
 
 __all__ = [
+    "MAX_CODES",
+    "MAX_OUTPUTS",
     "STATUSES_NEEDING_REASON",
+    "Coding",
     "ConsentUpdated",
     "ReferralCancelled",
     "ReferralOffered",
@@ -237,4 +320,5 @@ __all__ = [
     "ReferralStatusChanged",
     "ReferralUpdated",
     "ReferralWithdrawn",
+    "TaskOutput",
 ]

@@ -34,6 +34,7 @@ from schemas.events import (
     ReferralStatusChanged,
     ScreeningSubmitted,
 )
+from schemas.events.referrals import Coding
 
 #: Namespace of the network's deterministic ids (uuid5): a replayed input yields
 #: the same output ids, so every downstream consumer can deduplicate.
@@ -103,6 +104,8 @@ class ReferralRequest(BaseModel):
     requested_service_id: str | None = None
     priority: Priority = Priority.ROUTINE
     note: str | None = None
+    #: the requested service's codings (the clinic's ServiceRequest.code), bounded on the wire
+    codes: list[Coding] = Field(default_factory=list)
 
     def request_fields(self) -> dict[str, Any]:
         """The request's fields by name, to build another model from them."""

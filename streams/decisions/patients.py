@@ -323,6 +323,7 @@ def _requested(
         requested_service_id=event.service_id,
         priority=event.priority,
         note=event.note,
+        codes=event.codes,
     )
     return _open(record, command, request, topics)
 

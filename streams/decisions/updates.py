@@ -15,6 +15,7 @@ from uuid import UUID
 
 from schemas.codes import BusinessStatus, Party, TaskStatus
 from schemas.events import ReferralStateChanged, ReferralUpdated
+from schemas.events.referrals import Coding, TaskOutput
 from schemas.topics import Topics
 from streams.decisions.commands import ReferralRequest
 from streams.decisions.outputs import Outgoing
@@ -50,6 +51,9 @@ class StateChange:
     disclosed: list[str] | None = None
     #: a party's own claimed time of the change (``at`` is the network's)
     reported_at: datetime | None = None
+    #: an organization's change: its reason coding and coded outputs (the clinic's only)
+    reason_coding: Coding | None = None
+    outputs: tuple[TaskOutput, ...] = ()
 
 
 def report(change: StateChange, topics: Topics) -> list[Outgoing]:
@@ -74,6 +78,9 @@ def report(change: StateChange, topics: Topics) -> list[Outgoing]:
         referral_id=request.clinic_referral_id,
         status=change.status,
         duplicate_of=change.duplicate_of,
+        codes=request.codes,
+        reason_coding=change.reason_coding,
+        outputs=list(change.outputs),
         **shared,
     )
     logged = ReferralStateChanged(

@@ -75,6 +75,7 @@ def org_status(
         at=ctx.now,
         offer=offer,
         reported_at=event.occurred_at,
+        coded=(event.reason_coding, event.outputs),
     )
     if checked.reroute:
         outputs += route(record, ctx, cause=event.event_id)

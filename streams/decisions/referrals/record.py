@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.codes import TERMINAL_STATUSES, BusinessStatus, TaskStatus
+from schemas.events.referrals import Coding, TaskOutput
 from streams.decisions.commands import ReferralRequest
 from streams.decisions.lifecycle import ReferralState
 from streams.decisions.limits import Limits
@@ -59,6 +60,10 @@ class ReferralRecord(ReferralRequest):
     #: the encounter alerts applied (their command ids; apart from ``seen``, so that
     #: a patient's many encounters never push a party's command ids out of it)
     alerts: list[str] = Field(default_factory=list)
+    #: the organization's latest status reason coding and coded outputs (bounded on
+    #: the wire; absent from records stored before they were kept)
+    reason_coding: Coding | None = None
+    outputs: list[TaskOutput] = Field(default_factory=list)
 
     def remember_alert(self, command_id: str) -> None:
         self.alerts.append(command_id)

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from schemas.codes import BusinessStatus, DeadLetterKind, Party, TaskStatus, WithdrawReason
 from schemas.events import DeadLetterSource, OfferState, ReferralWithdrawn, to_bytes
+from schemas.events.referrals import Coding, TaskOutput
 from streams.decisions.commands import (
     CancelReferral,
     OpenReferral,
@@ -39,12 +40,16 @@ def apply_change(
     offer: Offer | None = None,
     disclosed: list[str] | None = None,
     reported_at: datetime | None = None,
+    coded: tuple[Coding | None, list[TaskOutput]] | None = None,
 ) -> list[Outgoing]:
     """Apply a checked change to the record; report it to the clinic and the log.
 
     ``disclosed``: on an offer, the patient fields it sends (the log records them,
     with the consent in force, for the accounting of disclosures). ``reported_at``: on a
-    party's change, the time the party claimed (``at`` is always the network's)."""
+    party's change, the time the party claimed (``at`` is always the network's).
+    ``coded``: on an organization's change, its reason coding and coded outputs (the
+    record keeps those of its latest change; the clinic's update of this change carries
+    them)."""
     before = record.status
     record.status = change.after.status
     record.business_status = change.after.business_status
@@ -52,6 +57,9 @@ def apply_change(
     record.updated_at = ctx.now
     if record.state.terminal:
         record.closed_at = ctx.now
+    reason_coding, outputs = coded if coded is not None else (None, [])
+    if coded is not None:
+        record.reason_coding, record.outputs = reason_coding, list(outputs)
     reported = StateChange(
         request=record,
         ids=(
@@ -72,6 +80,8 @@ def apply_change(
         service_id=offer.service_id if offer else None,
         disclosed=disclosed,
         reported_at=reported_at,
+        reason_coding=reason_coding,
+        outputs=tuple(outputs),
     )
     return report(reported, ctx.topics)
 

@@ -71,6 +71,7 @@ def route(record: ReferralRecord, ctx: Context, *, cause: UUID | None) -> list[O
         patient=offered_patient(record.patient),
         note=record.note,
         attempt=record.attempt,
+        codes=record.codes,
     )
     outputs = [Outgoing.event(ctx.topics.org_referrals(best.org_id), record.referral_id, offered)]
     disclosed = sorted(k for k, v in offered.patient.model_dump().items() if v is not None)
