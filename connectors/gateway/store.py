@@ -16,7 +16,8 @@
   leaves with zeros in the file;
 * ``org_status``: the status an organization last reported through the gateway
   (its updates topic is write-only for it, so the gateway keeps its own copy);
-* ``capacity``: the capacity an organization last reported per service;
+* ``service_capacity``: the capacity an organization last reported per service (the
+  first organization to report a service id owns it here);
 * ``encounters``: the Encounters a facility posted, as it reads them back
   (rendered from the ``encounter.notified`` sent: the MRN, no demographics).
 
@@ -88,12 +89,11 @@ CREATE TABLE IF NOT EXISTS org_status (
     updated_at REAL NOT NULL,
     PRIMARY KEY (org_id, referral_id)
 );
-CREATE TABLE IF NOT EXISTS capacity (
+CREATE TABLE IF NOT EXISTS service_capacity (
+    service_id TEXT PRIMARY KEY,
     org_id TEXT NOT NULL,
-    service_id TEXT NOT NULL,
-    available INTEGER NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (org_id, service_id)
+    report TEXT NOT NULL,
+    updated_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS encounters (
     facility_id TEXT NOT NULL,
@@ -370,20 +370,32 @@ class GatewayStore:
             for r, s, why, o, n, at in rows
         }
 
-    def set_capacity(self, org_id: str, service_id: str, available: int) -> None:
-        self._run(
-            "INSERT OR REPLACE INTO capacity VALUES (?, ?, ?, ?)",
-            org_id,
-            service_id,
-            available,
-            time.time(),
+    def set_capacity(self, org_id: str, service_id: str, report: dict[str, Any]) -> bool:
+        """Keep the capacity ``org_id`` reported for ``service_id``; False (nothing kept)
+        when another organization reported that service first."""
+        return (
+            self._run(
+                "INSERT INTO service_capacity VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (service_id) DO UPDATE SET report = excluded.report, "
+                "updated_at = excluded.updated_at "
+                "WHERE service_capacity.org_id = excluded.org_id",
+                service_id,
+                org_id,
+                json.dumps(report),
+                time.time(),
+            )
+            > 0
         )
 
-    def capacities(self, org_id: str) -> dict[str, tuple[int, float]]:
-        rows = self._all(
-            "SELECT service_id, available, updated_at FROM capacity WHERE org_id = ?", org_id
-        )
-        return {s: (a, at) for s, a, at in rows}
+    def capacity_owner(self, service_id: str) -> str | None:
+        rows = self._all("SELECT org_id FROM service_capacity WHERE service_id = ?", service_id)
+        return str(rows[0][0]) if rows else None
+
+    def capacities(self, org_id: str | None = None) -> dict[str, tuple[str, dict[str, Any], float]]:
+        """service_id -> (org_id, report, updated_at): one organization's, or (None) all."""
+        sql = "SELECT service_id, org_id, report, updated_at FROM service_capacity"
+        rows = self._all(sql + " WHERE org_id = ?", org_id) if org_id else self._all(sql)
+        return {s: (o, json.loads(r), at) for s, o, r, at in rows}
 
     # ------------------------------------------------------------ facility state
     def set_encounter(self, facility_id: str, encounter_id: str, resource: dict[str, Any]) -> None:

@@ -108,7 +108,7 @@ def _statement() -> dict[str, Any]:
                     },
                     {
                         "type": "HealthcareService",
-                        "interaction": _interactions("search-type", "update"),
+                        "interaction": _interactions("read", "search-type", "update"),
                     },
                     {"type": "Encounter", "interaction": _interactions("create", "read")},
                     {"type": "Communication", "interaction": _interactions("read", "search-type")},
