@@ -13,8 +13,9 @@ as long as its measure says (30 or 60 days), even past ``until``.
   (a :class:`~schemas.codes.ReasonCode`; free text counts as ``other``, since
   an organization's own words may name the patient and these figures are
   published without authentication on the status page);
-* ``loop_closure_rate``: referrals closed with an outcome (``completed``, or
-  ``failed`` as reported by their organization) over referrals opened;
+* ``loop_closure_rate``: :func:`streams.decisions.loop_closure.loop_closure_rate`,
+  the share of the referrals ``offered`` to an organization whose organization
+  reported the outcome (``completed``, or ``failed`` as reported by it);
 * time to accept: opening to first acceptance; time to close: opening to the
   closing with an outcome (seconds; interpolated percentiles, as
   ``percentile_cont``);
@@ -44,6 +45,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from schemas.codes import ReasonCode
+from streams.decisions.loop_closure import loop_closure_rate
 
 #: --by values and the SQL of each on a referral row ``r`` (and an event row ``e``).
 DIMENSIONS: Final = ("org", "category", "language", "postal-code")
@@ -96,6 +98,8 @@ COUNTS: Final = (
     "cancelled",
     "open",
     "closed_with_outcome",
+    "offered",
+    "loop_closed",
 )
 _COHORT: Final = "r.opened_at >= $1 AND r.opened_at < $2 AND NOT r.duplicate"
 #: An event's reason as aggregates show it: a reason code, ``other`` for free text.
@@ -148,6 +152,8 @@ async def _referrals(conn: Any, since: datetime, until: datetime, dims: Sequence
             count(*) FILTER (WHERE r.status = 'cancelled') AS cancelled,
             count(*) FILTER (WHERE r.closed_at IS NULL) AS open,
             count(*) FILTER (WHERE r.loop_closed) AS closed_with_outcome,
+            count(*) FILTER (WHERE r.offers > 0) AS offered,
+            count(*) FILTER (WHERE r.offers > 0 AND r.loop_closed) AS loop_closed,
             percentile_cont({pct}) WITHIN GROUP (ORDER BY {seconds.format(end="accepted_at")})
                 FILTER (WHERE r.accepted_at IS NOT NULL) AS to_accept,
             percentile_cont({pct}) WITHIN GROUP (ORDER BY {seconds.format(end="closed_at")})
@@ -346,7 +352,7 @@ def _figures(referral: Any | None, offers: Sequence[Any]) -> dict[str, Any]:
     }
     totals["rejected"] = sum(int(o["n"]) for o in offers if o["step"] == "rejected")
     totals["timed_out"] = sum(int(o["n"]) for o in offers if o["step"] == "timed_out")
-    totals["loop_closure_rate"] = _rate(totals["closed_with_outcome"], totals["opened"])
+    totals["loop_closure_rate"] = loop_closure_rate(totals["loop_closed"], totals["offered"])
     reasons: dict[str, int] = {}
     for o in offers:
         if o["step"] == "rejected":

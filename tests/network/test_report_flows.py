@@ -188,7 +188,9 @@ def expected_totals() -> dict[str, Any]:
         "cancelled": 0,
         "open": 2,  # s4 food (offered), s5 (accepted)
         "closed_with_outcome": 2,
-        "loop_closure_rate": 0.3333,
+        "offered": 5,  # all but s4 transport, which never reached an organization
+        "loop_closed": 2,  # s1, r2
+        "loop_closure_rate": 0.4,
     }
 
 
@@ -336,7 +338,7 @@ async def test_refnet_report_prints_a_table_and_csv_and_refuses_bad_options(
     await report(scenario)  # the ledger is complete
     table = await asyncio.to_thread(refnet, scenario, "--since", "P60D")
     assert table.returncode == 0, table.stderr
-    assert "loop closure 33.3% (2 of 6 closed with an outcome)" in table.stdout
+    assert "loop closure 40.0% (2 of 5 offered closed with an outcome)" in table.stdout
     assert "housing-instability  10452" in table.stdout
     csv_run = await asyncio.to_thread(refnet, scenario, "--since", "P60D", "--format", "csv")
     assert "totals,all,,opened,6" in csv_run.stdout.splitlines()
@@ -426,7 +428,7 @@ async def test_the_status_page_shows_live_numbers_on_a_phone(scenario: Scenario)
             await page.wait_for_function(
                 "document.getElementById('open').textContent === '2'", timeout=20_000
             )
-            assert await page.text_content("#closure") == "33.3%"
+            assert await page.text_content("#closure") == "40.0%"
             tta = await page.text_content("#tta") or ""
             assert "h" not in tta, tta  # the network's time, not the organizations' claims
             assert await page.text_content("#live-text") == "live"
