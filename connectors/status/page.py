@@ -3,7 +3,7 @@
 Served by a worker on ``REFNET_STATUS_PORT`` (a supervised task, like the
 ledger sink), with FastAPI under uvicorn as the gateway is. Every ``refresh``
 seconds it computes a snapshot from the ledger
-(:func:`connectors.ledger.reporting.status_snapshot`: referrals by status, loop
+(:func:`connectors.ledger.snapshot.status_snapshot`: referrals by status, loop
 closure, time to accept, each organization's answers, timeouts and
 rejections, the service gaps, the dead letters) and pushes it, when it
 changed, to every open page over server-sent events (``/events``);
@@ -30,8 +30,8 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from connectors.ledger.reporting import status_snapshot
 from connectors.ledger.sink import UNAVAILABLE_ERRORS, Ledger
+from connectors.ledger.snapshot import status_snapshot
 
 log = logging.getLogger(__name__)
 
