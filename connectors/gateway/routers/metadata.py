@@ -89,7 +89,10 @@ def _statement() -> dict[str, Any]:
                 },
                 "interaction": [{"code": "transaction"}],
                 "resource": [
-                    {"type": "QuestionnaireResponse", "interaction": _interactions("create")},
+                    {
+                        "type": "QuestionnaireResponse",
+                        "interaction": _interactions("create", "read"),
+                    },
                     {"type": "ServiceRequest", "interaction": _interactions("create", "read")},
                     {"type": "Patient", "interaction": _interactions("read")},
                     {
