@@ -8,7 +8,8 @@ closure, time to accept, each organization's answers, timeouts and
 rejections, the service gaps, the dead letters) and pushes it, when it
 changed, to every open page over server-sent events (``/events``);
 ``/status.json`` serves the same snapshot once. The page holds aggregate
-figures, codes and organization ids only: never a patient or referral id.
+figures, codes, organization ids and the directory's organization names
+(``names``) only: never a patient or referral id.
 
 A ledger that cannot be reached is waited for: the page says so and keeps the
 last figures; it never stops the worker.
@@ -21,7 +22,7 @@ import contextlib
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -32,6 +33,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from connectors.ledger.sink import UNAVAILABLE_ERRORS, Ledger
 from connectors.ledger.snapshot import status_snapshot
+from schemas.events import ServiceUpserted
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,11 @@ _NO_CACHE = {"Cache-Control": "no-cache"}
 def page() -> str:
     """The page itself (HTML, CSS and the script that listens to ``/events``)."""
     return (resources.files("connectors.status") / "status.html").read_text("utf-8")
+
+
+def org_names(services: Iterable[ServiceUpserted]) -> dict[str, str]:
+    """Each organization's name, from the directory's services that carry one."""
+    return {s.org_id: s.org_name for s in services if s.org_name}
 
 
 class _Server(uvicorn.Server):
@@ -66,8 +73,11 @@ class StatusPage:
         host: str = "127.0.0.1",
         refresh: float = 5.0,
         window: timedelta = timedelta(days=30),
+        names: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.database_url = database_url
+        #: organization names by org_id (the directory's), for people to read
+        self.names = names or dict
         self.port = port
         self.host = host
         self.refresh = refresh
@@ -110,6 +120,13 @@ class StatusPage:
             await self._stop(server, serving)
             listener.close()
 
+    async def close(self) -> None:
+        """Close the page's ledger connections (``run`` does it when it stops)."""
+        if self._ledger is not None:
+            with contextlib.suppress(Exception):  # stopping anyway
+                await self._ledger.close()
+            self._ledger = None
+
     async def _stop(self, server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
         self._closing = True
         changed, self._changed = self._changed, asyncio.Event()
@@ -119,10 +136,7 @@ class StatusPage:
             await asyncio.wait_for(asyncio.shield(serving), SHUTDOWN_GRACE * 2)
         if not serving.done():
             serving.cancel()
-        if self._ledger is not None:
-            with contextlib.suppress(Exception):  # stopping anyway
-                await self._ledger.close()
-            self._ledger = None
+        await self.close()
 
     async def update(self) -> None:
         """Compute a snapshot; publish it when it differs from the last one."""
@@ -132,6 +146,9 @@ class StatusPage:
                 self._ledger = await Ledger.connect(self.database_url, min_size=1, max_size=2)
             async with self._ledger.pool.acquire() as conn:
                 figures = await status_snapshot(conn, now - self.window, now)
+            named = self.names()
+            for org in figures["organizations"]:
+                org["name"] = named.get(org["org_id"])
             state = {"ledger": "ok", **figures}
         except UNAVAILABLE_ERRORS as exc:
             if self.snapshot.get("ledger") != "unavailable":

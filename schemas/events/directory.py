@@ -45,6 +45,9 @@ class ServiceUpserted(Event):
     service_id: Id
     org_id: PartyId
     name: Name
+    org_name: Name | None = Field(
+        default=None, description="the organization's name, as people read it (added in v1)"
+    )
     status: ServiceStatus
     categories: Annotated[list[Category], Field(max_length=MAX_CATEGORIES)]
     postal_codes: Annotated[list[PostalCode], Field(max_length=MAX_POSTAL_CODES), NULL_IS_EMPTY] = (
