@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from connectors.ledger.reporting import _COHORT, build_report
+from streams.decisions.geo import centroid
 
 #: The smallest total of gaps a category x postal-code cell needs to be shown.
 GAP_MIN_COUNT: Final = 5
@@ -46,6 +47,9 @@ async def status_snapshot(conn: Any, since: datetime, until: datetime) -> dict[s
     answers the parties heard of their own messages, by kind."""
     figures = await build_report(conn, since, until)
     gaps, suppressed = public_gaps(figures["service_gaps"])
+    for gap in gaps:  # where the page's map draws it: the postal code's centroid
+        found = centroid(gap["postal_code"])
+        gap["centroid"] = [round(found[0], 3), round(found[1], 3)] if found else None
     statuses = await conn.fetch(
         f"""
         SELECT r.status, coalesce(r.business_status, '') AS business, count(*) AS n

@@ -47,6 +47,8 @@ async def test_gaps_are_by_category_and_area_with_small_counts_suppressed(
         snapshot = await status_snapshot(conn, SINCE, UNTIL)
     assert GAP_MIN_COUNT == 5
     # by language, each food cell (3 and 2) would be under the threshold; together, 5
+    lat, lon = snapshot["service_gaps"][0].pop("centroid")  # where the page's map draws it
+    assert 40.7 < lat < 40.9 and -74.0 < lon < -73.8  # 10451, the Bronx
     assert snapshot["service_gaps"] == [
         {
             "category": "food-insecurity",
