@@ -99,9 +99,8 @@ async def test_the_map_draws_under_the_pages_csp_beside_the_table() -> None:
                 view = await browser.new_page(viewport={"width": 390, "height": 844})
                 view.on("console", lambda m: violations.append(m.text))
                 await view.goto(f"http://127.0.0.1:{port}/")
-                await view.wait_for_function(
-                    "document.querySelectorAll('#gap-map circle').length > 0", timeout=20_000
-                )
+                # a selector, not wait_for_function: the page's CSP admits no eval
+                await view.wait_for_selector("#gap-map circle", state="attached", timeout=20_000)
                 assert await view.locator("#gap-map circle").count() == 3  # one has no centroid
                 assert await view.is_visible("#gap-map")
                 legend = await view.inner_text("#gap-legend")

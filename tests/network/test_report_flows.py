@@ -425,9 +425,8 @@ async def test_the_status_page_shows_live_numbers_on_a_phone(scenario: Scenario)
                 viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
             )
             await page.goto(f"http://127.0.0.1:{scenario.status_port}/")
-            await page.wait_for_function(
-                "document.getElementById('open').textContent === '2'", timeout=20_000
-            )
+            # selectors, not wait_for_function: the page's CSP admits no eval
+            await page.wait_for_selector("#open:text-is('2')", timeout=20_000)
             assert await page.text_content("#closure") == "40.0%"
             tta = await page.text_content("#tta") or ""
             assert "h" not in tta, tta  # the network's time, not the organizations' claims
@@ -449,10 +448,7 @@ async def test_the_status_page_shows_live_numbers_on_a_phone(scenario: Scenario)
             net, rid = scenario.network, scenario.pending_food
             accepted = b.status(rid, "accepted")
             await net.publish(net.topics.org_updates("pantry-a"), rid, accepted)
-            await page.wait_for_function(
-                "document.getElementById('opened').textContent.includes('4 accepted')",
-                timeout=20_000,
-            )
+            await page.wait_for_selector("#opened:has-text('4 accepted')", timeout=20_000)
             assert await page.evaluate("document.body.dataset.version") != before
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, "the page must not scroll sideways on a phone"
