@@ -163,6 +163,9 @@ def fold(
         if step != "duplicate":
             observations.append(Observation("step", label, step="opened"))
     observations.append(Observation("step", label, step=step))
+    if step == "offered" and current.first_offered_at is None:
+        # once per referral: the loop closure ratio's denominator (offered to an organization)
+        observations.append(Observation("step", label, step="first_offered"))
     terminal = status in TERMINAL
     loop_closed = terminal and closes_loop(status, business, actor)
     accepted_at = current.accepted_at

@@ -9,6 +9,7 @@ ledger's own write path and counted by the demo's tally from the same events.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,22 @@ async def test_the_demos_tally_and_the_ledger_agree_on_loop_closure(ledger: Ledg
     assert totals["offered"] == 7
     assert totals["loop_closure_rate"] == round(3 / 7, 4)
     assert tally.summary()["loop_closure_rate"] == totals["loop_closure_rate"]
+
+
+def test_the_metrics_count_each_referral_offered_once_for_the_loop_closure_ratio() -> None:
+    """Prometheus' ``refnet:loop_closure_ratio:7d`` divides by the referrals offered to an
+    organization (``first_offered``, once per referral), as every other figure does."""
+    from connectors.ledger.rows import row_of
+    from connectors.ledger.state import fold
+    from connectors.observability.metrics import COUNTED_STEPS
+
+    current = None
+    steps: list[str | None] = []
+    for event in history().events:
+        if event.referral_id.endswith(":b"):  # offered twice: rejected, then accepted
+            current, seen = fold(current, row_of(event))
+            steps += [s.step for s in seen if s.metric == "step"]
+    assert steps.count("offered") == 2 and steps.count("first_offered") == 1
+    assert "first_offered" in COUNTED_STEPS
+    rules = (Path(__file__).resolve().parents[2] / "deploy/prometheus/alerts.yml").read_text()
+    assert 'step="first_offered"' in rules

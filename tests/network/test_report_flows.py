@@ -388,6 +388,7 @@ async def test_the_worker_counts_each_step_once_and_promtool_accepts_its_metrics
     )
     assert (total("completed"), total("failed"), total("unmatched")) == (1, 1, 1)
     assert total("consent_required") == 1
+    assert total("first_offered") == 5  # the report's "offered": loop closure's denominator
     assert found['refnet_time_to_accept_seconds_count{category="food-insecurity"}'] == 3
     assert found['refnet_time_to_close_seconds_count{category="food-insecurity"}'] == 2
     assert found['refnet_dead_letters_logged_total{kind="decode"}'] == 1
