@@ -34,11 +34,11 @@ async def post_questionnaire_response(request: Request, who: Clinic, gateway: Ru
 
 
 @router.get("/fhir/QuestionnaireResponse/{response_id}")
-async def read_questionnaire_response(response_id: str, who: Clinic, gateway: Running) -> Response:
+async def read_questionnaire_response(response_id: str, who: Party, gateway: Running) -> Response:
     """A screening the clinic posted (404 to any other party): what the network knows of
     it without answers or demographics (:mod:`connectors.fhir.screening_reads`)."""
-    view = await gateway.ready_view(who)
-    for screening_id, kept in list(view.screenings.items()):
+    view = await gateway.ready_view(who) if who.kind == "clinic" else None
+    for screening_id, kept in list(view.screenings.items() if view else ()):
         if response_id in (screening_id, fhir_id(screening_id)):
             return read_answer(questionnaire_response(kept), kept["at"])
     raise StarletteHTTPException(404, "no such QuestionnaireResponse")

@@ -29,7 +29,7 @@ from tests.network.test_gateway_flows import (
 
 pytestmark = pytest.mark.integration
 
-CLINIC, OTHER = "qr-clinic", "qr-clinic-2"
+CLINIC, OTHER, ORG = "qr-clinic", "qr-clinic-2", "qr-org"
 QR = json.loads(
     (
         Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ QR = json.loads(
 
 @pytest.fixture
 async def tokens(network: Network) -> dict[str, str]:  # noqa: F811
-    return await asyncio.to_thread(provision, network, [CLINIC, OTHER], [])
+    return await asyncio.to_thread(provision, network, [CLINIC, OTHER], [ORG])
 
 
 @pytest.fixture
@@ -78,8 +78,10 @@ async def test_the_location_of_a_posted_questionnaire_response_reads_back_to_its
         assert qr["questionnaire"] == QR["questionnaire"].split("|")[0]
         assert qr["subject"] == {"reference": "Patient/" + fhir_id("pat-53234")}
         assert "Colin" not in read.text and "+17185550100" not in read.text
-        unseen = await client.get(location, headers=other)
-        assert unseen.status_code == 404 and unseen.json()["resourceType"] == "OperationOutcome"
+        for stranger in (other, auth(tokens[ORG])):
+            unseen = await client.get(location, headers=stranger)
+            assert unseen.status_code == 404, unseen.text
+            assert unseen.json()["resourceType"] == "OperationOutcome"
 
     # the network answers the screening; another gateway (a restart, or a replica) reads it
     [sent] = await network.read(network.topics.clinic_submissions(CLINIC), count=1, timeout=30)
