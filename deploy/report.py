@@ -202,7 +202,7 @@ def _part_lines(part: dict[str, Any]) -> list[str]:
     t = part["totals"]
     lines = [
         f"loop closure {percent(t['loop_closure_rate'])} "
-        f"({t['closed_with_outcome']} of {t['opened']} closed with an outcome)"
+        f"({t['loop_closed']} of {t['offered']} offered closed with an outcome)"
     ]
     lines += _table([h for h, _ in TOTALS], [[t[k] for _, k in TOTALS]])
     if part["rejected_by_reason"]:

@@ -21,7 +21,8 @@ ledger uses. They hold:
   attempted again). What is kept is what retrying and auditing need: the ids,
   attempts, the last error's category and the times;
 * ``gateway_org_status``: the status an organization last reported through the gateway;
-* ``gateway_capacity``: the capacity an organization last reported per service;
+* ``gateway_capacity``: the capacity an organization last reported per service (the
+  first organization to report a service id owns it here);
 * ``gateway_encounters``: the Encounters a facility posted, as it reads them back
   (rendered from the ``encounter.notified`` sent: the MRN, no demographics).
 
@@ -434,26 +435,44 @@ class GatewayStore:
             for r, s, why, o, n, at in rows
         }
 
-    async def set_capacity(self, org_id: str, service_id: str, available: int) -> None:
-        await self.pool.execute(
+    async def set_capacity(self, org_id: str, service_id: str, report: dict[str, Any]) -> bool:
+        """Keep the capacity ``org_id`` reported for ``service_id``; False (nothing kept)
+        when another organization reported that service first."""
+        done = await self.pool.execute(
             "INSERT INTO gateway_capacity VALUES ($1, $2, $3, $4, $5) "
-            "ON CONFLICT (org_id, service_id) DO UPDATE SET available = $3, updated_at = $4, "
-            "token = $5",
-            org_id,
+            "ON CONFLICT (service_id) DO UPDATE SET report = EXCLUDED.report, "
+            "updated_at = EXCLUDED.updated_at, token = EXCLUDED.token "
+            "WHERE gateway_capacity.org_id = EXCLUDED.org_id",
             service_id,
-            available,
+            org_id,
+            json.dumps(report),
             time.time(),
             self._token("org", org_id),
         )
+        return str(done).rsplit(" ", 1)[-1] != "0"
 
-    async def capacities(self, org_id: str) -> dict[str, tuple[int, float]]:
-        rows = await self.pool.fetch(
-            "SELECT service_id, available, updated_at FROM gateway_capacity "
-            "WHERE org_id = $1 AND token = $2",
-            org_id,
-            self._token("org", org_id),
+    async def capacity_owner(self, service_id: str) -> str | None:
+        row = await self.pool.fetchrow(
+            "SELECT org_id, token FROM gateway_capacity WHERE service_id = $1", service_id
         )
-        return {s: (a, at) for s, a, at in rows}
+        if row is None or row["token"] != self._token("org", row["org_id"]):
+            return None
+        return str(row["org_id"])
+
+    async def capacities(
+        self, org_id: str | None = None
+    ) -> dict[str, tuple[str, dict[str, Any], float]]:
+        """service_id -> (org_id, report, updated_at): one organization's, or (None) all,
+        each made under its organization's current token."""
+        sql = "SELECT service_id, org_id, report, updated_at, token FROM gateway_capacity"
+        rows = await (
+            self.pool.fetch(sql + " WHERE org_id = $1", org_id) if org_id else self.pool.fetch(sql)
+        )
+        return {
+            r["service_id"]: (r["org_id"], json.loads(r["report"]), r["updated_at"])
+            for r in rows
+            if r["token"] == self._token("org", r["org_id"])
+        }
 
     # ------------------------------------------------------------ facility state
     async def set_encounter(

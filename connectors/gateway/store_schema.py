@@ -82,13 +82,13 @@ MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
             PRIMARY KEY (org_id, referral_id)
         );
         CREATE TABLE gateway_capacity (
+            service_id  text PRIMARY KEY,
             org_id      text NOT NULL,
-            service_id  text NOT NULL,
-            available   integer NOT NULL,
+            report      text NOT NULL,
             updated_at  double precision NOT NULL,
-            token       text NOT NULL,
-            PRIMARY KEY (org_id, service_id)
+            token       text NOT NULL
         );
+        CREATE INDEX gateway_capacity_org ON gateway_capacity (org_id);
         CREATE TABLE gateway_encounters (
             facility_id   text NOT NULL,
             encounter_id  text NOT NULL,

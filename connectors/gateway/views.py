@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
+from connectors.fhir.screening_reads import screening_record
 from connectors.gateway.tokens import PartyRef
 from connectors.kafka import clients
 from connectors.kafka.auth import KafkaAuth, KafkaAuthError
@@ -38,6 +39,8 @@ log = logging.getLogger("refnet.gateway.views")
 
 Listener = Callable[[PartyRef, dict[str, Any]], Awaitable[None]]
 
+#: the most screenings a clinic's view keeps for reading back (the newest)
+MAX_SCREENINGS = 20_000
 #: how long a view waits before reading its topic again after a failure
 RECONNECT = Backoff(first=1.0, cap=30.0)
 
@@ -82,6 +85,9 @@ class PartyView:
         self.records: dict[str, dict[str, Any]] = {}
         #: encounter.alerted events by event id, in the order read
         self.alerts: dict[str, dict[str, Any]] = {}
+        #: clinic: screening_id -> what the gateway keeps of a screening it sent or the
+        #: network answered (ids, instrument, time: connectors.fhir.screening_reads)
+        self.screenings: dict[str, dict[str, Any]] = {}
         self.ready = asyncio.Event()
         self.changed = asyncio.Condition()
         self._producer: AIOKafkaProducer | None = None
@@ -106,6 +112,13 @@ class PartyView:
         except TimeoutError:
             return False
         return True
+
+    def keep_screening(self, kept: dict[str, Any]) -> None:
+        """Keep a screening for reading back (the newest :data:`MAX_SCREENINGS`)."""
+        self.screenings.pop(kept["screening_id"], None)
+        self.screenings[kept["screening_id"]] = kept
+        while len(self.screenings) > MAX_SCREENINGS:
+            del self.screenings[next(iter(self.screenings))]
 
     async def publish(self, key: str, event: Event) -> None:
         async with self._producer_lock:
@@ -184,6 +197,9 @@ class PartyView:
             if not isinstance(message, dict):
                 return
             kind = message.get("event_type")
+            if kind == "screening.answered" and self.party.kind == "clinic":
+                self.keep_screening(screening_record(message))
+                return  # read back, never notified
             if kind not in _FOLLOWED.get(self.party.kind, frozenset()):
                 return  # e.g. the network's answers (message.refused, screening.answered)
             if kind == "encounter.alerted":

@@ -13,8 +13,9 @@ as long as its measure says (30 or 60 days), even past ``until``.
   (a :class:`~schemas.codes.ReasonCode`; free text counts as ``other``, since
   an organization's own words may name the patient and these figures are
   published without authentication on the status page);
-* ``loop_closure_rate``: referrals closed with an outcome (``completed``, or
-  ``failed`` as reported by their organization) over referrals opened;
+* ``loop_closure_rate``: :func:`streams.decisions.loop_closure.loop_closure_rate`,
+  the share of the referrals ``offered`` to an organization whose organization
+  reported the outcome (``completed``, or ``failed`` as reported by it);
 * time to accept: opening to first acceptance; time to close: opening to the
   closing with an outcome (seconds; interpolated percentiles, as
   ``percentile_cont``);
@@ -44,6 +45,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from schemas.codes import ReasonCode
+from streams.decisions.loop_closure import loop_closure_rate
 
 #: --by values and the SQL of each on a referral row ``r`` (and an event row ``e``).
 DIMENSIONS: Final = ("org", "category", "language", "postal-code")
@@ -96,6 +98,8 @@ COUNTS: Final = (
     "cancelled",
     "open",
     "closed_with_outcome",
+    "offered",
+    "loop_closed",
 )
 _COHORT: Final = "r.opened_at >= $1 AND r.opened_at < $2 AND NOT r.duplicate"
 #: An event's reason as aggregates show it: a reason code, ``other`` for free text.
@@ -148,6 +152,8 @@ async def _referrals(conn: Any, since: datetime, until: datetime, dims: Sequence
             count(*) FILTER (WHERE r.status = 'cancelled') AS cancelled,
             count(*) FILTER (WHERE r.closed_at IS NULL) AS open,
             count(*) FILTER (WHERE r.loop_closed) AS closed_with_outcome,
+            count(*) FILTER (WHERE r.offers > 0) AS offered,
+            count(*) FILTER (WHERE r.offers > 0 AND r.loop_closed) AS loop_closed,
             percentile_cont({pct}) WITHIN GROUP (ORDER BY {seconds.format(end="accepted_at")})
                 FILTER (WHERE r.accepted_at IS NOT NULL) AS to_accept,
             percentile_cont({pct}) WITHIN GROUP (ORDER BY {seconds.format(end="closed_at")})
@@ -346,7 +352,7 @@ def _figures(referral: Any | None, offers: Sequence[Any]) -> dict[str, Any]:
     }
     totals["rejected"] = sum(int(o["n"]) for o in offers if o["step"] == "rejected")
     totals["timed_out"] = sum(int(o["n"]) for o in offers if o["step"] == "timed_out")
-    totals["loop_closure_rate"] = _rate(totals["closed_with_outcome"], totals["opened"])
+    totals["loop_closure_rate"] = loop_closure_rate(totals["loop_closed"], totals["offered"])
     reasons: dict[str, int] = {}
     for o in offers:
         if o["step"] == "rejected":
@@ -419,74 +425,3 @@ async def _strata(
         }
         strata.append(entry)
     return strata
-
-
-async def status_snapshot(conn: Any, since: datetime, until: datetime) -> dict[str, Any]:
-    """What the live status page shows: the report's headline figures, the referrals
-    by current status, the service gaps, the dead letters (kinds and places only) and the
-    answers the parties heard of their own messages, by kind."""
-    figures = await build_report(conn, since, until)
-    statuses = await conn.fetch(
-        f"""
-        SELECT r.status, coalesce(r.business_status, '') AS business, count(*) AS n
-        FROM referrals r WHERE {_COHORT} GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
-        """,  # noqa: S608
-        since,
-        until,
-    )
-    kinds = await conn.fetch(
-        "SELECT kind, count(*) AS n, max(occurred_at) AS last FROM dead_letters "
-        "WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY kind ORDER BY 2 DESC, 1",
-        since,
-        until,
-    )
-    recent = await conn.fetch(
-        "SELECT occurred_at, kind, source_topic FROM dead_letters "
-        "ORDER BY occurred_at DESC, event_id LIMIT 8"
-    )
-    # each dead letter of a party's message was answered to the party (message.refused)
-    answered = await conn.fetch(
-        "SELECT kind, count(*) AS n FROM dead_letters "
-        "WHERE occurred_at >= $1 AND occurred_at < $2 AND (source_topic LIKE "
-        "'%.clinic.%.submissions.v1' OR source_topic LIKE '%.org.%.updates.v1') "
-        "GROUP BY kind ORDER BY 2 DESC, 1",
-        since,
-        until,
-    )
-    screenings = await conn.fetchval(
-        "SELECT count(*) FROM screenings WHERE screened_at >= $1 AND screened_at < $2",
-        since,
-        until,
-    )
-    return {
-        "since": figures["since"],
-        "until": figures["until"],
-        "totals": figures["totals"],
-        "time_to_accept_seconds": figures["time_to_accept_seconds"],
-        "time_to_close_seconds": figures["time_to_close_seconds"],
-        "rejected_by_reason": figures["rejected_by_reason"],
-        "statuses": [
-            {
-                "status": r["status"] + (f" / {r['business']}" if r["business"] else ""),
-                "count": int(r["n"]),
-            }
-            for r in statuses
-        ],
-        "organizations": figures["organizations"],
-        "service_gaps": figures["service_gaps"][:12],
-        "answers": {
-            "refused_by_kind": [{"kind": a["kind"], "count": int(a["n"])} for a in answered],
-            "screenings_answered": int(screenings or 0),
-        },
-        "dead_letters": {
-            "total": sum(int(k["n"]) for k in kinds),
-            "by_kind": [
-                {"kind": k["kind"], "count": int(k["n"]), "last": k["last"].isoformat()}
-                for k in kinds
-            ],
-            "recent": [
-                {"at": r["occurred_at"].isoformat(), "kind": r["kind"], "topic": r["source_topic"]}
-                for r in recent
-            ],
-        },
-    }

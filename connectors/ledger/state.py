@@ -19,6 +19,8 @@ from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
+from streams.decisions.loop_closure import closes_loop
+
 #: Statuses in which the clinic's Task never moves again.
 TERMINAL: Final = frozenset({"completed", "failed", "cancelled", "rejected", "entered-in-error"})
 
@@ -161,11 +163,11 @@ def fold(
         if step != "duplicate":
             observations.append(Observation("step", label, step="opened"))
     observations.append(Observation("step", label, step=step))
+    if step == "offered" and current.first_offered_at is None:
+        # once per referral: the loop closure ratio's denominator (offered to an organization)
+        observations.append(Observation("step", label, step="first_offered"))
     terminal = status in TERMINAL
-    loop_closed = terminal and (
-        status == "completed"
-        or (status == "failed" and business is None and actor == "organization")
-    )
+    loop_closed = terminal and closes_loop(status, business, actor)
     accepted_at = current.accepted_at
     if step == "accepted" and accepted_at is None:
         accepted_at = at

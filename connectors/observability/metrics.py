@@ -64,10 +64,12 @@ VIEW_SNAPSHOT_REJECTED = Counter(
 # so a sum over every worker counts each step once (replays add nothing).
 
 #: Steps counted in refnet_referrals_total{step} (``opened`` is a referral's
-#: first event, duplicates excepted; the rest are connectors.ledger.state's steps).
+#: first event, duplicates excepted; ``first_offered`` its first offer to an
+#: organization; the rest are connectors.ledger.state's steps).
 COUNTED_STEPS = frozenset(
     {
         "opened",
+        "first_offered",
         "offered",
         "accepted",
         "rejected",

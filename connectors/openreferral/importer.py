@@ -174,6 +174,7 @@ def convert(
         mapped = _convert_one(
             service,
             org_id,
+            _name(org.name, service.loc.text, result.warnings) or None,
             directory,
             mapping,
             now=now,
@@ -234,6 +235,7 @@ def org_id_for(hsds_id: str, name: str) -> str:
 def _convert_one(
     service: Service,
     org_id: str,
+    org_name: str | None,
     directory: Directory,
     mapping: Mapping,
     *,
@@ -277,6 +279,7 @@ def _convert_one(
         "occurred_at": now,
         "service_id": service.id,
         "org_id": org_id,
+        "org_name": org_name,
         "name": _name(service.name, loc.at("name"), warnings),
         "status": status,
         "categories": sorted(categories)[:MAX_CATEGORIES],

@@ -3,12 +3,13 @@
 Served by a worker on ``REFNET_STATUS_PORT`` (a supervised task, like the
 ledger sink), with FastAPI under uvicorn as the gateway is. Every ``refresh``
 seconds it computes a snapshot from the ledger
-(:func:`connectors.ledger.reporting.status_snapshot`: referrals by status, loop
+(:func:`connectors.ledger.snapshot.status_snapshot`: referrals by status, loop
 closure, time to accept, each organization's answers, timeouts and
 rejections, the service gaps, the dead letters) and pushes it, when it
 changed, to every open page over server-sent events (``/events``);
 ``/status.json`` serves the same snapshot once. The page holds aggregate
-figures, codes and organization ids only: never a patient or referral id.
+figures, codes, organization ids and the directory's organization names
+(``names``) only: never a patient or referral id.
 
 A ledger that cannot be reached is waited for: the page says so and keeps the
 last figures; it never stops the worker.
@@ -17,11 +18,14 @@ last figures; it never stops the worker.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
 import logging
+import re
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -30,8 +34,9 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from connectors.ledger.reporting import status_snapshot
 from connectors.ledger.sink import UNAVAILABLE_ERRORS, Ledger
+from connectors.ledger.snapshot import status_snapshot
+from schemas.events import ServiceUpserted
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,35 @@ _NO_CACHE = {"Cache-Control": "no-cache"}
 def page() -> str:
     """The page itself (HTML, CSS and the script that listens to ``/events``)."""
     return (resources.files("connectors.status") / "status.html").read_text("utf-8")
+
+
+def _hashes(html: str, tag: str) -> str:
+    blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.DOTALL)
+    digests = (base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() for b in blocks)
+    return " ".join(f"'sha256-{d}'" for d in digests)
+
+
+def security_headers(html: str) -> dict[str, str]:
+    """The page's headers: a CSP allowing only its own inline script and style (by hash)
+    and its own origin's events, no framing, no sniffing, no referrer."""
+    policy = (
+        "default-src 'none'; "
+        f"script-src {_hashes(html, 'script')}; "
+        f"style-src {_hashes(html, 'style')}; "
+        "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
+
+
+def org_names(services: Iterable[ServiceUpserted]) -> dict[str, str]:
+    """Each organization's name, from the directory's services that carry one."""
+    return {s.org_id: s.org_name for s in services if s.org_name}
 
 
 class _Server(uvicorn.Server):
@@ -66,8 +100,11 @@ class StatusPage:
         host: str = "127.0.0.1",
         refresh: float = 5.0,
         window: timedelta = timedelta(days=30),
+        names: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.database_url = database_url
+        #: organization names by org_id (the directory's), for people to read
+        self.names = names or dict
         self.port = port
         self.host = host
         self.refresh = refresh
@@ -110,6 +147,13 @@ class StatusPage:
             await self._stop(server, serving)
             listener.close()
 
+    async def close(self) -> None:
+        """Close the page's ledger connections (``run`` does it when it stops)."""
+        if self._ledger is not None:
+            with contextlib.suppress(Exception):  # stopping anyway
+                await self._ledger.close()
+            self._ledger = None
+
     async def _stop(self, server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
         self._closing = True
         changed, self._changed = self._changed, asyncio.Event()
@@ -119,10 +163,7 @@ class StatusPage:
             await asyncio.wait_for(asyncio.shield(serving), SHUTDOWN_GRACE * 2)
         if not serving.done():
             serving.cancel()
-        if self._ledger is not None:
-            with contextlib.suppress(Exception):  # stopping anyway
-                await self._ledger.close()
-            self._ledger = None
+        await self.close()
 
     async def update(self) -> None:
         """Compute a snapshot; publish it when it differs from the last one."""
@@ -132,6 +173,9 @@ class StatusPage:
                 self._ledger = await Ledger.connect(self.database_url, min_size=1, max_size=2)
             async with self._ledger.pool.acquire() as conn:
                 figures = await status_snapshot(conn, now - self.window, now)
+            named = self.names()
+            for org in figures["organizations"]:
+                org["name"] = named.get(org["org_id"])
             state = {"ledger": "ok", **figures}
         except UNAVAILABLE_ERRORS as exc:
             if self.snapshot.get("ledger") != "unavailable":
@@ -151,7 +195,8 @@ class StatusPage:
             changed.set()
 
     async def _index(self) -> HTMLResponse:
-        return HTMLResponse(page(), headers=_NO_CACHE)
+        html = page()
+        return HTMLResponse(html, headers={**_NO_CACHE, **security_headers(html)})
 
     async def _json(self) -> Response:
         return Response(

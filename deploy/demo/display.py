@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from deploy.demo.simulation import DemoOptions, Simulation
 from deploy.demo.tally import Tally
+from deploy.report import percent
 
 if TYPE_CHECKING:
     pass
@@ -57,7 +58,7 @@ def render(sim: Simulation | None, options: DemoOptions, phase: str) -> Any:
         ("completed", str(summary["completed"])),
         ("unmatched", str(sum(tally.unmatched.values()))),
         ("consent required", str(tally.consent_required)),
-        ("loop closure", f"{summary['loop_closure_rate']:.0%}"),
+        ("loop closure", percent(summary["loop_closure_rate"])),
         ("median time to accept", _accept_text(summary["median_time_to_accept_s"], options.speed)),
         ("hospital ADT sent / AA", f"{summary['adt_sent']} / {summary['adt_acknowledged']}"),
         (
@@ -134,7 +135,7 @@ def print_summary(
         if key == "unmatched":
             shown = ", ".join(f"{k} {v}" for k, v in value.items()) or "0"
         elif key == "loop_closure_rate":
-            shown = f"{value:.0%}"
+            shown = percent(value)
         elif key == "median_time_to_accept_s":
             shown = _accept_text(value, options.speed)
         else:
@@ -142,7 +143,8 @@ def print_summary(
         table.add_row(SUMMARY_LABELS.get(key, key), shown)
     output.console.print(table)
     output.console.print(
-        f"[dim]seed {seed} · loop closure: the share of referrals offered to an organization "
-        "whose organization reported the outcome (completed or failed) before the end; "
+        f"[dim]seed {seed} · loop closure: the share of the referrals offered to an "
+        "organization whose organization reported the outcome (completed or failed) before "
+        "the end, as the status page and refnet report count it; "
         "time to accept counts from the referral's first offer[/dim]"
     )

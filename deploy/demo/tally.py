@@ -13,6 +13,7 @@ from schemas.codes import TaskStatus
 from schemas.events import (
     ReferralStateChanged,
 )
+from streams.decisions.loop_closure import closes_loop, loop_closure_rate
 
 # ---------------------------------------------------------------- summary
 SUMMARY_KEYS: Final = (
@@ -105,7 +106,6 @@ class Tally:
         elif event.to_status is TaskStatus.COMPLETED:
             self.completed += 1
             counts["completed"] += 1
-            self.closed_loops.add(rid)
             line = f"{category}: {org} completed"
         elif event.to_status is TaskStatus.FAILED:
             if business == "unmatched":
@@ -117,20 +117,17 @@ class Tally:
                 line = f"{category}: consent does not cover it ({event.reason})"
             else:
                 self.failed[event.reason or "other"] += 1
-                if event.actor.value == "organization":
-                    self.closed_loops.add(rid)
                 line = f"{category}: {org} failed ({event.reason})"
+        if closes_loop(event.to_status.value, business, event.actor.value):
+            self.closed_loops.add(rid)
         if line is not None:
             self.recent.append(line)
             del self.recent[:-8]
 
     def summary(self) -> dict[str, Any]:
         """The summary the issue names (``--json`` prints exactly this object)."""
-        rate = (
-            len(self.closed_loops & self.offered_referrals) / len(self.offered_referrals)
-            if self.offered_referrals
-            else 0.0
-        )
+        offered = self.offered_referrals
+        rate = loop_closure_rate(len(self.closed_loops & offered), len(offered))
         median = statistics.median(self.accept_seconds) if self.accept_seconds else None
         return {
             "screenings": self.screenings,
@@ -141,7 +138,7 @@ class Tally:
             "timeouts": self.timeouts,
             "completed": self.completed,
             "unmatched": dict(sorted(self.unmatched.items())),
-            "loop_closure_rate": round(rate, 3),
+            "loop_closure_rate": rate,
             "median_time_to_accept_s": round(median, 3) if median is not None else None,
             "adt_sent": self.adt_sent,
             "adt_acknowledged": self.adt_acks["AA"],

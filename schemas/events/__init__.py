@@ -48,7 +48,13 @@ from schemas.events.answers import (
 )
 from schemas.events.base import Event, WireModel, new_event_id, utcnow
 from schemas.events.deadletters import DeadLetter, DeadLetterError, DeadLetterSource
-from schemas.events.directory import Capacity, Location, ServiceCapacityChanged, ServiceUpserted
+from schemas.events.directory import (
+    Capacity,
+    CapacityStatus,
+    Location,
+    ServiceCapacityChanged,
+    ServiceUpserted,
+)
 from schemas.events.encounters import (
     MAX_REASONS,
     EncounterAlerted,
@@ -146,6 +152,7 @@ __all__ = [
     "AnswerValue",
     "AnyEvent",
     "Capacity",
+    "CapacityStatus",
     "Code",
     "Consent",
     "ConsentUpdated",

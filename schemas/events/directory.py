@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -44,6 +45,9 @@ class ServiceUpserted(Event):
     service_id: Id
     org_id: PartyId
     name: Name
+    org_name: Name | None = Field(
+        default=None, description="the organization's name, as people read it (added in v1)"
+    )
     status: ServiceStatus
     categories: Annotated[list[Category], Field(max_length=MAX_CATEGORIES)]
     postal_codes: Annotated[list[PostalCode], Field(max_length=MAX_POSTAL_CODES), NULL_IS_EMPTY] = (
@@ -68,12 +72,51 @@ class ServiceUpserted(Event):
         return self
 
 
+class CapacityStatus(StrEnum):
+    """The Gravity IG's (SDOH Clinical Care STU 3) capacity status of a service: codes of
+    ``SDOHCC-CodeSystemTemporaryCodes`` (``SDOHCC-ValueSetCapacityStatus``)."""
+
+    CAPACITY = "capacity"
+    NO_CAPACITY = "no-capacity"
+    WAITLIST = "waitlist"
+    ADDITIONAL_ASSESSMENT_REQUIRED = "additional-assessment-required"
+
+
 class ServiceCapacityChanged(Event):
-    """An organization reports the capacity left in one of its services."""
+    """An organization reports the capacity left in one of its services.
+
+    ``available`` (places left) is required unless ``capacity_status`` (added in v1)
+    is given; ``no-capacity`` means 0 places (a count above 0 with it is refused)."""
 
     event_type: Literal["service.capacity-changed"] = "service.capacity-changed"
     service_id: Id
-    available: Integer = Field(ge=0)
+    available: Integer | None = Field(
+        default=None, ge=0, description="places left; required unless capacity_status is given"
+    )
+    capacity_status: CapacityStatus | None = Field(
+        default=None,
+        description="the IG's capacityStatus: capacity, no-capacity, waitlist, "
+        "additional-assessment-required",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_capacity_is_zero(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and data.get("capacity_status") == CapacityStatus.NO_CAPACITY
+            and data.get("available") is None
+        ):
+            return {**data, "available": 0}
+        return data
+
+    @model_validator(mode="after")
+    def _a_count_or_a_status(self) -> Self:
+        if self.available is None and self.capacity_status is None:
+            raise ValueError("a capacity report needs available or capacity_status")
+        if self.capacity_status is CapacityStatus.NO_CAPACITY and self.available:
+            raise ValueError("capacity_status no-capacity with places available")
+        return self
 
 
-__all__ = ["Capacity", "Location", "ServiceCapacityChanged", "ServiceUpserted"]
+__all__ = ["Capacity", "CapacityStatus", "Location", "ServiceCapacityChanged", "ServiceUpserted"]

@@ -57,7 +57,8 @@ _HOLDING = frozenset(
 
 @dataclass
 class _CapacityReport:
-    available: int
+    #: places left; None: a capacity status without a count (unknown)
+    available: int | None
     at: datetime
 
 
@@ -228,6 +229,8 @@ class NetworkState:
             if service.capacity is None or not reserved:
                 return service
             available = service.capacity.available
+        elif report.available is None:
+            return service.model_copy(update={"capacity": None})
         else:
             available = report.available
         unit = service.capacity.unit if service.capacity else None

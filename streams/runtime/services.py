@@ -167,7 +167,7 @@ class Services:
         monitor = LagMonitor(net.bootstrap, groups, auth=config.kafka_auth)
         net.supervisor.start("lag", monitor.run)
         if config.status_port is not None and config.database_url:
-            from connectors.status.page import StatusPage
+            from connectors.status.page import StatusPage, org_names
 
             page = StatusPage(
                 config.database_url,
@@ -175,6 +175,7 @@ class Services:
                 host=config.http_host,
                 refresh=config.status_refresh,
                 window=config.status_window,
+                names=lambda: org_names(net.view.state.services.values()),
             )
             net.supervisor.start("status", page.run)
 

@@ -233,7 +233,9 @@ async def test_totals_count_the_cohort_opened_in_the_window(ledger: Ledger) -> N
         "cancelled": 0,
         "open": 1,  # b, in progress
         "closed_with_outcome": 2,  # a completed, e failed by its organization
-        "loop_closure_rate": 0.3333,
+        "offered": 5,  # a, b, c, e, g: d never reached an organization
+        "loop_closed": 2,  # a and e, both offered
+        "loop_closure_rate": 0.4,
     }
 
 
@@ -374,6 +376,6 @@ async def test_the_cli_prints_json_csv_and_a_table(ledger: Ledger) -> None:
         "postal_code=10453": "1",
     }
     table = cli_report.render(figures, "table")
-    assert "loop closure 33.3% (2 of 6 closed with an outcome)" in table
+    assert "loop closure 40.0% (2 of 5 offered closed with an outcome)" in table
     assert "time to accept: p50 3h 00m" in table
     assert "housing-instability  10452" in table

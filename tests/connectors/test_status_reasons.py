@@ -9,8 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from connectors.ledger.reporting import build_report, status_snapshot
+from connectors.ledger.reporting import build_report
 from connectors.ledger.sink import Ledger
+from connectors.ledger.snapshot import status_snapshot
 from connectors.status.page import StatusPage
 from deploy import report as cli_report
 from tests.connectors.fresh_db import fresh_database

@@ -59,7 +59,8 @@ CONTRACT_EXAMPLES_JSON: dict[str, str] = {
 """,
     "service.capacity-changed": """
 {"event_id": "7d6c5b4a-3928-4170-8f6e-5d4c3b2a1908", "event_type": "service.capacity-changed",
- "occurred_at": "2026-11-24T17:00:00-05:00", "service_id": "svc-pantry-1", "available": 11}
+ "occurred_at": "2026-11-24T17:00:00-05:00", "service_id": "svc-pantry-1", "available": 11,
+ "capacity_status": "capacity"}
 """,
     "referral.updated": """
 {"event_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "event_type": "referral.updated",

@@ -89,7 +89,10 @@ def _statement() -> dict[str, Any]:
                 },
                 "interaction": [{"code": "transaction"}],
                 "resource": [
-                    {"type": "QuestionnaireResponse", "interaction": _interactions("create")},
+                    {
+                        "type": "QuestionnaireResponse",
+                        "interaction": _interactions("create", "read"),
+                    },
                     {"type": "ServiceRequest", "interaction": _interactions("create", "read")},
                     {"type": "Patient", "interaction": _interactions("read")},
                     {
@@ -108,7 +111,7 @@ def _statement() -> dict[str, Any]:
                     },
                     {
                         "type": "HealthcareService",
-                        "interaction": _interactions("search-type", "update"),
+                        "interaction": _interactions("read", "search-type", "update"),
                     },
                     {"type": "Encounter", "interaction": _interactions("create", "read")},
                     {"type": "Communication", "interaction": _interactions("read", "search-type")},

@@ -12,9 +12,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from connectors.fhir.inputs import GatewayInputError, operation_outcome
 from connectors.fhir.mapping import fhir_id
 from connectors.fhir.patients import Resolver
+from connectors.fhir.screening_reads import questionnaire_response, screening_record
 from connectors.fhir.screenings import referral_from, screening_from
 from connectors.gateway.dependencies import Clinic, Party, Running
-from connectors.gateway.rest import JSON_BODY, fhir, mapped, resource_body
+from connectors.gateway.rest import JSON_BODY, fhir, mapped, read_answer, resource_body
 from connectors.gateway.routers.encounters import facility_transaction
 from schemas.events import Event
 
@@ -26,7 +27,21 @@ async def post_questionnaire_response(request: Request, who: Clinic, gateway: Ru
     qr = await resource_body(request, "QuestionnaireResponse")
     event, consented = mapped(lambda: screening_from(qr, Resolver()))
     await gateway.publish(who, event.patient.id, event)
-    return _accepted(event.screening_id, consented)
+    kept = screening_record(event.model_dump(mode="json"))
+    gateway.view(who).keep_screening(kept)
+    location = f"{gateway.config.base_url}/fhir/QuestionnaireResponse/{fhir_id(event.screening_id)}"
+    return _accepted(event.screening_id, consented, location)
+
+
+@router.get("/fhir/QuestionnaireResponse/{response_id}")
+async def read_questionnaire_response(response_id: str, who: Party, gateway: Running) -> Response:
+    """A screening the clinic posted (404 to any other party): what the network knows of
+    it without answers or demographics (:mod:`connectors.fhir.screening_reads`)."""
+    view = await gateway.ready_view(who) if who.kind == "clinic" else None
+    for screening_id, kept in list(view.screenings.items() if view else ()):
+        if response_id in (screening_id, fhir_id(screening_id)):
+            return read_answer(questionnaire_response(kept), kept["at"])
+    raise StarletteHTTPException(404, "no such QuestionnaireResponse")
 
 
 @router.post("/fhir/ServiceRequest", openapi_extra=JSON_BODY, status_code=201)
@@ -117,7 +132,7 @@ def _transaction(
     return events, answers
 
 
-def _accepted(ident: str, consented: bool) -> Response:
+def _accepted(ident: str, consented: bool, location: str) -> Response:
     outcome = operation_outcome(
         f"accepted as screening {ident}", severity="information", code="informational"
     )
@@ -131,7 +146,7 @@ def _accepted(ident: str, consented: bool) -> Response:
                 "organization",
             }
         )
-    return fhir(outcome, 201)
+    return fhir(outcome, 201, {"Location": location})
 
 
 __all__ = ["router"]

@@ -82,7 +82,7 @@ def figures() -> dict[str, Any]:
 
 
 def empty_report(encounters: dict[str, Any] | None) -> dict[str, Any]:
-    totals = {"loop_closure_rate": None, "closed_with_outcome": 0}
+    totals = {"loop_closure_rate": None, "closed_with_outcome": 0, "offered": 0, "loop_closed": 0}
     totals |= {k: 0 for k in ("opened", "accepted", "completed", "failed", "rejected")}
     totals |= {k: 0 for k in ("timed_out", "unmatched", "expired", "consent_required")}
     totals |= {"cancelled": 0, "open": 0}
