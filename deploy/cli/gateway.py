@@ -108,6 +108,7 @@ def config_from(settings: Settings) -> GatewayConfig:
         retry_base=settings.gateway_webhook_retry_base,
         webhook_ca=str(settings.gateway_webhook_ca) if settings.gateway_webhook_ca else None,
         base_url=base.rstrip("/"),
+        confirm_wait=settings.gateway_confirm_wait,
         policy=Policy(
             allow_private=settings.gateway_allow_private_webhooks,
             attempt_deadline=settings.gateway_webhook_deadline,

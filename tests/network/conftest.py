@@ -21,7 +21,7 @@ from schemas.events import Event, to_bytes
 from schemas.topics import Topics
 
 #: What the network answers a party of its own messages, on the party's inbox topic.
-ANSWER_TYPES = frozenset({"message.refused", "screening.answered"})
+ANSWER_TYPES = frozenset({"message.refused", "screening.answered", "referral.status-recorded"})
 
 
 def now() -> datetime:

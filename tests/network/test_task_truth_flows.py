@@ -1,0 +1,147 @@
+"""Tasks show the network's truth (issue 18, item 14), on the real broker with a real
+worker and `refnet gateway` as its own process.
+
+An organization answering through its own Kafka client (a plain aiokafka producer)
+reads the network's status through the gateway and in the web inbox (completed, no
+Accept or Reject); a PATCH the lifecycle forbids is refused before anything is
+published; an update the network refuses shows as refused on the Task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.fhir.mapping import fhir_id
+from connectors.fhir.tasks import REFUSED_PREFIX
+from streams.decisions.commands import network_referral_id
+from tests.network import builders as b
+from tests.network.conftest import Network, network  # noqa: F401 - the fixture
+from tests.network.test_gateway_flows import GatewayProcess, auth, eventually, provision
+
+pytestmark = pytest.mark.integration
+
+CLINIC, ORG = "truth-clinic", "truth-pantry"
+
+
+def _answer(rid: str, status: str, offer: dict[str, Any], **fields: Any) -> Any:
+    """What an organization's own Kafka client sends: bound to the offer it answers."""
+    event = b.status(rid, status, **fields)
+    return event.model_copy(update={"attempt": offer["attempt"], "service_id": offer["service_id"]})
+
+
+async def test_tasks_show_the_networks_status_and_forbidden_moves_publish_nothing(
+    network: Network,  # noqa: F811
+) -> None:
+    t = network.topics
+    await network.provision([], [])
+    tokens = await asyncio.to_thread(provision, network, [CLINIC], [ORG])
+    await network.publish(t.directory, "svc-food", b.service("svc-food", ORG))
+    network.start_worker()
+    gateway = GatewayProcess(network)
+    gateway.start()
+    org = auth(tokens[ORG])
+    patch = {**org, "Content-Type": "application/json-patch+json"}
+    done_rid, open_rid = (network_referral_id(CLINIC, r) for r in ("ref-1", "ref-2"))
+    try:
+        await gateway.up()
+        await network.publish(t.clinic_submissions(CLINIC), "pt-1", b.requested("ref-1"))
+        second = b.requested("ref-2", patient_fields=b.patient("pt-2"))
+        await network.publish(t.clinic_submissions(CLINIC), "pt-2", second)
+        offers = await network.read(t.org_referrals(ORG), count=2, timeout=60)
+        offer = {o["referral_id"]: o for o in offers}
+
+        # the organization accepts and completes ref-1 through its own Kafka client
+        await network.publish(
+            t.org_updates(ORG), done_rid, _answer(done_rid, "accepted", offer[done_rid])
+        )
+        completed = _answer(done_rid, "completed", offer[done_rid], outcome="enrolled")
+        await network.publish(t.org_updates(ORG), done_rid, completed)
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
+
+            async def task(rid: str, status: str) -> dict[str, Any] | None:
+                got = await client.get(f"/fhir/Task/{fhir_id(rid)}", headers=org)
+                body: dict[str, Any] = got.json()
+                return body if got.status_code == 200 and body["status"] == status else None
+
+            done = await eventually(lambda: task(done_rid, "completed"), what="completed")
+            assert "enrolled" in str(done["output"])
+
+            # a move the lifecycle forbids (requested -> completed) is refused and not sent
+            forbidden = [
+                {"op": "replace", "path": "/status", "value": "completed"},
+                {"op": "add", "path": "/output", "value": [{"valueString": "done"}]},
+            ]
+            refused = await client.patch(
+                f"/fhir/Task/{fhir_id(open_rid)}", json=forbidden, headers=patch
+            )
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["resourceType"] == "OperationOutcome"
+            assert "requested" in refused.text and "completed" in refused.text
+            sent = await network.read(t.org_updates(ORG), timeout=3)
+            assert [v["referral_id"] for v in sent] == [done_rid, done_rid]
+
+            # an update the network refuses (in-progress before accepting, sent by the
+            # organization's Kafka client) shows as refused; the status stays the network's
+            early = _answer(open_rid, "in-progress", offer[open_rid])
+            await network.publish(t.org_updates(ORG), open_rid, early)
+
+            async def refused_note() -> dict[str, Any] | None:
+                found = await task(open_rid, "requested")
+                notes = (found or {}).get("note") or []
+                return found if any(n["text"].startswith(REFUSED_PREFIX) for n in notes) else None
+
+            await eventually(refused_note, what="the refusal on the Task")
+
+            # an allowed PATCH is answered with the network's decision
+            accept = [{"op": "replace", "path": "/status", "value": "accepted"}]
+            accepted = await client.patch(
+                f"/fhir/Task/{fhir_id(open_rid)}", json=accept, headers=patch
+            )
+            assert accepted.status_code == 200, accepted.text
+            assert accepted.json()["status"] == "accepted" and "note" not in accepted.json()
+
+            # the clinic cancels: the offer is withdrawn; a late update is refused, shown so
+            await network.publish(t.clinic_submissions(CLINIC), "pt-2", b.cancelled("ref-2"))
+            await eventually(lambda: task(open_rid, "cancelled"), what="the withdrawal")
+            late = _answer(open_rid, "in-progress", offer[open_rid])
+            await network.publish(t.org_updates(ORG), open_rid, late)
+
+            async def withdrawn_refused() -> dict[str, Any] | None:
+                found = await task(open_rid, "cancelled")
+                notes = (found or {}).get("note") or []
+                return found if any("withdrawn" in n["text"] for n in notes) else None
+
+            await eventually(withdrawn_refused, what="the late update refused on the Task")
+        await _inbox_shows_completed_without_buttons(gateway, tokens[ORG])
+    finally:
+        gateway.stop()
+
+
+async def _inbox_shows_completed_without_buttons(gateway: GatewayProcess, token: str) -> None:
+    from playwright.async_api import async_playwright
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    assert Path(chromium).exists(), "chromium is missing: deploy/bootstrap.sh installs it"
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844})
+            await page.goto(f"{gateway.url}/inbox")
+            await page.fill("#token", token)
+            await page.click("#signin-button")
+            # locators, not wait_for_function: the inbox's CSP forbids eval
+            done = page.locator(".task[data-status='completed']")
+            await done.wait_for(timeout=20_000)
+            assert await done.locator(".actions button").count() == 0
+            assert await page.locator(".task[data-status='requested']").count() == 0
+            refused = page.locator(".task[data-refused='true'] .refused")
+            await refused.wait_for(timeout=20_000)
+            assert (await refused.inner_text()).startswith(REFUSED_PREFIX)
+        finally:
+            await browser.close()
