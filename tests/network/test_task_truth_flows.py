@@ -35,6 +35,29 @@ def _answer(rid: str, status: str, offer: dict[str, Any], **fields: Any) -> Any:
     return event.model_copy(update={"attempt": offer["attempt"], "service_id": offer["service_id"]})
 
 
+class OrgTasks:
+    """The organization's Tasks through the gateway."""
+
+    def __init__(self, client: httpx.AsyncClient, token: str) -> None:
+        self.client = client
+        self.headers = {**auth(token), "Content-Type": "application/json-patch+json"}
+
+    async def task(self, rid: str, status: str, note: str = "") -> dict[str, Any] | None:
+        """The Task of ``rid`` once it reads ``status`` (and a network note holding ``note``)."""
+        got = await self.client.get(f"/fhir/Task/{fhir_id(rid)}", headers=self.headers)
+        body: dict[str, Any] = got.json()
+        if got.status_code != 200 or body["status"] != status:
+            return None
+        texts = [n["text"] for n in body.get("note") or []]
+        if note and not any(t.startswith(REFUSED_PREFIX) and note in t for t in texts):
+            return None
+        return body
+
+    async def patch(self, rid: str, operations: list[dict[str, Any]]) -> httpx.Response:
+        path = f"/fhir/Task/{fhir_id(rid)}"
+        return await self.client.patch(path, json=operations, headers=self.headers)
+
+
 async def test_tasks_show_the_networks_status_and_forbidden_moves_publish_nothing(
     network: Network,  # noqa: F811
 ) -> None:
@@ -45,8 +68,6 @@ async def test_tasks_show_the_networks_status_and_forbidden_moves_publish_nothin
     network.start_worker()
     gateway = GatewayProcess(network)
     gateway.start()
-    org = auth(tokens[ORG])
-    patch = {**org, "Content-Type": "application/json-patch+json"}
     done_rid, open_rid = (network_referral_id(CLINIC, r) for r in ("ref-1", "ref-2"))
     try:
         await gateway.up()
@@ -57,28 +78,22 @@ async def test_tasks_show_the_networks_status_and_forbidden_moves_publish_nothin
         offer = {o["referral_id"]: o for o in offers}
 
         # the organization accepts and completes ref-1 through its own Kafka client
-        await network.publish(
-            t.org_updates(ORG), done_rid, _answer(done_rid, "accepted", offer[done_rid])
-        )
+        accepted = _answer(done_rid, "accepted", offer[done_rid])
+        await network.publish(t.org_updates(ORG), done_rid, accepted)
         completed = _answer(done_rid, "completed", offer[done_rid], outcome="enrolled")
         await network.publish(t.org_updates(ORG), done_rid, completed)
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
-
-            async def task(rid: str, status: str) -> dict[str, Any] | None:
-                got = await client.get(f"/fhir/Task/{fhir_id(rid)}", headers=org)
-                body: dict[str, Any] = got.json()
-                return body if got.status_code == 200 and body["status"] == status else None
-
-            done = await eventually(lambda: task(done_rid, "completed"), what="completed")
+            tasks = OrgTasks(client, tokens[ORG])
+            done = await eventually(lambda: tasks.task(done_rid, "completed"), what="completed")
             assert "enrolled" in str(done["output"])
 
             # a move the lifecycle forbids (requested -> completed) is refused and not sent
-            forbidden = [
-                {"op": "replace", "path": "/status", "value": "completed"},
-                {"op": "add", "path": "/output", "value": [{"valueString": "done"}]},
-            ]
-            refused = await client.patch(
-                f"/fhir/Task/{fhir_id(open_rid)}", json=forbidden, headers=patch
+            refused = await tasks.patch(
+                open_rid,
+                [
+                    {"op": "replace", "path": "/status", "value": "completed"},
+                    {"op": "add", "path": "/output", "value": [{"valueString": "done"}]},
+                ],
             )
             assert refused.status_code == 409, refused.text
             assert refused.json()["resourceType"] == "OperationOutcome"
@@ -86,41 +101,34 @@ async def test_tasks_show_the_networks_status_and_forbidden_moves_publish_nothin
             sent = await network.read(t.org_updates(ORG), timeout=3)
             assert [v["referral_id"] for v in sent] == [done_rid, done_rid]
 
-            # an update the network refuses (in-progress before accepting, sent by the
-            # organization's Kafka client) shows as refused; the status stays the network's
-            early = _answer(open_rid, "in-progress", offer[open_rid])
-            await network.publish(t.org_updates(ORG), open_rid, early)
-
-            async def refused_note() -> dict[str, Any] | None:
-                found = await task(open_rid, "requested")
-                notes = (found or {}).get("note") or []
-                return found if any(n["text"].startswith(REFUSED_PREFIX) for n in notes) else None
-
-            await eventually(refused_note, what="the refusal on the Task")
-
-            # an allowed PATCH is answered with the network's decision
-            accept = [{"op": "replace", "path": "/status", "value": "accepted"}]
-            accepted = await client.patch(
-                f"/fhir/Task/{fhir_id(open_rid)}", json=accept, headers=patch
-            )
-            assert accepted.status_code == 200, accepted.text
-            assert accepted.json()["status"] == "accepted" and "note" not in accepted.json()
-
-            # the clinic cancels: the offer is withdrawn; a late update is refused, shown so
-            await network.publish(t.clinic_submissions(CLINIC), "pt-2", b.cancelled("ref-2"))
-            await eventually(lambda: task(open_rid, "cancelled"), what="the withdrawal")
-            late = _answer(open_rid, "in-progress", offer[open_rid])
-            await network.publish(t.org_updates(ORG), open_rid, late)
-
-            async def withdrawn_refused() -> dict[str, Any] | None:
-                found = await task(open_rid, "cancelled")
-                notes = (found or {}).get("note") or []
-                return found if any("withdrawn" in n["text"] for n in notes) else None
-
-            await eventually(withdrawn_refused, what="the late update refused on the Task")
+            await _refused_updates_show_on_the_task(network, tasks, open_rid, offer[open_rid])
         await _inbox_shows_completed_without_buttons(gateway, tokens[ORG])
     finally:
         gateway.stop()
+
+
+async def _refused_updates_show_on_the_task(
+    network: Network,  # noqa: F811
+    tasks: OrgTasks,
+    rid: str,
+    offer: dict[str, Any],
+) -> None:
+    t = network.topics
+    # an update the network refuses (in-progress before accepting, from the organization's
+    # Kafka client) shows as refused; the status stays the network's
+    await network.publish(t.org_updates(ORG), rid, _answer(rid, "in-progress", offer))
+    await eventually(lambda: tasks.task(rid, "requested", "transition"), what="the refusal")
+
+    # an allowed PATCH is answered with the network's decision, and the refusal is gone
+    accepted = await tasks.patch(rid, [{"op": "replace", "path": "/status", "value": "accepted"}])
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "accepted" and "note" not in accepted.json()
+
+    # the clinic cancels: the offer is withdrawn; a late update is refused, and shown so
+    await network.publish(t.clinic_submissions(CLINIC), "pt-2", b.cancelled("ref-2"))
+    await eventually(lambda: tasks.task(rid, "cancelled"), what="the withdrawal")
+    await network.publish(t.org_updates(ORG), rid, _answer(rid, "in-progress", offer))
+    await eventually(lambda: tasks.task(rid, "cancelled", "withdrawn"), what="the late refusal")
 
 
 async def _inbox_shows_completed_without_buttons(gateway: GatewayProcess, token: str) -> None:
