@@ -19,6 +19,7 @@ import pytest
 
 from connectors.fhir.mapping import fhir_id
 from connectors.fhir.tasks import REFUSED_PREFIX
+from schemas.events import DeadLetterSource, MessageRefused, OfferState, ReferralOffered, Refusal
 from streams.decisions.commands import network_referral_id
 from tests.network import builders as b
 from tests.network.conftest import Network, network  # noqa: F401 - the fixture
@@ -153,3 +154,48 @@ async def _inbox_shows_completed_without_buttons(gateway: GatewayProcess, token:
             assert (await refused.inner_text()).startswith(REFUSED_PREFIX)
         finally:
             await browser.close()
+
+
+async def test_an_update_the_network_refuses_after_it_was_sent_answers_409_with_its_rule(
+    network: Network,  # noqa: F811
+) -> None:
+    """No worker: the test plays the network, refusing the update the gateway published."""
+    t = network.topics
+    tokens = await asyncio.to_thread(provision, network, [CLINIC], [ORG])
+    gateway = GatewayProcess(network)
+    gateway.start()
+    rid = network_referral_id(CLINIC, "ref-9")
+    offer = ReferralOffered.new(
+        referral_id=rid,
+        service_id="svc-1",
+        category="food-insecurity",
+        respond_by="2030-01-01T00:00:00Z",
+        attempt=1,
+        patient={"given_name": "Colin", "phone": "+17185550100", "postal_code": "10451"},
+    )
+    try:
+        await gateway.up()
+        await network.publish(t.org_referrals(ORG), rid, offer)
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
+            tasks = OrgTasks(client, tokens[ORG])
+            await eventually(lambda: tasks.task(rid, "requested"), what="the offer")
+            accept = [{"op": "replace", "path": "/status", "value": "accepted"}]
+            patching = asyncio.create_task(tasks.patch(rid, accept))
+            (sent,) = await network.read(t.org_updates(ORG), count=1, timeout=30)
+            refusal = MessageRefused.new(
+                source=DeadLetterSource(topic=t.org_updates(ORG), partition=0, offset=0, key=rid),
+                refused_event_id=sent["event_id"],
+                refused_event_type="referral.status-changed",
+                referral_id=rid,
+                error=Refusal(kind="transition", rule="the offer was withdrawn meanwhile"),
+                referral_state=OfferState(offer="withdrawn", attempt=1),
+            )
+            await network.publish(t.org_referrals(ORG), rid, refusal)
+            answered = await patching
+            assert answered.status_code == 409, answered.text
+            assert answered.json()["resourceType"] == "OperationOutcome"
+            assert "the offer was withdrawn meanwhile" in answered.text
+            task = await tasks.task(rid, "requested", "withdrawn meanwhile")
+            assert task is not None, "the Task keeps the network's status and shows the refusal"
+    finally:
+        gateway.stop()
