@@ -272,6 +272,13 @@ class Settings(BaseModel):
         le=100_000,
         description="Connections and requests the gateway serves at once (more: 503).",
     )
+    gateway_confirm_wait: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="Seconds an organization's Task update (PATCH, PUT) waits for the "
+        "network's answer before it is answered 202 (the report pending).",
+    )
 
     # ---- refnet mllp: HL7 v2 ADT over MLLP (docs/encounters.md)
     mllp_host: str = Field(

@@ -52,7 +52,13 @@ ALLOWED_EVENT_TYPES: Final[dict[TopicKind, frozenset[str]]] = {
         {"referral.updated", "screening.answered", "message.refused", "encounter.alerted"}
     ),
     TopicKind.ORG_REFERRALS: frozenset(
-        {"referral.offered", "referral.withdrawn", "message.refused", "encounter.alerted"}
+        {
+            "referral.offered",
+            "referral.withdrawn",
+            "message.refused",
+            "encounter.alerted",
+            "referral.status-recorded",
+        }
     ),
     TopicKind.ORG_UPDATES: frozenset({"referral.status-changed", "service.capacity-changed"}),
     TopicKind.DIRECTORY: frozenset({"service.upserted"}),

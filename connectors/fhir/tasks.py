@@ -8,9 +8,16 @@ Patient) with only the offer's minimum-necessary fields, and write a Task back:
 its ``status`` becomes ``referral.status-changed``; the reason is
 ``statusReason`` (its first coding's code, else its text), the outcome the first
 ``output`` value (string, or a CodeableConcept's code or text, else the first
-coded output's code), the note the first ``note.text``. Codings travel too
-(:mod:`connectors.fhir.codings`): the statusReason's coding and the coded outputs;
-the offer's ServiceRequest shows the clinic's own ``code``.
+coded output's code), the note the first ``note.text`` (but the network's own
+notes). Codings travel too (:mod:`connectors.fhir.codings`): the statusReason's
+coding and the coded outputs; the offer's ServiceRequest shows the clinic's own
+``code``.
+
+An organization's Task shows the network's truth: ``requested`` until the network
+confirms an answer (``referral.status-recorded``: its status, reason, outcome and
+their codings), ``cancelled`` once the offer is withdrawn; the network's refusal of
+its last update (``message.refused``) is a ``note`` by the network naming the rule,
+and the status stays what the network has.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ from schemas.events import ReferralOffered, ReferralStatusChanged
 NETWORK_ORG: Final = "refnet"
 #: What an organization may set a Task's status to (FHIR Task.status = OrgStatus values).
 ORG_STATUSES: Final = frozenset(s.value for s in OrgStatus)
+#: How a Task's note of the network's refusal of the organization's last update begins.
+REFUSED_PREFIX: Final = "The network refused the last update"
 #: The Task statuses after which a referral no longer changes.
 CLOSED: Final = frozenset({"completed", "failed", "rejected", "cancelled"})
 
@@ -99,12 +108,12 @@ def org_task(
     offer = ReferralOffered.model_validate(record["offer"])
     ident = fhir_id(offer.referral_id)
     patient_id = f"p-{ident}"[:64]
-    own = record.get("own") or {}
+    recorded = record.get("recorded") or {}
     withdrawn = record.get("withdrawn")
     if withdrawn:
         status, reason = "cancelled", withdrawn
     else:
-        status, reason = own.get("status", "requested"), own.get("reason")
+        status, reason = recorded.get("status", "requested"), recorded.get("reason")
     patient = _offer_patient(offer, patient_id)
     service_request = _offer_service_request(offer, org_id, ident, patient_id, status)
     task: dict[str, Any] = {
@@ -127,14 +136,27 @@ def org_task(
         "restriction": {"period": {"end": offer.respond_by.isoformat()}},
     }
     if reason:
-        coded = None if withdrawn else stored_coding(own.get("reason_coding"))
+        coded = None if withdrawn else stored_coding(recorded.get("reason_coding"))
         task["statusReason"] = status_reason(reason, None, coded) if coded else {"text": reason}
-    outputs = task_output(own.get("outcome"), stored_outputs(own.get("outputs")))
+    outputs = task_output(recorded.get("outcome"), stored_outputs(recorded.get("outputs")))
     if outputs:
         task["output"] = outputs
-    if own.get("note"):
-        task["note"] = [{"text": own["note"]}]
+    refused = record.get("refused")
+    if refused:
+        task["note"] = [refusal_note(refused)]
     return task, service_request, patient
+
+
+def refusal_note(refused: Mapping[str, Any]) -> dict[str, Any]:
+    """The network's refusal of the organization's last update, as a Task ``note`` (the
+    Task keeps the status the network has): authored by the network, when, the kind and
+    the rule, and where the organization's offer stands (withdrawn, closed, not-offered)."""
+    return {
+        "authorReference": {"reference": f"Organization/{NETWORK_ORG}"},
+        "time": refused["at"],
+        "text": f"{REFUSED_PREFIX} ({refused['kind']}): {refused['rule']}"
+        + (f" (its offer: {refused['offer']})" if refused.get("offer") else ""),
+    }
 
 
 def _clinic_task_reference(referral_id: str) -> dict[str, Any]:
@@ -148,14 +170,10 @@ def _clinic_task_reference(referral_id: str) -> dict[str, Any]:
 
 
 def last_modified(record: Mapping[str, Any], offer: ReferralOffered) -> str:
-    """The latest of the offer's (or withdrawal's) time and the organization's last answer:
-    it never goes backwards after the organization changes the Task."""
+    """The latest of the offer's, its withdrawal's and the network's confirmation of the
+    organization's last answer: it never goes backwards (the view reads in order)."""
     times = [datetime.fromisoformat(record.get("modified") or offer.occurred_at.isoformat())]
-    own = record.get("own") or {}
-    if isinstance(own.get("updated_at"), int | float):
-        times.append(datetime.fromtimestamp(own["updated_at"], UTC))
-    if isinstance(own.get("modified"), str):
-        times.append(datetime.fromisoformat(own["modified"]))
+    times.append(offer.occurred_at)
     latest = max(t if t.tzinfo else t.replace(tzinfo=UTC) for t in times)
     return latest.isoformat()
 
@@ -212,6 +230,10 @@ def _concept_value(concept: object) -> str | None:
     return nonblank(concept.get("text"))
 
 
+def _by_network(note: Mapping[str, Any]) -> bool:
+    return note.get("authorReference") == {"reference": f"Organization/{NETWORK_ORG}"}
+
+
 def status_change_from(
     task: object, referral_id: str, offer: ReferralOffered | None = None
 ) -> ReferralStatusChanged:
@@ -238,7 +260,10 @@ def status_change_from(
     concepts = [text for o in values if (text := _concept_value(o.get("valueCodeableConcept")))]
     coded = [o.value.code for o in outputs]
     outcome = next(iter(strings + concepts + coded), None)
-    note = first_text(task.get("note"), "Task.note")
+    notes = task.get("note")
+    if isinstance(notes, list):  # the network's own notes (a refusal) are not the party's
+        notes = [n for n in notes if not (isinstance(n, dict) and _by_network(n))]
+    note = first_text(notes, "Task.note")
     try:
         return ReferralStatusChanged.new(
             referral_id=referral_id,
@@ -259,7 +284,9 @@ __all__ = [
     "CLOSED",
     "NETWORK_ORG",
     "ORG_STATUSES",
+    "REFUSED_PREFIX",
     "clinic_task",
     "org_task",
+    "refusal_note",
     "status_change_from",
 ]

@@ -52,6 +52,8 @@ class GatewayConfig:
     #: receivers' addresses, attempts' deadline and concurrency, per-party limits
     policy: Policy = field(default_factory=Policy)
     ready_timeout: float = 15.0
+    #: how long an organization's Task update waits for the network's answer (seconds)
+    confirm_wait: float = 2.0
     base_url: str = "http://127.0.0.1:8080"
     #: the PostgreSQL of the gateway's state (the ledger's server); None: cannot start
     database_url: str | None = None

@@ -20,7 +20,6 @@ ledger uses. They hold:
   one when it expires (the row stays ``expired``, logged and counted, never
   attempted again). What is kept is what retrying and auditing need: the ids,
   attempts, the last error's category and the times;
-* ``gateway_org_status``: the status an organization last reported through the gateway;
 * ``gateway_capacity``: the capacity an organization last reported per service (the
   first organization to report a service id owns it here);
 * ``gateway_encounters``: the Encounters a facility posted, as it reads them back
@@ -53,7 +52,6 @@ Generation = Callable[[str, str], str | None]
 _PARTY_TABLES: Final = (
     ("gateway_webhooks", "'org'", "org_id"),
     ("gateway_subscriptions", "party_kind", "party_id"),
-    ("gateway_org_status", "'org'", "org_id"),
     ("gateway_capacity", "'org'", "org_id"),
     ("gateway_encounters", "'facility'", "facility_id"),
 )
@@ -400,41 +398,6 @@ class GatewayStore:
         return removed
 
     # ------------------------------------------------------------ organization state
-    async def set_status(
-        self,
-        org_id: str,
-        referral_id: str,
-        status: str,
-        reason: str | None,
-        outcome: str | None,
-        note: str | None,
-    ) -> None:
-        await self.pool.execute(
-            "INSERT INTO gateway_org_status VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "ON CONFLICT (org_id, referral_id) DO UPDATE SET status = $3, reason = $4, "
-            "outcome = $5, note = $6, updated_at = $7, token = $8",
-            org_id,
-            referral_id,
-            status,
-            reason,
-            outcome,
-            note,
-            time.time(),
-            self._token("org", org_id),
-        )
-
-    async def statuses(self, org_id: str) -> dict[str, dict[str, Any]]:
-        rows = await self.pool.fetch(
-            "SELECT referral_id, status, reason, outcome, note, updated_at "
-            "FROM gateway_org_status WHERE org_id = $1 AND token = $2",
-            org_id,
-            self._token("org", org_id),
-        )
-        return {
-            r: {"status": s, "reason": why, "outcome": o, "note": n, "updated_at": at}
-            for r, s, why, o, n, at in rows
-        }
-
     async def set_capacity(self, org_id: str, service_id: str, report: dict[str, Any]) -> bool:
         """Keep the capacity ``org_id`` reported for ``service_id``; False (nothing kept)
         when another organization reported that service first."""

@@ -70,17 +70,6 @@ MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
         CREATE INDEX gateway_deliveries_served ON gateway_deliveries (target_id, claimed_at);
         CREATE INDEX gateway_deliveries_pending ON gateway_deliveries (next_at)
             WHERE delivered_at IS NULL AND expired_at IS NULL;
-        CREATE TABLE gateway_org_status (
-            org_id       text NOT NULL,
-            referral_id  text NOT NULL,
-            status       text NOT NULL,
-            reason       text,
-            outcome      text,
-            note         text,
-            updated_at   double precision NOT NULL,
-            token        text NOT NULL,
-            PRIMARY KEY (org_id, referral_id)
-        );
         CREATE TABLE gateway_capacity (
             service_id  text PRIMARY KEY,
             org_id      text NOT NULL,

@@ -32,7 +32,13 @@ from connectors.gateway.tokens import PartyRef
 from connectors.kafka import clients
 from connectors.kafka.auth import KafkaAuth, KafkaAuthError
 from connectors.retry import Backoff
-from schemas.events import EncounterAlerted, Event, to_bytes
+from schemas.events import (
+    EncounterAlerted,
+    Event,
+    MessageRefused,
+    ReferralStatusRecorded,
+    to_bytes,
+)
 from schemas.topics import Topics
 
 log = logging.getLogger("refnet.gateway.views")
@@ -218,27 +224,66 @@ class PartyView:
                 log.exception("gateway listener failed for %s", self.party.label)
 
     def _apply_referral(self, kind: str, rid: str, message: dict[str, Any]) -> bool:
-        """Keep a referral event in ``records``; False if it changes nothing."""
+        """Keep a referral event in ``records``; True if the party's webhooks and
+        Subscriptions hear of it (the network's answers to the organization's own
+        updates change its Task but are not pushed: it hears them in the PATCH's answer).
+
+        An organization's record holds the offer, its withdrawal, the network's last
+        confirmation of the organization's status (``recorded``, from
+        ``referral.status-recorded``) and the last refusal of its updates since
+        (``refused``, from ``message.refused``): the Task shows the network's truth."""
         if self.party.kind == "clinic":
-            record = self.records.setdefault(rid, {"authored_on": message.get("occurred_at")})
-            record["update"] = message
-        elif kind == "referral.offered":
-            record = self.records.setdefault(rid, {})
-            record.update(offer=message, withdrawn=None, modified=message.get("occurred_at"))
-        elif kind == "referral.withdrawn" and rid in self.records:
-            self.records[rid].update(
-                withdrawn=message.get("reason") or "withdrawn",
+            update = self.records.setdefault(rid, {"authored_on": message.get("occurred_at")})
+            update["update"] = message
+            return True
+        if kind == "referral.offered":
+            self.records.setdefault(rid, {}).update(
+                offer=message,
+                withdrawn=None,
+                recorded=None,
+                refused=None,
                 modified=message.get("occurred_at"),
             )
-        else:
+            return True
+        record = self.records.get(rid)
+        if record is None:
             return False
-        return True
+        if kind == "referral.withdrawn":
+            record.update(
+                withdrawn=message.get("reason") or "withdrawn", modified=message.get("occurred_at")
+            )
+            return True
+        if kind == "referral.status-recorded":
+            recorded = ReferralStatusRecorded.model_validate(message)
+            record.update(
+                recorded=recorded.model_dump(mode="json"),
+                refused=None,
+                modified=recorded.occurred_at.isoformat(),
+            )
+        elif kind == "message.refused":
+            refused = MessageRefused.model_validate(message)
+            record["refused"] = {
+                "event_id": str(refused.refused_event_id) if refused.refused_event_id else None,
+                "kind": refused.error.kind.value,
+                "rule": refused.error.rule,
+                "offer": refused.referral_state.offer if refused.referral_state else None,
+                "at": refused.occurred_at.isoformat(),
+            }
+        return False
 
 
 #: The event types a view follows on each kind of party's inbox; others are ignored.
 _FOLLOWED = {
     "clinic": frozenset({"referral.updated", "encounter.alerted"}),
-    "org": frozenset({"referral.offered", "referral.withdrawn", "encounter.alerted"}),
+    "org": frozenset(
+        {
+            "referral.offered",
+            "referral.withdrawn",
+            "referral.status-recorded",
+            "message.refused",
+            "encounter.alerted",
+        }
+    ),
     "facility": frozenset[str](),
 }
 

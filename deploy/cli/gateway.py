@@ -123,6 +123,7 @@ def config_from(settings: Settings) -> GatewayConfig:
         base_url=base.rstrip("/"),
         database_url=database,
         delivery_lease=settings.gateway_delivery_lease,
+        confirm_wait=settings.gateway_confirm_wait,
         policy=Policy(
             allow_private=settings.gateway_allow_private_webhooks,
             attempt_deadline=settings.gateway_webhook_deadline,

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.codes import Category, DeadLetterKind, Instrument, TaskStatus
+from schemas.codes import BusinessStatus, Category, DeadLetterKind, Instrument, TaskStatus
 from schemas.events.base import Event, WireModel
 from schemas.events.deadletters import DeadLetterSource
 from schemas.events.fields import (
@@ -25,8 +25,10 @@ from schemas.events.fields import (
     Id,
     Integer,
     Note,
+    Reason,
     Timestamp,
 )
+from schemas.events.referrals import Coding, Outputs
 from schemas.events.screenings import Need
 
 
@@ -79,6 +81,39 @@ class MessageRefused(Event):
     referral_state: OfferState | None = None
 
 
+class ReferralStatusRecorded(Event):
+    """The network recorded an organization's ``referral.status-changed`` (its own
+    referrals topic, key: the referral id): the status of its Task now in force.
+
+    Sent with the change itself (the same decision, the same outbox), so an
+    organization hears every accepted update once; one the network refuses is
+    answered by ``message.refused`` instead. It names the organization's message
+    (``cause_event_id``) and carries nothing of the patient or of another party.
+    """
+
+    event_type: Literal["referral.status-recorded"] = "referral.status-recorded"
+    referral_id: Id
+    status: TaskStatus = Field(
+        description="the organization's Task status now in force (what it reported)"
+    )
+    business_status: BusinessStatus | None = Field(
+        default=None,
+        description="the referral's business status after the change (re-routed after a "
+        "rejection: the network offers it elsewhere)",
+    )
+    reason: Reason | None = None
+    outcome: Reason | None = None
+    attempt: Integer | None = Field(default=None, ge=1, description="the offer answered")
+    service_id: Id | None = Field(default=None, description="the service of the offer answered")
+    cause_event_id: EventId = Field(description="the organization's referral.status-changed")
+    reason_coding: Coding | None = Field(
+        default=None, description="the organization's reason as a coding, as it sent it"
+    )
+    outputs: Outputs = Field(
+        default_factory=list, description="the organization's coded outputs, as it sent them"
+    )
+
+
 class ScreeningReferral(WireModel):
     """A referral a screening opened (or would have: ``outcome`` says)."""
 
@@ -117,6 +152,7 @@ __all__ = [
     "MessageRefused",
     "OfferState",
     "ProblemFound",
+    "ReferralStatusRecorded",
     "Refusal",
     "ScreeningAnswered",
     "ScreeningReferral",

@@ -6,7 +6,7 @@ from typing import Annotated, Final
 
 from pydantic import Field, TypeAdapter
 
-from schemas.events.answers import MessageRefused, ScreeningAnswered
+from schemas.events.answers import MessageRefused, ReferralStatusRecorded, ScreeningAnswered
 from schemas.events.base import Event
 from schemas.events.deadletters import DeadLetter
 from schemas.events.directory import ServiceCapacityChanged, ServiceUpserted
@@ -42,6 +42,7 @@ EVENT_MODELS: Final[tuple[type[Event], ...]] = (
     EncounterNotified,
     EncounterAlerted,
     EncounterRouted,
+    ReferralStatusRecorded,
 )
 
 
@@ -72,7 +73,8 @@ AnyEvent = Annotated[
     | ScreeningAnswered
     | EncounterNotified
     | EncounterAlerted
-    | EncounterRouted,
+    | EncounterRouted
+    | ReferralStatusRecorded,
     Field(discriminator="event_type"),
 ]
 ANY_EVENT_ADAPTER: Final[TypeAdapter[AnyEvent]] = TypeAdapter(AnyEvent)

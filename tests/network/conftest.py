@@ -24,7 +24,7 @@ from schemas.topics import Topics
 from tests.connectors.fresh_db import with_database
 
 #: What the network answers a party of its own messages, on the party's inbox topic.
-ANSWER_TYPES = frozenset({"message.refused", "screening.answered"})
+ANSWER_TYPES = frozenset({"message.refused", "screening.answered", "referral.status-recorded"})
 
 
 def now() -> datetime:

@@ -130,6 +130,13 @@ CONTRACT_EXAMPLES_JSON: dict[str, str] = {
                     "withdrawn_event_id": "0e1d2c3b-4a59-4687-9786-a5b4c3d2e1f0",
                     "status": null, "at": null}}
 """,
+    "referral.status-recorded": """
+{"event_id": "7b6a5948-3d2c-4b1a-9f8e-7d6c5b4a3928", "event_type": "referral.status-recorded",
+ "occurred_at": "2026-11-24T13:40:00.250-05:00", "referral_id": "bronx-health:ref-clinic-42",
+ "status": "accepted", "business_status": null, "reason": null, "outcome": null,
+ "attempt": 1, "service_id": "svc-pantry-1",
+ "cause_event_id": "3f2e1d0c-9b8a-4796-a5b4-c3d2e1f0a9b8"}
+""",
     "screening.answered": """
 {"event_id": "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "event_type": "screening.answered",
  "occurred_at": "2026-11-24T09:15:01-05:00", "screening_id": "scr-0001",

@@ -55,6 +55,7 @@ from schemas.events import (
     ReferralRequested,
     ReferralStateChanged,
     ReferralStatusChanged,
+    ReferralStatusRecorded,
     ReferralUpdated,
     ReferralWithdrawn,
     Refusal,
@@ -371,6 +372,19 @@ screening_answered = st.builds(
     ),
 )
 
+referral_status_recorded = st.builds(
+    ReferralStatusRecorded,
+    **_common,
+    referral_id=ids,
+    status=st.sampled_from(TaskStatus),
+    business_status=optional(st.sampled_from(BusinessStatus)),
+    reason=optional(st.sampled_from(["no-capacity", "other"])),
+    outcome=optional(st.sampled_from(["enrolled"])),
+    attempt=optional(st.integers(min_value=1, max_value=20)),
+    service_id=optional(ids),
+    cause_event_id=st.uuids(),
+)
+
 encounter_reasons = st.builds(
     EncounterReason,
     system=st.sampled_from([ICD10CM_SYSTEM, SNOMED_SYSTEM]),
@@ -441,6 +455,7 @@ EVENT_STRATEGIES: dict[str, st.SearchStrategy[Event]] = {
     "encounter.notified": encounter_notified,
     "encounter.alerted": encounter_alerted,
     "encounter.routed": encounter_routed,
+    "referral.status-recorded": referral_status_recorded,
 }
 assert set(EVENT_STRATEGIES) == set(EVENT_TYPES)
 
@@ -466,6 +481,7 @@ HOME_KIND: dict[str, TopicKind] = {
     "encounter.notified": TopicKind.FACILITY_SUBMISSIONS,
     "encounter.alerted": TopicKind.CLINIC_UPDATES,
     "encounter.routed": TopicKind.REFERRAL_EVENTS,
+    "referral.status-recorded": TopicKind.ORG_REFERRALS,
 }
 
 

@@ -400,6 +400,7 @@ def test_allowed_event_types_follow_the_contract_topic_table() -> None:
             "referral.withdrawn",
             "message.refused",
             "encounter.alerted",
+            "referral.status-recorded",
         },
         TopicKind.SCREENINGS: {"screening.scored"},
         TopicKind.REFERRAL_EVENTS: {"referral.state-changed", "encounter.routed"},

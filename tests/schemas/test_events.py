@@ -438,7 +438,7 @@ def test_new_keeps_an_explicit_event_id_and_time() -> None:
 
 
 def test_event_types_map_every_model_by_its_wire_name() -> None:
-    assert len(EVENT_TYPES) == len(EVENT_MODELS) == 18
+    assert len(EVENT_TYPES) == len(EVENT_MODELS) == 19
     for event_type, model in EVENT_TYPES.items():
         assert model.model_fields["event_type"].default == event_type
 

@@ -270,7 +270,7 @@ def test_an_answer_is_dated_by_the_network_and_keeps_the_party_time_apart() -> N
     )
     now = timedelta(hours=1)
     decision = decide(record, command, ctx(state, now))
-    update, logged_change = (from_bytes(o.value) for o in decision.outputs)
+    update, logged_change, _confirmed = (from_bytes(o.value) for o in decision.outputs)
     assert isinstance(update, ReferralUpdated) and isinstance(logged_change, ReferralStateChanged)
     assert update.occurred_at == T0 + now and logged_change.occurred_at == T0 + now
     assert update.reported_at == claimed and logged_change.reported_at == claimed

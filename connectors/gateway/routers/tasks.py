@@ -1,12 +1,20 @@
 """Referral Tasks: clinics and organizations search and read theirs; organizations update.
 
 A clinic's Tasks come from its updates topic, an organization's from its
-referrals topic with its own last answer (the store) over the offer; anything
-another party owns is absent (404).
+referrals topic: the offer, its withdrawal, and the network's answers to the
+organization's updates (``referral.status-recorded``, ``message.refused``), so each
+Task shows the network's truth; anything another party owns is absent (404).
+
+An organization's update the lifecycle forbids from the network's current status is
+refused (409, or 422 for a missing reason) and nothing is published; an allowed one
+is published and answered with the network's decision if it arrives within
+``confirm_wait`` seconds (200, or 409 naming the network's rule), else 202 with the
+Task as the network has it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -34,7 +42,9 @@ from connectors.gateway.search import parse_search, searchset
 from connectors.gateway.state import Gateway
 from connectors.gateway.tokens import PartyRef
 from connectors.gateway.views import PartyView
-from schemas.events import ReferralOffered
+from schemas.codes import TaskStatus
+from schemas.events import ReferralOffered, ReferralStatusChanged
+from streams.decisions.lifecycle import Forbidden, ForbiddenCode, ReferralState, apply_org_status
 
 router = APIRouter()
 
@@ -78,8 +88,7 @@ async def search_tasks(
     else:
         if not _names_party(values.get("owner"), who):
             return fhir(searchset(base, search, []))
-        own = await gateway.store.statuses(who.id)
-        found = _org_tasks(view, own, wanted, include)
+        found = _org_tasks(view, wanted, include)
     return fhir(searchset(base, search, found))
 
 
@@ -96,17 +105,12 @@ def _clinic_tasks(view: PartyView, wanted: set[str] | None, include: list[str] |
     return found
 
 
-def _org_tasks(
-    view: PartyView,
-    own: dict[str, Any],
-    wanted: set[str] | None,
-    include: list[str] | None,
-) -> Found:
+def _org_tasks(view: PartyView, wanted: set[str] | None, include: list[str] | None) -> Found:
     found: Found = []
-    for rid, record in list(view.records.items()):
+    for record in list(view.records.values()):
         if "offer" not in record:
             continue
-        task, sr, patient = org_task({**record, "own": own.get(rid)}, view.party.id)
+        task, sr, patient = org_task(record, view.party.id)
         if wanted is None or task["status"] in wanted:
             includes: Resources = []
             if _includes(include, "focus"):
@@ -126,8 +130,7 @@ async def _resources(
     if who.kind == "clinic":
         sr, task = clinic_task(record, who.id)
         return rid, task, sr, None
-    own = (await gateway.store.statuses(who.id)).get(rid)
-    task, sr, patient = org_task({**record, "own": own}, who.id)
+    task, sr, patient = org_task(record, who.id)
     return rid, task, sr, patient
 
 
@@ -195,14 +198,16 @@ async def _change_task(
     make: Callable[[dict[str, Any]], Any],
     if_match: str | None = None,
 ) -> Response:
-    """Publish the organization's new Task ``make`` makes of the current one; answer it.
+    """Publish the organization's new Task ``make`` makes of the current one; answer
+    with the network's decision (or 202 while it is pending).
 
-    ``if_match``: the version (``ETag``) the organization changed; another is 412.
+    ``if_match``: the version (``ETag``) the organization changed; another is 412. A
+    move the lifecycle forbids from the network's current status is refused here and
+    nothing is published.
     """
     view = await gateway.ready_view(who)
     rid, record = _find(view, task_id)
-    statuses = await gateway.store.statuses(who.id)
-    current, _, _ = org_task({**record, "own": statuses.get(rid)}, who.id)
+    current, _, _ = org_task(record, who.id)
     check_if_match(if_match, current)
     if record.get("withdrawn"):
         raise GatewayInputError(
@@ -218,18 +223,62 @@ async def _change_task(
         )
     offer = ReferralOffered.model_validate(record["offer"])
     event = mapped(lambda: status_change_from(make(current), rid, offer))
+    _check_move(current["status"], event)
     await gateway.publish(who, rid, event)
-    await gateway.store.set_status(
-        who.id,
-        rid,
-        event.status.value,
-        event.reason,
-        event.outcome,
-        event.note,
+    answer = await _network_answer(view, rid, str(event.event_id), gateway.config.confirm_wait)
+    if answer is not None and answer.get("refused"):
+        raise GatewayInputError(
+            f"the network refused the update ({answer['refused']['kind']}): "
+            f"{answer['refused']['rule']}",
+            status=409,
+            code="business-rule",
+        )
+    task = org_task(view.records.get(rid, record), who.id)[0]
+    response = read_answer(task, task["lastModified"])
+    if answer is None:  # published; the network's report is pending
+        response.status_code = 202
+    return response
+
+
+def _check_move(status: str, event: ReferralStatusChanged) -> None:
+    """Refuse (409; 422 for a missing reason) a move the lifecycle forbids from the
+    network's current status of the organization's Task, naming the rule."""
+    checked = apply_org_status(
+        ReferralState(TaskStatus(status)), event.status, reason=event.reason, outcome=event.outcome
     )
-    own = (await gateway.store.statuses(who.id)).get(rid)
-    task = org_task({**record, "own": own}, who.id)[0]
-    return read_answer(task, task["lastModified"])
+    if isinstance(checked, Forbidden):
+        missing = checked.code is ForbiddenCode.REASON_REQUIRED
+        raise GatewayInputError(
+            f"the network would refuse this update ({checked.code.value}): {checked.message}",
+            status=422 if missing else 409,
+            code="business-rule",
+        )
+
+
+async def _network_answer(
+    view: PartyView, rid: str, event_id: str, within: float
+) -> dict[str, Any] | None:
+    """The referral's record once the network answered ``event_id`` (confirmed it, or
+    refused it: ``refused`` set), waiting at most ``within`` seconds; None meanwhile."""
+
+    def answered() -> dict[str, Any] | None:
+        record = view.records.get(rid) or {}
+        recorded, refused = record.get("recorded") or {}, record.get("refused") or {}
+        if recorded.get("cause_event_id") == event_id:
+            return {**record, "refused": None}
+        if refused.get("event_id") == event_id:
+            return record
+        return None
+
+    if within <= 0:
+        return answered()
+    try:
+        async with asyncio.timeout(within):
+            async with view.changed:
+                await view.changed.wait_for(lambda: answered() is not None)
+    except TimeoutError:
+        return None
+    return answered()
 
 
 def _names_party(value: str | None, party: PartyRef) -> bool:

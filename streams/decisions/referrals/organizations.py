@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from schemas.codes import BusinessStatus, DeadLetterKind, ReasonCode, TaskStatus
-from schemas.events import OfferState
-from streams.decisions.commands import OrganizationRemoved, OrganizationStatus
-from streams.decisions.lifecycle import Forbidden, apply_org_status
+from schemas.events import OfferState, ReferralStatusRecorded
+from streams.decisions.commands import OrganizationRemoved, OrganizationStatus, derived_id
+from streams.decisions.lifecycle import Forbidden, Transition, apply_org_status
+from streams.decisions.outputs import Outgoing
 from streams.decisions.referrals.context import Context, ReferralDecision
-from streams.decisions.referrals.record import ACTIVE_STATUSES, ReferralRecord, offer_over
+from streams.decisions.referrals.record import (
+    ACTIVE_STATUSES,
+    Offer,
+    ReferralRecord,
+    offer_over,
+)
 from streams.decisions.referrals.report import (
     apply_change,
     network_fails,
@@ -77,9 +83,37 @@ def org_status(
         reported_at=event.occurred_at,
         coded=(event.reason_coding, event.outputs),
     )
+    outputs.append(confirmation(record, checked, offer, command, ctx))
     if checked.reroute:
         outputs += route(record, ctx, cause=event.event_id)
     return ReferralDecision(record, outputs)
+
+
+def confirmation(
+    record: ReferralRecord,
+    change: Transition,
+    offer: Offer,
+    command: OrganizationStatus,
+    ctx: Context,
+) -> Outgoing:
+    """``referral.status-recorded`` to the organization: its Task's status now in force
+    (what it reported: ``rejected`` stays rejected for it while the clinic's referral is
+    re-routed), naming its event; ids, codes and its own reason and outcome only."""
+    recorded = ReferralStatusRecorded(
+        event_id=derived_id(record.referral_id, "recorded", record.step),
+        occurred_at=ctx.now,
+        referral_id=record.referral_id,
+        status=change.downstream or change.after.status,
+        business_status=change.after.business_status,
+        reason=change.reason,
+        outcome=change.outcome,
+        attempt=offer.attempt,
+        service_id=offer.service_id,
+        cause_event_id=command.event.event_id,
+        reason_coding=command.event.reason_coding,
+        outputs=command.event.outputs,
+    )
+    return Outgoing.event(ctx.topics.org_referrals(offer.org_id), record.referral_id, recorded)
 
 
 def ended(record: ReferralRecord) -> OfferState | None:
@@ -119,4 +153,4 @@ def org_removed(
     return ReferralDecision(record, outputs)
 
 
-__all__ = ["ended", "org_removed", "org_status"]
+__all__ = ["confirmation", "ended", "org_removed", "org_status"]

@@ -161,13 +161,16 @@ def test_the_organizations_task_is_based_on_the_request_and_part_of_the_clinics_
     assert part_of["identifier"] == {"system": REFERRAL_ID_SYSTEM, "value": "mott-haven:ref-1"}
 
 
-def test_last_modified_follows_the_organizations_own_answer() -> None:
+def test_last_modified_follows_the_networks_record_of_the_organizations_answer() -> None:
     offer = _offer()
     offered, _, _ = org_task({"offer": offer}, "bronx-pantry")
     later = datetime.fromisoformat(offered["lastModified"]) + timedelta(minutes=5)
-    own = {"status": "accepted", "updated_at": later.timestamp()}
-    answered, _, _ = org_task({"offer": offer, "own": own}, "bronx-pantry")
+    recorded = {"status": "accepted"}
+    answered, _, _ = org_task(
+        {"offer": offer, "recorded": recorded, "modified": later.isoformat()}, "bronx-pantry"
+    )
     assert datetime.fromisoformat(answered["lastModified"]) == later
+    assert answered["status"] == "accepted"
 
 
 def test_a_handshake_is_a_backport_notification_of_type_handshake() -> None:

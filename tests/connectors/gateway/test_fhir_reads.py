@@ -24,7 +24,7 @@ import pytest
 
 from connectors.fhir.mapping import fhir_id
 from connectors.fhir.subscriptions import TASK_TOPIC
-from schemas.events import ReferralOffered, ReferralUpdated
+from schemas.events import ReferralOffered, ReferralStatusRecorded, ReferralUpdated
 from tests.network.conftest import Network, network  # noqa: F401 - the fixture
 from tests.network.test_gateway_flows import (
     GatewayProcess,
@@ -181,16 +181,28 @@ async def test_references_are_readable_versioned_and_updated_on_condition(
             headers={**org, "content-type": "text/plain"},
         )
         _outcome(plain, 415)
-        changed = await client.patch(
+        pending = await client.patch(
             f"/fhir/Task/{ident}", json=accept, headers={**patch, "If-Match": read.headers["etag"]}
         )
-        assert changed.status_code == 200, changed.text
-        assert changed.headers["etag"] != read.headers["etag"]
-        again = await client.get(f"/fhir/Task/{ident}", headers=org)
-        assert again.headers["etag"] == changed.headers["etag"]
+        # no worker here: the network's answer is pending, the Task is as the network has it
+        assert pending.status_code == 202, pending.text
+        assert pending.json()["status"] == "requested"
+        assert pending.headers["etag"] == read.headers["etag"]
+        # the test plays the network: it records the organization's update
+        (sent,) = await network.read(network.topics.org_updates(ORG), count=1)
+        recorded = ReferralStatusRecorded.new(
+            referral_id=f"{CLINIC}:ref-0", status="accepted", cause_event_id=sent["event_id"]
+        )
+        await network.publish(network.topics.org_referrals(ORG), f"{CLINIC}:ref-0", recorded)
+
+        async def changed() -> httpx.Response | None:
+            got = await client.get(f"/fhir/Task/{ident}", headers=org)
+            return got if got.json()["status"] == "accepted" else None
+
+        again = await eventually(changed, timeout=30, what="the network's record")
+        assert again.headers["etag"] != read.headers["etag"]
         modified = [datetime.fromisoformat(t["lastModified"]) for t in (task, again.json())]
         assert modified[1] >= modified[0]
-        assert modified[1] >= datetime.fromisoformat(changed.json()["lastModified"])
         # the version read before the change no longer updates
         _outcome(
             await client.patch(

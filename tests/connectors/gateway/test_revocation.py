@@ -45,8 +45,7 @@ async def _register(gateway: Gateway, org: str, url: str) -> tuple[Webhook, Subs
     await store.add_webhook(hook)
     sub = Subscription(f"sub-{org}", "org", org, url, [], {}, time.time(), 0)
     await store.add_subscription(sub)
-    await store.set_status(org, "ref-1", "accepted", None, None, None)
-    await store.set_capacity(org, "svc-1", 3)
+    assert await store.set_capacity(org, f"svc-{org}", {"available": 3})
     return hook, sub
 
 
@@ -114,13 +113,12 @@ async def test_after_rotation_or_reprovisioning_nothing_old_survives(
     # what the old token made is gone at once for reads, and from the tables at the purge
     assert await store.webhooks(ORG) == []
     assert await store.subscription(sub.id) is None
-    assert await store.statuses(ORG) == {} and await store.capacities(ORG) == {}
+    assert await store.capacities(ORG) == {}
     assert await store.encounter(FACILITY, "enc-1") is None
     await gateway.purge()
     for table, column in (
         ("gateway_webhooks", "org_id"),
         ("gateway_subscriptions", "party_id"),
-        ("gateway_org_status", "org_id"),
         ("gateway_capacity", "org_id"),
     ):
         parties = await store.pool.fetch(f"SELECT DISTINCT {column} FROM {table}")
