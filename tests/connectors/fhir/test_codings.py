@@ -18,7 +18,7 @@ from connectors.fhir.patients import Resolver
 from connectors.fhir.screenings import referral_from
 from connectors.fhir.tasks import clinic_task, org_task, status_change_from
 from schemas.codes import RESULTING_ACTIVITY, SDOH_CATEGORY_SYSTEM, SNOMED_SYSTEM
-from schemas.events import ReferralOffered, ReferralUpdated
+from schemas.events import ReferralOffered, ReferralStatusRecorded, ReferralUpdated, new_event_id
 from schemas.events.referrals import Coding, TaskOutput
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "fhir"
@@ -173,18 +173,21 @@ def test_a_bare_reason_code_is_still_read_as_text() -> None:
     assert (event.reason, event.reason_coding) == ("not-eligible", None)
 
 
-def test_the_organizations_own_task_renders_its_kept_coding_and_outputs() -> None:
+def test_the_organizations_own_task_renders_the_codings_the_network_recorded() -> None:
     output = TaskOutput(
         type=Coding(system=SDOH_CATEGORY_SYSTEM, code=RESULTING_ACTIVITY), value=FOOD_PANTRY
     )
-    own = {
-        "status": "completed",
-        "outcome": "467771000124109",
-        "reason": "no-capacity",
-        "reason_coding": {"system": SDOH_CATEGORY_SYSTEM, "code": "no-capacity"},
-        "outputs": [output.model_dump()],
-    }
-    task, _, _ = org_task({"offer": offer(), "own": own}, "bronx-pantry")
+    recorded = ReferralStatusRecorded.new(
+        referral_id="mott-haven:ref-1",
+        status="completed",
+        outcome="467771000124109",
+        reason="no-capacity",
+        reason_coding=Coding(system=SDOH_CATEGORY_SYSTEM, code="no-capacity"),
+        outputs=[output],
+        attempt=1,
+        cause_event_id=new_event_id(),
+    ).model_dump(mode="json")
+    task, _, _ = org_task({"offer": offer(), "recorded": recorded}, "bronx-pantry")
     assert task["statusReason"]["coding"][0] == NO_CAPACITY_JSON
     assert task["output"] == [
         {
