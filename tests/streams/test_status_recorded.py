@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from schemas.codes import BusinessStatus, TaskStatus
+from schemas.codes import SDOH_CATEGORY_SYSTEM, BusinessStatus, TaskStatus
 from schemas.decode import ALLOWED_EVENT_TYPES
 from schemas.events import ReferralStatusRecorded
+from schemas.events.referrals import Coding
 from schemas.topics import TopicKind
 from streams.decisions.commands import derived_id
 from streams.decisions.referrals import decide
@@ -98,3 +99,13 @@ def test_a_refused_change_is_not_confirmed() -> None:
 
 def test_the_organizations_referrals_topic_may_carry_the_confirmation() -> None:
     assert "referral.status-recorded" in ALLOWED_EVENT_TYPES[TopicKind.ORG_REFERRALS]
+
+
+def test_the_confirmation_carries_the_organizations_codings() -> None:
+    said = org_says(ES_ORG, "rejected", reason="no-capacity")
+    coding = Coding(system=SDOH_CATEGORY_SYSTEM, code="no-capacity")
+    event = said.event.model_copy(update={"reason_coding": coding})
+    said = said.model_copy(update={"event": event})
+    (recorded,) = _recorded(decide(opened(), said, ctx()))
+    assert recorded.reason_coding == coding
+    assert recorded.outputs == []
