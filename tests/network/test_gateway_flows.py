@@ -336,8 +336,15 @@ async def test_a_clinic_screening_becomes_an_offer_the_organization_accepts_over
         gateway.start()
         await gateway.up()
         await eventually(lambda: _async(hook_receiver.delivered), timeout=30, what="a delivery")
-        scraped = (await client.get("/metrics")).text
-        assert 'refnet_webhook_deliveries_total{outcome="delivered"} 1.0' in scraped
+        # the receiver answers before the gateway records the delivery: wait for the record
+        delivered = 'refnet_webhook_deliveries_total{outcome="delivered"} '
+
+        async def recorded() -> str | None:
+            scraped = (await client.get("/metrics")).text
+            return scraped if delivered in scraped else None
+
+        scraped = await eventually(recorded, timeout=15, what="the delivery recorded")
+        assert delivered + "1.0" in scraped
 
         # another organization can neither read nor change it
         other = auth(tokens[OTHER])
