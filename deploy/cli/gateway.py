@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import socket
 from typing import Any
 
 import h11
@@ -108,6 +109,9 @@ def config_from(settings: Settings) -> GatewayConfig:
         retry_base=settings.gateway_webhook_retry_base,
         webhook_ca=str(settings.gateway_webhook_ca) if settings.gateway_webhook_ca else None,
         base_url=base.rstrip("/"),
+        replica=settings.gateway_replica or f"{socket.gethostname()}-{settings.gateway_port}",
+        producer_capacity=settings.gateway_producers,
+        producer_idle=settings.gateway_producer_idle,
         policy=Policy(
             allow_private=settings.gateway_allow_private_webhooks,
             attempt_deadline=settings.gateway_webhook_deadline,
