@@ -137,6 +137,39 @@ def _steady_connections(pid: int, port: int, seconds: float = 5.0, limit: float 
     return seen
 
 
+def _parties(
+    args: argparse.Namespace,
+    count: int,
+    bootstrap: str,
+    topics: Topics,
+    clinics: list[str],
+    data_dir: Path,
+    figures: dict[str, Any],
+) -> list[str]:
+    """The parties' topics (timed), a record in each inbox, their tokens; the tokens of
+    the parties whose views are checked for readiness."""
+    orgs = [f"org-{i:05d}" for i in range(count)]
+    specs = [s for o in orgs for s in topics.org_catalog(o)]
+    specs += [s for c in clinics for s in topics.clinic_catalog(c)]
+    step(f"{count}: {len(specs)} topics")
+    t0 = time.perf_counter()
+    apply_topics(bootstrap, specs)
+    figures["topics_s"] = time.perf_counter() - t0
+    inboxes = [topics.org_referrals(o) for o in orgs]
+    inboxes += [topics.clinic_updates(c) for c in clinics]
+    asyncio.run(_fill(bootstrap, inboxes))
+    parties = [("org", o) for o in orgs] + [("clinic", c) for c in clinics]
+    document = {
+        token_hash(f"{TOKEN_PREFIX}bench-{kind}-{pid}"): {"party": kind, "id": pid}
+        for kind, pid in parties
+    }
+    write_private_json(tokens_path(data_dir), document, sort_keys=True)
+    every = max(1, len(parties) // args.sample)
+    sample = [f"{TOKEN_PREFIX}bench-{k}-{p}" for k, p in parties[::every]]
+    sample.append(f"{TOKEN_PREFIX}bench-{parties[-1][0]}-{parties[-1][1]}")
+    return sample
+
+
 def measure(args: argparse.Namespace, count: int) -> dict[str, Any]:
     figures: dict[str, Any] = {"parties": count + args.clinics, "load": load_average()}
     with tempfile.TemporaryDirectory(prefix="refnet-gwscale-") as name:
@@ -149,27 +182,9 @@ def measure(args: argparse.Namespace, count: int) -> dict[str, Any]:
         try:
             bootstrap = broker.start(tie_to_parent=True).bootstrap
             topics = Topics(prefix=f"gw{uuid.uuid4().hex[:6]}", partitions=1)
-            orgs = [f"org-{i:05d}" for i in range(count)]
             clinics = [f"clinic-{i}" for i in range(args.clinics)]
-            specs = [s for o in orgs for s in topics.org_catalog(o)]
-            specs += [s for c in clinics for s in topics.clinic_catalog(c)]
-            step(f"{count}: {len(specs)} topics")
-            t0 = time.perf_counter()
-            apply_topics(bootstrap, specs)
-            figures["topics_s"] = time.perf_counter() - t0
-            inboxes = [topics.org_referrals(o) for o in orgs]
-            inboxes += [topics.clinic_updates(c) for c in clinics]
-            asyncio.run(_fill(bootstrap, inboxes))
-            parties = [("org", o) for o in orgs] + [("clinic", c) for c in clinics]
             data_dir = tmp / "data"
-            document = {
-                token_hash(f"{TOKEN_PREFIX}bench-{kind}-{pid}"): {"party": kind, "id": pid}
-                for kind, pid in parties
-            }
-            write_private_json(tokens_path(data_dir), document, sort_keys=True)
-            every = max(1, len(parties) // args.sample)
-            sample = [f"{TOKEN_PREFIX}bench-{k}-{p}" for k, p in parties[::every]]
-            sample.append(f"{TOKEN_PREFIX}bench-{parties[-1][0]}-{parties[-1][1]}")
+            sample = _parties(args, count, bootstrap, topics, clinics, data_dir, figures)
             port = free_port()
             env = worker_env(
                 {

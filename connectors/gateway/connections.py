@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from prometheus_client import Gauge
+from aiokafka.errors import TopicAuthorizationFailedError
+from prometheus_client import Counter, Gauge
 
 from connectors.gateway.tokens import PartyRef
 from connectors.kafka import clients
@@ -43,9 +44,15 @@ RECONNECT = Backoff(first=1.0, cap=30.0)
 SWEEP_EVERY = 5.0
 #: how often the reader looks again for inbox topics not found (seconds)
 MISSING_RETRY = 2.0
+#: how long an inbox the broker refuses the gateway is left out before trying again (seconds)
+REFUSED_RETRY = 60.0
 
 OPEN_PRODUCERS = Gauge(
     "refnet_gateway_open_producers", "Kafka producers the gateway holds open (writing as parties)"
+)
+REFUSED = Counter(
+    "refnet_gateway_inbox_refusals",
+    "Times the broker refused the gateway's reader READ on a party's inbox topic",
 )
 FOLLOWED = Gauge(
     "refnet_gateway_followed_inboxes", "Party inbox topics the gateway's reader follows"
@@ -84,6 +91,8 @@ class InboxReader:
         self._task: asyncio.Task[None] | None = None
         self._swept = 0.0
         self._missing: list[str] = []
+        #: topics the broker refused to let the gateway read, until when they are left out
+        self._refused: dict[str, float] = {}
 
     def add(self, view: Followed) -> None:
         self.views[view.inbox] = view
@@ -146,7 +155,11 @@ class InboxReader:
                 self._changed.clear()
                 await self._assign(consumer, positions, behind)
             self._caught_up(positions, behind)
-            batch = await consumer.getmany(timeout_ms=500)
+            try:
+                batch = await consumer.getmany(timeout_ms=500)
+            except TopicAuthorizationFailedError as exc:
+                self._refuse(str(exc.args[0]) if exc.args else "")
+                continue
             touched: set[str] = set()
             for tp, records in batch.items():
                 target = self.views.get(tp.topic)
@@ -171,7 +184,9 @@ class InboxReader:
     ) -> None:
         """Assign every followed topic's partitions: known ones where they were, new ones
         from the beginning (a topic not found yet is tried again at the next turn)."""
-        wanted = set(self.views)
+        now = time.monotonic()
+        self._refused = {t: until for t, until in self._refused.items() if until > now}
+        wanted = set(self.views) - set(self._refused)
         await consumer._client.set_topics(sorted(wanted))
         partitions: list[TopicPartition] = []
         missing = []
@@ -202,6 +217,24 @@ class InboxReader:
                 log.warning("inbox reader: %d inbox topics not found yet", len(missing))
             asyncio.get_running_loop().call_later(MISSING_RETRY, self._changed.set)
         self._missing = missing
+
+    def _refuse(self, topic: str) -> None:
+        """The broker refused to let the gateway read ``topic``: leave it out for a while
+        (the other inboxes are read on), and say so."""
+        if topic not in self.views:
+            raise TopicAuthorizationFailedError(topic)
+        if topic in self._refused:
+            return  # the same refusal again, from a fetch already under way
+        REFUSED.inc()
+        log.warning(
+            "inbox reader: the broker refuses the gateway READ on %s (re-provision its party); "
+            "trying again in %.0fs",
+            topic,
+            REFUSED_RETRY,
+        )
+        self._refused[topic] = time.monotonic() + REFUSED_RETRY
+        asyncio.get_running_loop().call_later(REFUSED_RETRY, self._changed.set)
+        self._changed.set()
 
     def _caught_up(
         self, positions: dict[TopicPartition, int], behind: dict[str, dict[TopicPartition, int]]
