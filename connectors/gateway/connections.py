@@ -294,14 +294,26 @@ class Producers:
         """``{prefix}.{kind}.{id}.gateway-{replica}``: the party's principal and a dot first."""
         return f"{self.prefix}.{party.kind}.{party.id}.gateway-{self.replica}"
 
-    async def send(self, auth: KafkaAuth, topic: str, key: bytes, value: bytes) -> None:
-        """Send one record as ``auth`` (one shared producer for the gateway's own login)."""
+    async def send(
+        self, auth: KafkaAuth, topic: str, key: bytes, value: bytes, bootstrap: str = ""
+    ) -> None:
+        """Send one record as ``auth`` (one shared producer for the gateway's own login);
+        ``bootstrap``: the login's own brokers if the gateway was given none."""
         name = ("send", auth.username or "")
-        async with self._use(name, lambda: clients.producer(self.bootstrap, auth)) as entry:
+
+        def build() -> AIOKafkaProducer:
+            return clients.producer(self.bootstrap or bootstrap, auth)
+
+        async with self._use(name, build) as entry:
             await entry.producer.send_and_wait(topic, value, key=key)
 
     async def send_all(
-        self, party: PartyRef, auth: KafkaAuth, topic: str, records: Sequence[tuple[bytes, bytes]]
+        self,
+        party: PartyRef,
+        auth: KafkaAuth,
+        topic: str,
+        records: Sequence[tuple[bytes, bytes]],
+        bootstrap: str = "",
     ) -> None:
         """Send ``records`` in one transaction as the party: all are committed, or none.
 
@@ -311,7 +323,7 @@ class Producers:
         name = ("txn", tid)
 
         def build() -> AIOKafkaProducer:
-            return clients.producer(self.bootstrap, auth, transactional_id=tid)
+            return clients.producer(self.bootstrap or bootstrap, auth, transactional_id=tid)
 
         async with self._use(name, build) as entry, entry.lock:
             try:

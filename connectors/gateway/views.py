@@ -27,7 +27,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from connectors.gateway.connections import RECONNECT, InboxReader, Producers
+from connectors.gateway.connections import InboxReader, Producers
 from connectors.gateway.tokens import PartyRef
 from connectors.kafka.auth import KafkaAuth, KafkaAuthError
 from schemas.events import EncounterAlerted, Event, to_bytes
@@ -109,12 +109,14 @@ class PartyView:
 
     async def publish(self, key: str, event: Event) -> None:
         """Send ``event`` to the party's outbox, as the party."""
-        await self._producers().send(self.auth, self.outbox, key.encode(), to_bytes(event))
+        value = to_bytes(event)
+        await self._producers().send(self.auth, self.outbox, key.encode(), value, self.bootstrap)
 
     async def publish_all(self, events: Sequence[tuple[str, Event]]) -> None:
         """Send ``events`` to the party's outbox in one Kafka transaction: all or none."""
         records = [(key.encode(), to_bytes(event)) for key, event in events]
-        await self._producers().send_all(self.party, self.auth, self.outbox, records)
+        producers = self._producers()
+        await producers.send_all(self.party, self.auth, self.outbox, records, self.bootstrap)
 
     def _producers(self) -> Producers:
         if self.producers is None:
@@ -183,4 +185,4 @@ def party_auth(data_dir: Path, party: PartyRef, default: KafkaAuth) -> tuple[str
         return None, default
 
 
-__all__ = ["RECONNECT", "SKIPPED", "Listener", "PartyView", "party_auth"]
+__all__ = ["SKIPPED", "Listener", "PartyView", "party_auth"]
