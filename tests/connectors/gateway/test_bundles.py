@@ -18,9 +18,11 @@ from aiokafka import AIOKafkaConsumer
 
 from connectors.kafka.admin import apply_topics
 from schemas.codes import SDOH_CATEGORY_SYSTEM
+from tests.network import builders as b
 from tests.network.conftest import Network, network  # noqa: F401
 from tests.network.test_gateway_flows import (
     CLINIC,
+    PANTRY,
     GatewayProcess,
     ahc_screening,
     auth,
@@ -121,5 +123,44 @@ async def test_a_bundle_the_broker_refuses_midway_publishes_nothing_and_a_retry_
         assert both[2]["screening_id"] == both[0]["screening_id"]
         assert both[3]["referral_id"] == both[1]["referral_id"]
         assert "Call after 5pm" not in gateway.log()
+    finally:
+        gateway.stop()
+
+
+async def test_the_network_takes_a_bundle_sent_twice_once(
+    network: Network,  # noqa: F811
+) -> None:
+    """The worker, reading the clinic's submissions, has no second effect of the same Bundle
+    sent again: no second offer, no second answer."""
+    t = network.topics
+    await network.provision([], [])
+    tokens = await asyncio.to_thread(provision, network, [CLINIC], [PANTRY])
+    await network.publish(t.directory, "svc-food", b.service("svc-food", PANTRY))
+    network.start_worker()
+    gateway = GatewayProcess(network)
+    gateway.start()
+    bundle = _bundle("call after 5pm")
+    try:
+        await gateway.up()
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
+            first = await client.post("/fhir", json=bundle, headers=auth(tokens[CLINIC]))
+            assert first.status_code == 200, first.text
+            offers = await network.read(t.org_referrals(PANTRY), count=1, timeout=60)
+            assert offers[0]["event_type"] == "referral.offered"
+            await network.read(
+                t.clinic_updates(CLINIC),
+                until=lambda vs: any(v["event_type"] == "screening.answered" for v in vs),
+                answers=True,
+            )
+            await asyncio.sleep(3)
+            settled = await network.read(t.clinic_updates(CLINIC), timeout=10, answers=True)
+            again = await client.post("/fhir", json=bundle, headers=auth(tokens[CLINIC]))
+            assert again.status_code == 200, again.text
+            await asyncio.sleep(8)
+        assert len(await network.read(t.org_referrals(PANTRY), timeout=10)) == len(offers)
+        after = await network.read(t.clinic_updates(CLINIC), timeout=10, answers=True)
+        seen = sorted((v["event_type"], v["event_id"]) for v in settled)
+        assert sorted((v["event_type"], v["event_id"]) for v in after) == seen
+        network.assert_alive()
     finally:
         gateway.stop()
