@@ -154,7 +154,8 @@ class InboxReader:
             if self._changed.is_set():
                 self._changed.clear()
                 await self._assign(consumer, positions, behind)
-            self._caught_up(positions, behind)
+            if behind:
+                await self._caught_up(consumer, behind)
             try:
                 batch = await consumer.getmany(timeout_ms=500)
             except TopicAuthorizationFailedError as exc:
@@ -236,12 +237,14 @@ class InboxReader:
         asyncio.get_running_loop().call_later(REFUSED_RETRY, self._changed.set)
         self._changed.set()
 
-    def _caught_up(
-        self, positions: dict[TopicPartition, int], behind: dict[str, dict[TopicPartition, int]]
+    async def _caught_up(
+        self, consumer: AIOKafkaConsumer, behind: dict[str, dict[TopicPartition, int]]
     ) -> None:
+        """Set the views whose partitions are read up to the ends seen at assignment ready
+        (the consumer's position: past any transaction markers, which are no records)."""
         for topic in list(behind):
             ends = behind[topic]
-            if all(positions.get(tp, 0) >= end for tp, end in ends.items()):
+            if all([await consumer.position(tp) >= end for tp, end in ends.items()]):
                 del behind[topic]
                 view = self.views.get(topic)
                 if view is not None:
