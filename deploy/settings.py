@@ -279,6 +279,26 @@ class Settings(BaseModel):
         description="Seconds an organization's Task update (PATCH, PUT) waits for the "
         "network's answer before it is answered 202 (the report pending).",
     )
+    gateway_replica: str = Field(
+        default="",
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="This gateway replica's name in its Kafka transactional ids (one per "
+        "replica; empty: the host name and REFNET_GATEWAY_PORT).",
+    )
+    gateway_producers: int = Field(
+        default=32,
+        ge=1,
+        le=10_000,
+        description="Kafka producers writing as parties the gateway holds open at once (the "
+        "least recently used idle one is closed to make room).",
+    )
+    gateway_producer_idle: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="Seconds after which a producer writing as a party, unused, is closed.",
+    )
 
     # ---- refnet mllp: HL7 v2 ADT over MLLP (docs/encounters.md)
     mllp_host: str = Field(

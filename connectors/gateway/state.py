@@ -22,6 +22,7 @@ from connectors.fhir.communications import communication_id
 from connectors.fhir.inputs import GatewayInputError
 from connectors.fhir.mapping import fhir_id
 from connectors.fhir.subscriptions import notification
+from connectors.gateway.connections import InboxReader, Producers
 from connectors.gateway.egress import Policy
 from connectors.gateway.notifier import DELIVERY_LEASE, WEBHOOK_RETRY, Deliverer, Target
 from connectors.gateway.rest import FHIR_JSON
@@ -61,6 +62,11 @@ class GatewayConfig:
     delivery_lease: float = DELIVERY_LEASE
     #: seconds between looks at the token registry for revoked or rotated parties
     revocation_interval: float = 1.0
+    #: this replica's name in its transactional ids (``REFNET_GATEWAY_REPLICA``)
+    replica: str = "gateway"
+    #: producers writing as parties held open at once, and closed after this long unused
+    producer_capacity: int = 32
+    producer_idle: float = 300.0
 
 
 class Gateway:
@@ -74,6 +80,8 @@ class Gateway:
         self._deliverer: Deliverer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._purged_version = -1
+        self._reader: InboxReader | None = None
+        self._producers: Producers | None = None
 
     @property
     def store(self) -> GatewayStore:
@@ -120,6 +128,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await asyncio.gather(*(v.stop() for v in self.views.values()))
+        await self._close_connections()
         if self._store is not None:
             await self._store.close()
 
@@ -147,6 +156,7 @@ class Gateway:
     def view(self, party: PartyRef) -> PartyView:
         found = self.views.get(party)
         if found is None or found.stopped:
+            reader, producers = self._connections()
             bootstrap, auth = party_auth(self.config.data_dir, party, self.config.auth)
             found = PartyView(
                 party,
@@ -154,11 +164,33 @@ class Gateway:
                 self.config.bootstrap or bootstrap or "",
                 auth,
                 listener=self._on_event,
-                provisioned=lambda: party in self.tokens.parties(),
+                reader=reader,
+                producers=producers,
             )
             self.views[party] = found
             found.start()
         return found
+
+    def _connections(self) -> tuple[InboxReader, Producers]:
+        """The one inbox reader (as the gateway) and the bounded producers (as the parties)."""
+        if self._reader is None or self._producers is None:
+            self._reader = InboxReader(
+                self.config.bootstrap, self.config.auth, provisioned=self.tokens.parties
+            )
+            self._producers = Producers(
+                self.config.bootstrap,
+                capacity=self.config.producer_capacity,
+                idle=self.config.producer_idle,
+                replica=self.config.replica,
+                prefix=self.config.topics.prefix,
+            )
+        return self._reader, self._producers
+
+    async def _close_connections(self) -> None:
+        if self._reader is not None:
+            await self._reader.stop()
+        if self._producers is not None:
+            await self._producers.stop()
 
     async def ready_view(self, party: PartyRef) -> PartyView:
         view = self.view(party)
@@ -172,9 +204,17 @@ class Gateway:
 
     async def publish(self, who: PartyRef, key: str, event: Event) -> None:
         """Send ``event`` to the party's outbox topic (any failure: a 503 to retry)."""
+        await self.publish_all(who, [(key, event)])
+
+    async def publish_all(self, who: PartyRef, events: list[tuple[str, Event]]) -> None:
+        """Send ``events`` to the party's outbox topic: one alone, several in one Kafka
+        transaction, so that either all reach the network or none (any failure: a 503)."""
         view = self.view(who)
         try:
-            await view.publish(key, event)
+            if len(events) == 1:
+                await view.publish(*events[0])
+            else:
+                await view.publish_all(events)
         except Exception as exc:  # noqa: BLE001 - any failure to publish is the same 503
             log.warning("publishing for %s failed: %s", who.label, type(exc).__name__)
             raise GatewayInputError(

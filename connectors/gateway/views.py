@@ -5,33 +5,32 @@ referral); an organization's follows its referrals topic (``referral.offered``
 and ``referral.withdrawn`` per network referral id); both keep the
 ``encounter.alerted`` events they read (``alerts``, by event id). A facility's
 view follows its updates topic (the network's answers, nothing kept yet) and
-publishes to its submissions topic. Each view reads its topic
-from the beginning without a consumer group (only READ on the party's own
-topic is needed) and is ready once it has caught up with the end offsets seen at
-start. Every client connects as the party: on a secured broker with the party's
-own SCRAM credentials (its credentials file), so the broker's ACLs hold for the
-gateway as they do for the party's own clients.
+publishes to its submissions topic.
+
+No view holds a Kafka client: the gateway's one :class:`~.connections.InboxReader`
+reads every view's topic from the beginning without a consumer group, as the
+gateway, and hands each record to its view, which is ready once it has caught up
+with the end offsets seen when its topic was assigned. Writes go through
+:class:`~.connections.Producers` as the party: on a secured broker with the
+party's own SCRAM credentials (its credentials file), so the broker's ACLs hold
+for the gateway's writes as they do for the party's own clients.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
 from connectors.fhir.screening_reads import screening_record
+from connectors.gateway.connections import InboxReader, Producers
 from connectors.gateway.tokens import PartyRef
-from connectors.kafka import clients
 from connectors.kafka.auth import KafkaAuth, KafkaAuthError
-from connectors.retry import Backoff
 from schemas.events import (
     EncounterAlerted,
     Event,
@@ -47,8 +46,6 @@ Listener = Callable[[PartyRef, dict[str, Any]], Awaitable[None]]
 
 #: the most screenings a clinic's view keeps for reading back (the newest)
 MAX_SCREENINGS = 20_000
-#: how long a view waits before reading its topic again after a failure
-RECONNECT = Backoff(first=1.0, cap=30.0)
 
 SKIPPED = Counter(
     "refnet_gateway_skipped_messages",
@@ -58,7 +55,7 @@ SKIPPED = Counter(
 
 
 class PartyView:
-    """One party's producer and inbox view."""
+    """One party's inbox view, and its way to publish as the party."""
 
     def __init__(
         self,
@@ -67,11 +64,12 @@ class PartyView:
         bootstrap: str,
         auth: KafkaAuth,
         listener: Listener | None = None,
-        provisioned: Callable[[], bool] | None = None,
+        *,
+        reader: InboxReader | None = None,
+        producers: Producers | None = None,
     ) -> None:
         self.party = party
-        #: False once the party's token is revoked (deprovisioned): the view then stops
-        self.provisioned = provisioned or (lambda: True)
+        #: True once the party is no longer provisioned: the reader dropped the view
         self.stopped = False
         self.topics = topics
         self.bootstrap = bootstrap
@@ -96,21 +94,24 @@ class PartyView:
         self.screenings: dict[str, dict[str, Any]] = {}
         self.ready = asyncio.Event()
         self.changed = asyncio.Condition()
-        self._producer: AIOKafkaProducer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._producer_lock = asyncio.Lock()
+        self.reader = reader
+        self.producers = producers
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._follow(), name=f"view-{self.party.label}")
+        """Follow the party's inbox (on the gateway's shared reader)."""
+        if self.reader is None:
+            raise RuntimeError(f"no reader for the view of {self.party.label}")
+        self.stopped = False
+        self.reader.add(self)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self._producer is not None:
-            with contextlib.suppress(Exception):
-                await self._producer.stop()
+        if self.reader is not None:
+            self.reader.remove(self)
+
+    def reset(self) -> None:
+        """Forget what was read: the reader reads the inbox again from the beginning."""
+        self.records.clear()
+        self.alerts.clear()
 
     async def wait_ready(self, within: float) -> bool:
         try:
@@ -127,76 +128,22 @@ class PartyView:
             del self.screenings[next(iter(self.screenings))]
 
     async def publish(self, key: str, event: Event) -> None:
-        async with self._producer_lock:
-            if self._producer is None:
-                producer = clients.producer(
-                    self.bootstrap, self.auth, client_id=f"refnet-gateway-{self.party.label}"
-                )
-                await producer.start()
-                self._producer = producer
-        await self._producer.send_and_wait(self.outbox, to_bytes(event), key=key.encode())
+        """Send ``event`` to the party's outbox, as the party."""
+        value = to_bytes(event)
+        await self._producers().send(self.auth, self.outbox, key.encode(), value, self.bootstrap)
+
+    async def publish_all(self, events: Sequence[tuple[str, Event]]) -> None:
+        """Send ``events`` to the party's outbox in one Kafka transaction: all or none."""
+        records = [(key.encode(), to_bytes(event)) for key, event in events]
+        producers = self._producers()
+        await producers.send_all(self.party, self.auth, self.outbox, records, self.bootstrap)
+
+    def _producers(self) -> Producers:
+        if self.producers is None:
+            raise RuntimeError(f"no producers for {self.party.label}")
+        return self.producers
 
     # ------------------------------------------------------------ the view
-    async def _follow(self) -> None:
-        failures = 0
-        while True:
-            consumer = clients.consumer(
-                self.bootstrap,
-                auth=self.auth,
-                group_id=None,
-                auto_offset_reset="earliest",
-                client_id=f"refnet-gateway-{self.party.label}",
-            )
-            try:
-                await consumer.start()
-                partitions = await self._partitions(consumer)
-                consumer.assign(partitions)
-                await consumer.seek_to_beginning(*partitions)
-                ends = await consumer.end_offsets(partitions)
-                self.records.clear()
-                self.alerts.clear()
-                failures = 0
-                while True:
-                    if not self.ready.is_set():
-                        positions = [await consumer.position(tp) for tp in ends]
-                        if all(p >= end for p, end in zip(positions, ends.values(), strict=True)):
-                            self.ready.set()
-                    batch = await consumer.getmany(timeout_ms=500)
-                    for records in batch.values():
-                        for record in records:
-                            await self._apply(record.value)
-                    if batch:
-                        async with self.changed:
-                            self.changed.notify_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a view logs, waits and reads again
-                failures += 1
-                log.warning(
-                    "view of %s: %s: %s; retrying in %.0fs",
-                    self.party.label,
-                    type(exc).__name__,
-                    str(exc)[:200],
-                    RECONNECT.delay(failures),
-                )
-            finally:
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
-            if not self.provisioned():
-                self.stopped = True
-                log.info("stopped following %s: it is no longer provisioned", self.party.label)
-                return
-            await asyncio.sleep(RECONNECT.delay(failures))
-
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        for _ in range(100):
-            found = consumer.partitions_for_topic(self.inbox)
-            if found:
-                return [TopicPartition(self.inbox, p) for p in sorted(found)]
-            await consumer._client.force_metadata_update()  # the topic may be new to this client
-            await asyncio.sleep(0.2)
-        raise KafkaError(f"topic of {self.party.label} not found")
-
     async def _apply(self, value: bytes | None) -> None:
         try:
             message = json.loads(value or b"")
@@ -300,4 +247,4 @@ def party_auth(data_dir: Path, party: PartyRef, default: KafkaAuth) -> tuple[str
         return None, default
 
 
-__all__ = ["RECONNECT", "SKIPPED", "Listener", "PartyView", "party_auth"]
+__all__ = ["SKIPPED", "Listener", "PartyView", "party_auth"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import socket
 from typing import Any
 
 import h11
@@ -124,6 +125,9 @@ def config_from(settings: Settings) -> GatewayConfig:
         database_url=database,
         delivery_lease=settings.gateway_delivery_lease,
         confirm_wait=settings.gateway_confirm_wait,
+        replica=settings.gateway_replica or f"{socket.gethostname()}-{settings.gateway_port}",
+        producer_capacity=settings.gateway_producers,
+        producer_idle=settings.gateway_producer_idle,
         policy=Policy(
             allow_private=settings.gateway_allow_private_webhooks,
             attempt_deadline=settings.gateway_webhook_deadline,

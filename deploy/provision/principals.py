@@ -64,7 +64,8 @@ def party_acls(topics: Topics, kind: PartyKind, party_id: str) -> list[Acl]:
     A clinic writes its submissions and reads its updates; an organization reads
     its referrals and writes its updates; a facility writes its submissions
     (``encounter.notified``) and reads its updates; a directory admin writes (and reads)
-    the directory. Consumer groups: those named ``{principal}.*``.
+    the directory. Consumer groups: those named ``{principal}.*``; transactional ids
+    (the gateway publishing a Bundle as the party): those named ``{principal}.*``.
     """
     user = party_principal(topics, kind, party_id)
     access = party_topics(topics, kind, party_id)
@@ -76,22 +77,31 @@ def party_acls(topics: Topics, kind: PartyKind, party_id: str) -> list[Acl]:
     acls += [
         Acl(f"User:{user}", "group", f"{user}.", op, "prefixed") for op in ("READ", "DESCRIBE")
     ]
+    if kind != "admin":  # the gateway's transactions as the party (a Bundle, all or nothing)
+        acls += [
+            Acl(f"User:{user}", "transactional_id", f"{user}.", op, "prefixed")
+            for op in ("WRITE", "DESCRIBE")
+        ]
     return sorted(set(acls))
 
 
 def network_party_acls(topics: Topics, kind: PartyKind, party_id: str, user: str) -> list[Acl]:
-    """What the network's principal needs on one party's topics (none for an admin)."""
+    """What the network's principal needs on one party's topics (none for an admin).
+
+    It reads the party's outbox and writes its inbox; it also reads the inbox back,
+    for the gateway, whose one inbox reader logs in with the network's own login
+    (what it writes there, nothing more)."""
     if kind == "clinic":
         return _topic(user, topics.clinic_submissions(party_id), "READ", "DESCRIBE") + _topic(
-            user, topics.clinic_updates(party_id), "WRITE", "DESCRIBE"
+            user, topics.clinic_updates(party_id), "READ", "WRITE", "DESCRIBE"
         )
     if kind == "org":
         return _topic(user, topics.org_updates(party_id), "READ", "DESCRIBE") + _topic(
-            user, topics.org_referrals(party_id), "WRITE", "DESCRIBE"
+            user, topics.org_referrals(party_id), "READ", "WRITE", "DESCRIBE"
         )
     if kind == "facility":
         return _topic(user, topics.facility_submissions(party_id), "READ", "DESCRIBE") + _topic(
-            user, topics.facility_updates(party_id), "WRITE", "DESCRIBE"
+            user, topics.facility_updates(party_id), "READ", "WRITE", "DESCRIBE"
         )
     return []
 

@@ -49,6 +49,8 @@ def test_a_facility_writes_its_submissions_and_reads_its_updates_only() -> None:
         Acl(user, "topic", "sdoh.facility.st-agnes.submissions.v1", "DESCRIBE"),
         Acl(user, "group", "sdoh.facility.st-agnes.", "READ", "prefixed"),
         Acl(user, "group", "sdoh.facility.st-agnes.", "DESCRIBE", "prefixed"),
+        Acl(user, "transactional_id", "sdoh.facility.st-agnes.", "WRITE", "prefixed"),
+        Acl(user, "transactional_id", "sdoh.facility.st-agnes.", "DESCRIBE", "prefixed"),
     }
 
 
@@ -57,6 +59,7 @@ def test_the_network_reads_a_facilitys_submissions_and_writes_its_updates() -> N
     assert rules == {
         ("sdoh.facility.st-agnes.submissions.v1", "READ"),
         ("sdoh.facility.st-agnes.submissions.v1", "DESCRIBE"),
+        ("sdoh.facility.st-agnes.updates.v1", "READ"),
         ("sdoh.facility.st-agnes.updates.v1", "WRITE"),
         ("sdoh.facility.st-agnes.updates.v1", "DESCRIBE"),
     }

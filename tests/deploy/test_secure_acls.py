@@ -181,6 +181,8 @@ def test_a_credentials_file_is_private_complete_and_kept_across_runs(
         ("topic", secure_topics.org_updates("bronx-pantry"), "DESCRIBE"),
         ("group", f"{principal[5:]}.", "READ"),
         ("group", f"{principal[5:]}.", "DESCRIBE"),
+        ("transactional_id", f"{principal[5:]}.", "WRITE"),
+        ("transactional_id", f"{principal[5:]}.", "DESCRIBE"),
     }
 
 

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from connectors.fhir.inputs import GatewayInputError, operation_outcome
+from connectors.fhir.inputs import GatewayInputError, nonblank, operation_outcome
 from connectors.fhir.mapping import fhir_id
 from connectors.fhir.patients import Resolver
 from connectors.fhir.screening_reads import questionnaire_response, screening_record
@@ -20,6 +23,9 @@ from connectors.gateway.routers.encounters import facility_transaction
 from schemas.events import Event
 
 router = APIRouter(tags=["clinic"])
+
+#: the namespace of the ids a Bundle's events derive (uuid5)
+BUNDLE_NAMESPACE = uuid.UUID("5d0c8a4e-3f1b-5b7e-9a62-1f0e6c2b7d41")
 
 
 @router.post("/fhir/QuestionnaireResponse", openapi_extra=JSON_BODY, status_code=201)
@@ -73,11 +79,10 @@ async def post_transaction(request: Request, who: Party, gateway: Running) -> Re
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries or len(entries) > 100:
         raise GatewayInputError("the Bundle needs 1 to 100 entries")
-    events, answers = _transaction(entries)
+    events, answers = _transaction(entries, _bundle_seed(who.label, entries))
     if not events:
         raise GatewayInputError("the Bundle holds no QuestionnaireResponse or ServiceRequest")
-    for key, event in events:
-        await gateway.publish(who, key, event)
+    await gateway.publish_all(who, events)
     return fhir(
         {
             "resourceType": "Bundle",
@@ -87,10 +92,34 @@ async def post_transaction(request: Request, who: Party, gateway: Running) -> Re
     )
 
 
+def _bundle_seed(party: str, entries: list[Any]) -> str:
+    """What a Bundle's event ids derive from: the party and the Bundle's entries, so that
+    the same Bundle sent again gives the same events (the network drops the repeat)."""
+    canonical = json.dumps(entries, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{party}|{hashlib.sha256(canonical.encode()).hexdigest()}"
+
+
+def _derived(seed: str, index: int, what: str) -> uuid.UUID:
+    return uuid.uuid5(BUNDLE_NAMESPACE, f"{seed}|{index}|{what}")
+
+
+def _carries_id(resource: dict[str, Any]) -> bool:
+    identifier = resource.get("identifier")
+    if isinstance(identifier, list):
+        identifier = identifier[0] if identifier else None
+    return bool(nonblank(resource.get("id"))) or (
+        isinstance(identifier, dict) and bool(nonblank(identifier.get("value")))
+    )
+
+
 def _transaction(
-    entries: list[Any],
+    entries: list[Any], seed: str
 ) -> tuple[list[tuple[str, Event]], list[dict[str, Any]]]:
-    """The events of a Bundle's entries, keyed for publishing, and each entry's answer."""
+    """The events of a Bundle's entries, keyed for publishing, and each entry's answer.
+
+    Each event's id, and the screening's or referral's id when the resource names
+    none, derive from ``seed`` and the entry's place: the same Bundle, sent again
+    after a failure, publishes the same events."""
     index: dict[str, dict[str, Any]] = {}
     ordered: list[dict[str, Any]] = []
     for entry in entries:
@@ -105,10 +134,14 @@ def _transaction(
     resolver = Resolver(index)
     events: list[tuple[str, Event]] = []
     answers: list[dict[str, Any]] = []
-    for resource in ordered:
+    for place, resource in enumerate(ordered):
         kind = resource["resourceType"]
+        if kind in ("QuestionnaireResponse", "ServiceRequest") and not _carries_id(resource):
+            resource = {**resource, "id": str(_derived(seed, place, "id"))}
+        event_id = {"event_id": _derived(seed, place, "event")}
         if kind == "QuestionnaireResponse":
             screening, _ = mapped(lambda r=resource: screening_from(r, resolver))  # type: ignore[misc]
+            screening = screening.model_copy(update=event_id)
             events.append((screening.patient.id, screening))
             answers.append(
                 {
@@ -118,6 +151,7 @@ def _transaction(
             )
         elif kind == "ServiceRequest":
             referral = mapped(lambda r=resource: referral_from(r, resolver))  # type: ignore[misc]
+            referral = referral.model_copy(update=event_id)
             events.append((referral.patient.id, referral))
             answers.append(
                 {"status": "201 Created", "location": f"Task/{fhir_id(referral.referral_id)}"}

@@ -27,11 +27,12 @@ from connectors.kafka.admin.client import (
 )
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 
-ResourceKind = Literal["topic", "group", "cluster"]
+ResourceKind = Literal["topic", "group", "cluster", "transactional_id"]
 _RESOURCE = {
     "topic": ResourceType.TOPIC,
     "group": ResourceType.GROUP,
     "cluster": ResourceType.BROKER,
+    "transactional_id": ResourceType.TRANSACTIONAL_ID,
 }
 _KIND = {v: k for k, v in _RESOURCE.items()}
 #: The name of the cluster resource in an ACL.
