@@ -84,7 +84,8 @@ async def _publish(gateway: Gateway, who: PartyRef, event: EncounterNotified) ->
 
 async def facility_transaction(bundle: dict[str, Any], who: PartyRef, gateway: Gateway) -> Response:
     """A facility's transaction (or batch) Bundle: Patients and Encounters; nothing is
-    published unless every Encounter maps."""
+    published unless every Encounter maps, and its Encounters are published in one Kafka
+    transaction (all or none)."""
     try:
         return await _transaction(bundle, who, gateway)
     except GatewayInputError as exc:
@@ -121,12 +122,17 @@ async def _transaction(bundle: dict[str, Any], who: PartyRef, gateway: Gateway) 
     ]
     if not any(events):
         raise GatewayInputError("the Bundle holds no Encounter")
+    # every Encounter in one Kafka transaction: all reach the network, or none
+    sent = [e for e in events if e is not None]
+    await gateway.publish_all(who, [(e.patient.id, e) for e in sent])
+    ENCOUNTERS.labels("published").inc(len(sent))
     answers = []
     for event in events:
         if event is None:
             answers.append({"status": "200 OK"})
             continue
-        resource = await _publish(gateway, who, event)
+        resource = render_encounter(event)
+        await gateway.store.set_encounter(who.id, resource["id"], resource)
         answers.append({"status": "201 Created", "location": f"Encounter/{resource['id']}"})
     return fhir(
         {
