@@ -40,7 +40,12 @@ async def run_bench(bootstrap: str, args: argparse.Namespace, out: Out) -> dict[
         if wanted("floors"):
             results["floors"] = await floors(bootstrap, data_dir, args.screenings, out)
         if wanted("pipeline"):
-            results.update(await pipeline(bootstrap, data_dir, args.screenings, args.rates, out))
+            profile = getattr(args, "profile_worker", None)
+            results.update(
+                await pipeline(
+                    bootstrap, data_dir, args.screenings, args.rates, out, profile=profile
+                )
+            )
         if wanted("ranking"):
             results["ranking"] = ranking([10, 1_000, 10_000], out)
         if wanted("startup"):
