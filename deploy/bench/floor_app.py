@@ -92,10 +92,10 @@ def build(bootstrap: str, prefix: str, topology: str, data_dir: Path) -> faust.A
 
     if topology == "pipeline":
 
-        @app.task
         async def rekey_plainly() -> None:
             await plain_rekey(bootstrap, source.get_topic_name(), f"{prefix}.patients", prefix)
 
+        app.task(rekey_plainly)
     else:
 
         @app.agent(source)
