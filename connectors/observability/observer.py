@@ -10,7 +10,7 @@ of their own. Metric names and labels are those of
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from connectors.observability import metrics
 
@@ -119,16 +119,30 @@ def _encounter_routed(label: str) -> str:
 
 
 class PrometheusObserver:
-    """Counts each event in the worker's Prometheus metrics."""
+    """Counts each event in the worker's Prometheus metrics.
+
+    The counters of every message (ingress, commands, outputs) keep their
+    labelled children: ``labels()`` checks and locks on each call, several times
+    a screening. The label values are the metric's own bounded ones."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def ingress_routed(self, routed_as: str) -> None:
-        metrics.INGRESS.labels(_encounter_routed(routed_as)).inc()
+        self._child(metrics.INGRESS, _encounter_routed(routed_as)).inc()
 
     def command_applied(self, agent: str, kind: str) -> None:
-        metrics.COMMANDS.labels(agent, kind).inc()
+        self._child(metrics.COMMANDS, agent, kind).inc()
 
     def output_produced(self, event_type: str) -> None:
-        metrics.OUTPUTS.labels(_encounter_routed(event_type)).inc()
+        self._child(metrics.OUTPUTS, _encounter_routed(event_type)).inc()
 
     def dead_lettered(self, kind: str) -> None:
         metrics.DEAD_LETTERS.labels(kind).inc()

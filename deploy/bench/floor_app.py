@@ -7,15 +7,25 @@ Run as a process of its own (``python -m deploy.bench.floor_app BOOTSTRAP PREFIX
 TOPOLOGY DATA_DIR``), reading ``PREFIX.in`` and writing one message per input to
 ``PREFIX.out``:
 
-- ``pipeline``: refnet's topology. A stateless re-key (as the ingress forwards a
-  submission to its patient's owner), then two agents, each updating a
-  changelogged table and sending one message on (the patient agent's ``open``
-  to the referral agent; the referral agent's offer to the organization).
+- ``pipeline``: refnet's topology. A stateless re-key done as refnet's ingress
+  does it, by a plain aiokafka consumer group in the worker's process (batches
+  of what was fetched, produced, acknowledged, committed), then two agents,
+  each updating a changelogged table and sending one message on (the patient
+  agent's ``open`` to the referral agent; the referral agent's offer to the
+  organization).
+- ``pipeline-faust``: the same with the re-key as a third Faust agent (the
+  floor before: one Faust hop more than refnet pays).
 - ``onehop``: one agent that updates a changelogged table and sends one message.
+
+Each agent is written plainly: it sets its table's key (Faust's buffered
+changelog write) and ``await``s ``topic.send()``, which waits only for the
+message's hand-over to the producer, never for the broker's acknowledgement
+(Faust's ``publish_message(wait=False)``); Faust's commit flushes the producer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -23,10 +33,36 @@ from typing import Any
 
 import faust
 
+from connectors.kafka import clients
 from streams.runtime.config import NetworkConfig
 from streams.runtime.faust_app import new_app
 
-TOPOLOGIES = ("pipeline", "onehop")
+TOPOLOGIES = ("pipeline", "pipeline-faust", "onehop")
+
+
+async def plain_rekey(bootstrap: str, source: str, target: str, group: str) -> None:
+    """Forward ``source`` to ``target`` keyed by the patient, as refnet's ingress does:
+    a consumer group of its own, each fetched batch produced, acknowledged, then
+    committed."""
+    consumer = clients.consumer(bootstrap, source, group_id=group, auto_offset_reset="earliest")
+    producer = clients.producer(bootstrap)
+    await consumer.start()
+    await producer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=200)
+            futures = []
+            for records in batches.values():
+                for r in records:
+                    document = json.loads(r.value)
+                    value = json.dumps(document).encode()
+                    futures.append(await producer.send(target, value, key=b"bench-clinic:" + r.key))
+            if futures:
+                await asyncio.gather(*futures)
+                await consumer.commit()
+    finally:
+        await consumer.stop()
+        await producer.stop()
 
 
 def build(bootstrap: str, prefix: str, topology: str, data_dir: Path) -> faust.App:
@@ -54,13 +90,21 @@ def build(bootstrap: str, prefix: str, topology: str, data_dir: Path) -> faust.A
     patients = app.Table("patients", default=None, value_type=str, partitions=config.partitions)
     referrals = app.Table("referrals", default=None, value_type=str, partitions=config.partitions)
 
-    @app.agent(source)
-    async def rekey(stream: Any) -> None:
-        async for key, value in stream.items():
-            document = json.loads(value)
-            await patients_topic.send(
-                key=b"bench-clinic:" + key, value=json.dumps(document).encode()
-            )
+    if topology == "pipeline":
+
+        async def rekey_plainly() -> None:
+            await plain_rekey(bootstrap, source.get_topic_name(), f"{prefix}.patients", prefix)
+
+        app.task(rekey_plainly)
+    else:
+
+        @app.agent(source)
+        async def rekey(stream: Any) -> None:
+            async for key, value in stream.items():
+                document = json.loads(value)
+                await patients_topic.send(
+                    key=b"bench-clinic:" + key, value=json.dumps(document).encode()
+                )
 
     @app.agent(patients_topic)
     async def patient(stream: Any) -> None:

@@ -25,7 +25,11 @@ from schemas.topics import TopicKind, TopicSpec
 
 #: what each floor is called in the output, by topology
 NAMES = {
-    "pipeline": "bare Faust pipeline (re-key, then two agents with a changelogged table each)",
+    "pipeline": (
+        "bare Faust pipeline (plain consumer re-key as refnet's ingress, then two agents "
+        "with a changelogged table each)"
+    ),
+    "pipeline-faust": "bare Faust pipeline, the re-key a third Faust agent",
     "onehop": "bare Faust one-hop agent with a changelogged table",
 }
 

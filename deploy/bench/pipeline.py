@@ -109,15 +109,23 @@ def _hops(reader: OfferReader, sent_wall: dict[str, float]) -> dict[str, tuple[f
 
 
 async def pipeline(
-    bootstrap: str, data_dir: Path, screenings: int, rates: list[int], out: Out
+    bootstrap: str,
+    data_dir: Path,
+    screenings: int,
+    rates: list[int],
+    out: Out,
+    *,
+    profile: str | None = None,
 ) -> dict[str, Any]:
+    """Saturation, then each rate, through one worker (``profile``: cProfile it,
+    the statistics written to that path)."""
     orgs = 4
     topics = await network(bootstrap, 6, orgs)
     producer = await new_producer(bootstrap)
     # for the latency part: the clinic's client sends each screening at once (no
     # linger), so that what is measured is the network, not the bench's batching
     prompt = await new_producer(bootstrap, linger_ms=0)
-    worker = Worker(bootstrap, topics, data_dir)
+    worker = Worker(bootstrap, topics, data_dir, profile=profile)
     reader = OfferReader(
         bootstrap,
         [topics.org_referrals(f"bench-org-{o}") for o in range(orgs)],

@@ -36,8 +36,12 @@ def status_kb(pid: int, field: str) -> int:
 class Worker:
     """A real ``refnet worker`` subprocess on its own topics."""
 
-    def __init__(self, bootstrap: str, topics: Topics, data_dir: Path) -> None:
+    def __init__(
+        self, bootstrap: str, topics: Topics, data_dir: Path, *, profile: str | None = None
+    ) -> None:
         self.bootstrap = bootstrap
+        #: cProfile the worker, its statistics written to this path as it stops
+        self.profile = profile
         self.topics = topics
         self.app_id = f"refnet-{topics.prefix}"
         self.log = data_dir / f"worker-{topics.prefix}.log"
@@ -56,7 +60,7 @@ class Worker:
                 "REFNET_PATTERN_REFRESH": "1",
             }
         )
-        self.proc = start_worker(env, self.log)
+        self.proc = start_worker(env, self.log, profile=self.profile)
 
     @property
     def pid(self) -> int:

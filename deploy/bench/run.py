@@ -40,7 +40,12 @@ async def run_bench(bootstrap: str, args: argparse.Namespace, out: Out) -> dict[
         if wanted("floors"):
             results["floors"] = await floors(bootstrap, data_dir, args.screenings, out)
         if wanted("pipeline"):
-            results.update(await pipeline(bootstrap, data_dir, args.screenings, args.rates, out))
+            profile = getattr(args, "profile_worker", None)
+            results.update(
+                await pipeline(
+                    bootstrap, data_dir, args.screenings, args.rates, out, profile=profile
+                )
+            )
         if wanted("ranking"):
             results["ranking"] = ranking([10, 1_000, 10_000], out)
         if wanted("startup"):
@@ -49,17 +54,33 @@ async def run_bench(bootstrap: str, args: argparse.Namespace, out: Out) -> dict[
             results["deadlines"] = deadlines(opens, out)
         if wanted("restore"):
             results["restore"] = await restore(bootstrap, data_dir, restored, out)
-    if "passthrough" in results and "pipeline" in results:
-        ratio = results["pipeline"]["screenings_per_s"] / results["passthrough"]["messages_per_s"]
-        results["pipeline"]["ratio_to_passthrough"] = round(ratio, 4)
-        out(f"   pipeline / passthrough = {ratio:.3f}")
-    for topology, floor in results.get("floors", {}).items():
-        if "passthrough" in results:
-            floor["ratio_to_passthrough"] = round(
-                floor["messages_per_s"] / results["passthrough"]["messages_per_s"], 4
-            )
-        if "pipeline" in results:
-            ratio = results["pipeline"]["screenings_per_s"] / floor["messages_per_s"]
-            results["pipeline"][f"ratio_to_{topology}_floor"] = round(ratio, 4)
-            out(f"   pipeline / {topology} floor = {ratio:.3f}")
+    compare(results, out)
     return results
+
+
+def compare(results: dict[str, Any], out: Out) -> None:
+    """The pipeline against the passthrough and each floor of the same run: its rate's
+    ratio to theirs and, against each floor, the worker's CPU per screening beyond
+    the floor's per message (refnet's own code, more steady than a rate on a shared
+    machine). Adds them to ``results`` and prints them."""
+    pipeline, passthrough = results.get("pipeline"), results.get("passthrough")
+    if pipeline is not None and passthrough is not None:
+        ratio = pipeline["screenings_per_s"] / passthrough["messages_per_s"]
+        pipeline["ratio_to_passthrough"] = round(ratio, 4)
+        out(f"   pipeline / passthrough = {ratio:.3f}")
+    cost = results.get("cost")
+    for topology, floor in results.get("floors", {}).items():
+        if passthrough is not None:
+            floor["ratio_to_passthrough"] = round(
+                floor["messages_per_s"] / passthrough["messages_per_s"], 4
+            )
+        if pipeline is None:
+            continue
+        ratio = pipeline["screenings_per_s"] / floor["messages_per_s"]
+        pipeline[f"ratio_to_{topology}_floor"] = round(ratio, 4)
+        line = f"   pipeline / {topology} floor = {ratio:.3f}"
+        if cost is not None:
+            beyond = cost["cpu_s_per_1000"] - floor["cpu_s_per_1000"]
+            pipeline[f"cpu_ms_beyond_{topology}_floor"] = round(beyond, 3)
+            line += f"; CPU beyond it: {beyond:+.2f} ms a screening"
+        out(line)

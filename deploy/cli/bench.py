@@ -55,6 +55,11 @@ def register(sub: Subparsers) -> None:
     bench.add_argument("--messages", type=int, default=30000, help="passthrough messages")
     bench.add_argument("--rates", type=int, nargs="+", default=[50, 200], help="latency rates/s")
     bench.add_argument(
+        "--profile-worker",
+        metavar="PATH",
+        help="cProfile the pipeline's worker, its statistics written to PATH",
+    )
+    bench.add_argument(
         "--only",
         nargs="+",
         choices=["passthrough", "floors", "pipeline", "ranking", "startup", "deadlines", "restore"],

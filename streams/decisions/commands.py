@@ -16,6 +16,7 @@ effect.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -41,9 +42,16 @@ from schemas.events.referrals import Coding
 NETWORK_NAMESPACE = uuid5(NAMESPACE_URL, "https://refnet.invalid/network/v1")
 
 
+#: SHA-1 of the namespace, copied for each id instead of hashing the namespace again
+_NAMESPACE_SHA1 = hashlib.sha1(NETWORK_NAMESPACE.bytes, usedforsecurity=False)
+
+
 def derived_id(*parts: object) -> UUID:
-    """A stable UUID for an output derived from ``parts``."""
-    return uuid5(NETWORK_NAMESPACE, "\x1f".join(str(p) for p in parts))
+    """A stable UUID for an output derived from ``parts``: the ``uuid5`` of their
+    joined text in :data:`NETWORK_NAMESPACE`."""
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update("\x1f".join(str(p) for p in parts).encode("utf-8"))
+    return UUID(bytes=digest.digest()[:16], version=5)
 
 
 def patient_key(clinic_id: str, patient_id: str) -> str:

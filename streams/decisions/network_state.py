@@ -85,6 +85,12 @@ class NetworkState:
     _directory: list[ServiceUpserted] | None = field(default=None, repr=False)
     _index: DirectoryIndex | None = field(default=None, repr=False)
     _stats: dict[str, OrgRecord] | None = field(default=None, repr=False)
+    #: service_id -> (service, capacity report, reservations, effective service):
+    #: the last :meth:`effective` of each service, used again while all three are
+    #: the same (most candidates of an offer did not change since the last one)
+    _effective: dict[str, tuple[ServiceUpserted, _CapacityReport | None, int, ServiceUpserted]] = (
+        field(default_factory=dict, repr=False, compare=False)
+    )
 
     def set_reachable(self, org_ids: frozenset[str]) -> None:
         """Only these organizations can be offered referrals: their topics exist."""
@@ -103,6 +109,7 @@ class NetworkState:
 
     def remove(self, service_id: str) -> None:
         self.services.pop(service_id, None)
+        self._effective.pop(service_id, None)
         self._directory = None
         self._index = None
 
@@ -225,6 +232,22 @@ class NetworkState:
         less the offers made since that figure (each open offer reserves a place)."""
         report = self.capacity.get(service.service_id)
         reserved = self.reserved.get(service.service_id, 0)
+        cached = self._effective.get(service.service_id)
+        if (
+            cached is not None
+            and cached[0] is service
+            and cached[1] is report
+            and cached[2] == reserved
+        ):
+            return cached[3]
+        found = self._effective_now(service, report, reserved)
+        self._effective[service.service_id] = (service, report, reserved, found)
+        return found
+
+    @staticmethod
+    def _effective_now(
+        service: ServiceUpserted, report: _CapacityReport | None, reserved: int
+    ) -> ServiceUpserted:
         if report is None or report.at < service.occurred_at:
             if service.capacity is None or not reserved:
                 return service

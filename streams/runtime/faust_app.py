@@ -7,6 +7,7 @@ newly assigned changelog partitions are loaded in bulk (:mod:`streams.runtime.st
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable
 from typing import Any
 
@@ -106,12 +107,27 @@ class AppProducer:
         return future
 
 
+#: Encodes a row as Faust's ``json`` codec does (compact separators, ASCII only),
+#: without its per-call codec lookup and keyword merging: rows are plain JSON
+#: documents (``model_dump(mode="json")``), so the bytes are the same.
+_ROW_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 class TableRows:
     """A Faust table, as :class:`streams.runtime.outbox.Rows`."""
 
     def __init__(self, app: faust.App, table: Any) -> None:
         self.app = app
         self.table = table
+        #: the table's keys and values are JSON (the app's defaults): rows are
+        #: encoded here, without Faust's serializer
+        self._plain = (
+            table.key_type is None
+            and table.value_type is None
+            and table.key_serializer == "json"
+            and table.value_serializer == "json"
+        )
+        self._topic_name: str | None = None
 
     def get(self, key: str) -> Any:
         return self.table.get(key)
@@ -130,7 +146,17 @@ class TableRows:
 
     def changelog(self, key: str, value: Row) -> tuple[str, bytes | None, bytes | None]:
         """Encoded as Faust's ``send_changelog`` would."""
-        table, serializers = self.table, self.app.serializers
+        table = self.table
+        if self._plain:
+            if self._topic_name is None:
+                self._topic_name = table.changelog_topic.get_topic_name()
+            try:
+                plain = None if value is None else _ROW_ENCODER.encode(value).encode()
+            except TypeError:
+                pass  # not a plain JSON document: Faust's encoder knows more types
+            else:
+                return self._topic_name, _ROW_ENCODER.encode(key).encode(), plain
+        serializers = self.app.serializers
         key_bytes = serializers.dumps_key(table.key_type, key, serializer=table.key_serializer)
         value_bytes = (
             None

@@ -56,3 +56,25 @@ def test_every_event_of_the_interface_is_counted_and_tested() -> None:
     assert events == {call for call, *_ in CALLS}
     for observer in (PrometheusObserver, NullObserver):
         assert events <= {n for n, _ in inspect.getmembers(observer, inspect.isfunction)}
+
+
+@pytest.mark.parametrize(("call", "args", "sample", "labels", "adds"), CALLS[:3])
+def test_every_message_counts_again_on_the_same_observer(
+    call: str, args: tuple[Any, ...], sample: str, labels: dict[str, str], adds: float
+) -> None:
+    observer = PrometheusObserver()
+    before = value(sample, labels)
+    for _ in range(3):
+        getattr(observer, call)(*args)
+    assert value(sample, labels) == before + 3 * adds
+
+
+def test_an_encounter_routed_counts_its_outcome_each_time() -> None:
+    observer = PrometheusObserver()
+    labels = {"outcome": "alerted", "recipient": "clinic"}
+    before = value("refnet_encounters_routed_total", labels)
+    outputs = value("refnet_outputs_total", {"event_type": "encounter.routed"})
+    for _ in range(2):
+        observer.output_produced("encounter.routed:alerted:clinic")
+    assert value("refnet_encounters_routed_total", labels) == before + 2
+    assert value("refnet_outputs_total", {"event_type": "encounter.routed"}) == outputs + 2
