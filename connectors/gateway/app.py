@@ -31,6 +31,7 @@ from connectors.gateway.routers import (
     encounters,
     inbox,
     metadata,
+    organizations,
     screenings,
     services,
     subscriptions,
@@ -78,6 +79,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         webhooks,
         encounters,
         communications,
+        organizations,
     ):
         app.include_router(module.router)
     app.add_exception_handler(GatewayInputError, _input_error)  # type: ignore[arg-type]

@@ -6,7 +6,9 @@
   party's view. A view added later (a party provisioned since) is assigned at
   the next turn and read from the beginning; a party no longer provisioned is
   dropped at the next sweep. After a failure the reader starts again and every
-  view reads its inbox again from the beginning.
+  view reads its inbox again from the beginning. It also reads the directory
+  topic, from the beginning, into the organizations' names
+  (:class:`~.names.OrgNames`).
 * :class:`Producers`: the producers that write as the parties, created when first
   used, at most ``capacity`` open (the least recently used idle one is closed
   to make room) and closed after ``idle`` seconds unused. Parties without a
@@ -31,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import TopicAuthorizationFailedError
 from prometheus_client import Counter, Gauge
 
+from connectors.gateway.names import OrgNames
 from connectors.gateway.tokens import PartyRef
 from connectors.kafka import clients
 from connectors.kafka.auth import KafkaAuth
@@ -81,8 +84,14 @@ class InboxReader:
         bootstrap: str,
         auth: KafkaAuth,
         provisioned: Callable[[], Collection[PartyRef]] | None = None,
+        *,
+        directory: str | None = None,
+        names: OrgNames | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        #: the directory topic, read for organizations' names (None: not read)
+        self.directory = directory
+        self.names = names if names is not None else OrgNames()
         self.auth = auth
         self.provisioned = provisioned
         #: inbox topic -> its view
@@ -98,6 +107,10 @@ class InboxReader:
         self.views[view.inbox] = view
         FOLLOWED.set(len(self.views))
         self._changed.set()
+        self.start()
+
+    def start(self) -> None:
+        """Start reading (if not yet): the directory, and the views added."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="gateway-inbox-reader")
 
@@ -163,6 +176,11 @@ class InboxReader:
                 continue
             touched: set[str] = set()
             for tp, records in batch.items():
+                if tp.topic == self.directory and records:
+                    for record in records:
+                        self.names.apply(record.value)
+                    positions[tp] = records[-1].offset + 1
+                    continue
                 target = self.views.get(tp.topic)
                 if target is None or not records:
                     continue
@@ -187,7 +205,9 @@ class InboxReader:
         from the beginning (a topic not found yet is tried again at the next turn)."""
         now = time.monotonic()
         self._refused = {t: until for t, until in self._refused.items() if until > now}
-        wanted = set(self.views) - set(self._refused)
+        wanted = (set(self.views) | ({self.directory} if self.directory else set())) - set(
+            self._refused
+        )
         await consumer._client.set_topics(sorted(wanted))
         partitions: list[TopicPartition] = []
         missing = []
@@ -222,13 +242,14 @@ class InboxReader:
     def _refuse(self, topic: str) -> None:
         """The broker refused to let the gateway read ``topic``: leave it out for a while
         (the other inboxes are read on), and say so."""
-        if topic not in self.views:
+        if topic not in self.views and topic != self.directory:
             raise TopicAuthorizationFailedError(topic)
         if topic in self._refused:
             return  # the same refusal again, from a fetch already under way
         REFUSED.inc()
         log.warning(
-            "inbox reader: the broker refuses the gateway READ on %s (re-provision its party); "
+            "inbox reader: the broker refuses the gateway READ on %s (re-provision its party, "
+            "or grant the directory); "
             "trying again in %.0fs",
             topic,
             REFUSED_RETRY,

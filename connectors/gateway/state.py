@@ -24,6 +24,7 @@ from connectors.fhir.mapping import fhir_id
 from connectors.fhir.subscriptions import notification
 from connectors.gateway.connections import InboxReader, Producers
 from connectors.gateway.egress import Policy
+from connectors.gateway.names import OrgNames
 from connectors.gateway.notifier import DELIVERY_LEASE, WEBHOOK_RETRY, Deliverer, Target
 from connectors.gateway.rest import FHIR_JSON
 from connectors.gateway.store import Delivery, GatewayStore
@@ -82,6 +83,8 @@ class Gateway:
         self._purged_version = -1
         self._reader: InboxReader | None = None
         self._producers: Producers | None = None
+        #: organizations' names, from the directory topic (read by the inbox reader)
+        self.names = OrgNames()
 
     @property
     def store(self) -> GatewayStore:
@@ -115,6 +118,7 @@ class Gateway:
         )
         for party in self.tokens.parties():
             self.view(party)
+        self._connections()[0].start()  # the directory's names, even with no party yet
         self._tasks.append(asyncio.create_task(self.deliverer.run(), name="deliverer"))
         self._tasks.append(asyncio.create_task(self._watch_tokens(), name="revocation"))
 
@@ -175,7 +179,11 @@ class Gateway:
         """The one inbox reader (as the gateway) and the bounded producers (as the parties)."""
         if self._reader is None or self._producers is None:
             self._reader = InboxReader(
-                self.config.bootstrap, self.config.auth, provisioned=self.tokens.parties
+                self.config.bootstrap,
+                self.config.auth,
+                provisioned=self.tokens.parties,
+                directory=self.config.topics.directory,
+                names=self.names,
             )
             self._producers = Producers(
                 self.config.bootstrap,

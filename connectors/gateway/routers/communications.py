@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.fhir.communications import communication_id, render_alert
 from connectors.gateway.dependencies import Referrer, Running
+from connectors.gateway.names import name_references
 from connectors.gateway.rest import fhir, searchset
 
 router = APIRouter(tags=["clinic", "organization"])
@@ -23,7 +24,7 @@ async def search_communications(who: Referrer, gateway: Running) -> Response:
     """The party's alerts, newest first."""
     view = await gateway.ready_view(who)
     alerts = sorted(view.alerts.values(), key=lambda a: str(a.get("occurred_at")), reverse=True)
-    matches = [render_alert(alert, who.kind, who.id) for alert in alerts]
+    matches = [name_references(render_alert(a, who.kind, who.id), gateway.names) for a in alerts]
     return fhir(searchset(gateway.config.base_url, matches, []))
 
 
@@ -32,7 +33,7 @@ async def read_communication(communication: str, who: Referrer, gateway: Running
     view = await gateway.ready_view(who)
     for alert in list(view.alerts.values()):
         if communication_id(alert) == communication:
-            return fhir(render_alert(alert, who.kind, who.id))
+            return fhir(name_references(render_alert(alert, who.kind, who.id), gateway.names))
     raise StarletteHTTPException(404, "no such Communication for this party")
 
 

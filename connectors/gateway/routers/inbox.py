@@ -7,7 +7,7 @@ from importlib import resources
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from connectors.gateway.dependencies import Party
+from connectors.gateway.dependencies import Party, Running
 
 router = APIRouter()
 
@@ -19,8 +19,13 @@ async def inbox() -> HTMLResponse:
 
 
 @router.get("/me", tags=["gateway"])
-async def me(who: Party) -> dict[str, str]:
-    return {"party": who.kind, "id": who.id}
+async def me(who: Party, gateway: Running) -> dict[str, str]:
+    """Who the token speaks for, and (an organization the directory names) its name."""
+    answer = {"party": who.kind, "id": who.id}
+    name = gateway.names.get(who.id) if who.kind == "org" else None
+    if name:
+        answer["name"] = name
+    return answer
 
 
 __all__ = ["router"]

@@ -116,6 +116,11 @@ def _statement() -> dict[str, Any]:
                     {"type": "Encounter", "interaction": _interactions("create", "read")},
                     {"type": "Communication", "interaction": _interactions("read", "search-type")},
                     {
+                        "type": "Organization",
+                        "interaction": _interactions("read"),
+                        "documentation": "organizations the directory names (any party's token)",
+                    },
+                    {
                         "type": "Subscription",
                         "interaction": _interactions("create", "read", "delete"),
                     },

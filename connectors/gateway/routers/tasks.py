@@ -27,6 +27,7 @@ from connectors.fhir.mapping import fhir_id
 from connectors.fhir.patch import apply_json_patch
 from connectors.fhir.tasks import CLOSED, clinic_task, org_task, status_change_from
 from connectors.gateway.dependencies import Org, Referrer, Running
+from connectors.gateway.names import OrgNames, name_references
 from connectors.gateway.rest import (
     JSON_BODY,
     PATCH_BODY,
@@ -84,20 +85,22 @@ async def search_tasks(
             "refnet",
         ):
             return fhir(searchset(base, search, []))
-        found = _clinic_tasks(view, wanted, include)
+        found = _clinic_tasks(view, wanted, include, gateway.names)
     else:
         if not _names_party(values.get("owner"), who):
             return fhir(searchset(base, search, []))
-        found = _org_tasks(view, wanted, include)
+        found = _org_tasks(view, wanted, include, gateway.names)
     return fhir(searchset(base, search, found))
 
 
-def _clinic_tasks(view: PartyView, wanted: set[str] | None, include: list[str] | None) -> Found:
+def _clinic_tasks(
+    view: PartyView, wanted: set[str] | None, include: list[str] | None, names: OrgNames
+) -> Found:
     found: Found = []
     for record in list(view.records.values()):
         if "update" not in record:
             continue
-        sr, task = clinic_task(record, view.party.id)
+        sr, task = name_references(clinic_task(record, view.party.id), names)
         if wanted is None or task["status"] in wanted:
             found.append(
                 (versioned(task, task["lastModified"]), [sr] if _includes(include, "focus") else [])
@@ -105,12 +108,14 @@ def _clinic_tasks(view: PartyView, wanted: set[str] | None, include: list[str] |
     return found
 
 
-def _org_tasks(view: PartyView, wanted: set[str] | None, include: list[str] | None) -> Found:
+def _org_tasks(
+    view: PartyView, wanted: set[str] | None, include: list[str] | None, names: OrgNames
+) -> Found:
     found: Found = []
     for record in list(view.records.values()):
         if "offer" not in record:
             continue
-        task, sr, patient = org_task(record, view.party.id)
+        task, sr, patient = name_references(org_task(record, view.party.id), names)
         if wanted is None or task["status"] in wanted:
             includes: Resources = []
             if _includes(include, "focus"):
@@ -128,9 +133,9 @@ async def _resources(
     view = await gateway.ready_view(who)
     rid, record = _find(view, task_id)
     if who.kind == "clinic":
-        sr, task = clinic_task(record, who.id)
+        sr, task = name_references(clinic_task(record, who.id), gateway.names)
         return rid, task, sr, None
-    task, sr, patient = org_task(record, who.id)
+    task, sr, patient = name_references(org_task(record, who.id), gateway.names)
     return rid, task, sr, patient
 
 
