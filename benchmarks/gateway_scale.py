@@ -42,6 +42,7 @@ from connectors.kafka.clients import producer  # noqa: E402
 from deploy.bench.process import status_kb  # noqa: E402
 from deploy.launcher import stop_worker, worker_env  # noqa: E402
 from deploy.local.broker import LocalBroker  # noqa: E402
+from deploy.local.database import LocalDatabase  # noqa: E402
 from deploy.settings import Settings  # noqa: E402
 from schemas.events import EncounterAlerted, to_bytes  # noqa: E402
 from schemas.topics import Topics  # noqa: E402
@@ -179,6 +180,7 @@ def measure(args: argparse.Namespace, count: int) -> dict[str, Any]:
             tmp / "kafka", cache_dir=settings.cache_dir, version=settings.kafka_version, port=0
         )
         proc = None
+        database = LocalDatabase(tmp / "pg")  # the gateway keeps its state in PostgreSQL
         try:
             bootstrap = broker.start(tie_to_parent=True).bootstrap
             topics = Topics(prefix=f"gw{uuid.uuid4().hex[:6]}", partitions=1)
@@ -193,6 +195,7 @@ def measure(args: argparse.Namespace, count: int) -> dict[str, Any]:
                     "REFNET_DATA_DIR": str(data_dir),
                     "REFNET_GATEWAY_PORT": str(port),
                     "REFNET_LOG_LEVEL": "warning",
+                    "REFNET_DATABASE_URL": database.start(),
                 }
             )
             log = tmp / "gateway.log"
@@ -237,6 +240,7 @@ def measure(args: argparse.Namespace, count: int) -> dict[str, Any]:
         finally:
             if proc is not None:
                 stop_worker(proc)
+            database.stop()
             broker.stop()
     return figures
 
