@@ -2,7 +2,9 @@
 
 A clinic's view follows its updates topic (``referral.updated``: the latest per
 referral); an organization's follows its referrals topic (``referral.offered``
-and ``referral.withdrawn`` per network referral id); both keep the
+and ``referral.withdrawn`` per network referral id, and the network's answers to
+its own updates: ``referral.status-recorded`` and ``message.refused``, so its
+Tasks show the network's status); both keep the
 ``encounter.alerted`` events they read (``alerts``, by event id). A facility's
 view follows its updates topic (the network's answers, nothing kept yet) and
 publishes to its submissions topic.
@@ -154,7 +156,7 @@ class PartyView:
                 self.keep_screening(screening_record(message))
                 return  # read back, never notified
             if kind not in _FOLLOWED.get(self.party.kind, frozenset()):
-                return  # e.g. the network's answers (message.refused, screening.answered)
+                return  # e.g. a clinic's message.refused: not kept
             if kind == "encounter.alerted":
                 message = EncounterAlerted.model_validate(message).model_dump(mode="json")
                 self.alerts[str(message["event_id"])] = message
