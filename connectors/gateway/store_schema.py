@@ -19,13 +19,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
+from connectors.ledger.schema import Migration, apply_migrations
+
 log = logging.getLogger("refnet.gateway.store")
 
 #: pg_advisory_xact_lock key of the gateway's migrations (not the ledger's 733638).
 LOCK_KEY: Final = 733639
 
-MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
-    (
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(
         1,
         "gateway state",
         """
@@ -89,7 +91,7 @@ MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
         """,
     ),
 )
-LATEST: Final = MIGRATIONS[-1][0]
+LATEST: Final = MIGRATIONS[-1].version
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,34 +127,9 @@ class Delivery:
 
 async def migrate(conn: Any) -> list[int]:
     """Apply the gateway migrations ``conn``'s database lacks; return their numbers."""
-    applied: list[int] = []
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
-        await conn.execute(
-            """
-            CREATE TABLE IF NOT EXISTS gateway_schema_version (
-                version    integer PRIMARY KEY,
-                name       text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )
-            """
-        )
-        rows = await conn.fetch("SELECT version FROM gateway_schema_version")
-        have = {r["version"] for r in rows}
-        for version, name, sql in MIGRATIONS:
-            if version in have:
-                continue
-            await conn.execute(sql)
-            await conn.execute(
-                "INSERT INTO gateway_schema_version (version, name) VALUES ($1, $2)", version, name
-            )
-            applied.append(version)
-    if applied:
-        log.info("gateway: applied migrations %s", applied)
-    newer = sorted(v for v in have if v > LATEST)
-    if newer:
-        log.warning("gateway: the database has migrations %s this refnet does not know", newer)
-    return applied
+    return await apply_migrations(
+        conn, MIGRATIONS, table="gateway_schema_version", lock_key=LOCK_KEY, what="gateway"
+    )
 
 
 __all__ = ["LATEST", "LOCK_KEY", "MIGRATIONS", "Delivery", "Subscription", "Webhook", "migrate"]

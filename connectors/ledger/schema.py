@@ -31,7 +31,7 @@ Tables
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -200,20 +200,34 @@ LATEST: Final = MIGRATIONS[-1].version
 
 async def migrate(conn: Any) -> list[int]:
     """Apply the migrations ``conn``'s database lacks; return their numbers."""
+    return await apply_migrations(
+        conn, MIGRATIONS, table="schema_version", lock_key=LOCK_KEY, what="ledger"
+    )
+
+
+async def apply_migrations(
+    conn: Any, migrations: Sequence[Migration], *, table: str, lock_key: int, what: str
+) -> list[int]:
+    """Apply the ``migrations`` not yet recorded in ``table``, once each, under the
+    advisory transaction lock ``lock_key`` (so processes starting together apply each
+    once); return their numbers. The ledger's and the gateway's share this."""
+    if not table.replace("_", "").isalpha():  # one of the code's own names, never input
+        raise ValueError(f"not a table name: {table!r}")
     applied: list[int] = []
+    latest = migrations[-1].version
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key)
         await conn.execute(
-            """
-            CREATE TABLE IF NOT EXISTS schema_version (
+            f"""
+            CREATE TABLE IF NOT EXISTS {table} (
                 version    integer PRIMARY KEY,
                 name       text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now()
             )
             """
         )
-        have = {r["version"] for r in await conn.fetch("SELECT version FROM schema_version")}
-        for migration in MIGRATIONS:
+        have = {r["version"] for r in await conn.fetch(f"SELECT version FROM {table}")}  # noqa: S608
+        for migration in migrations:
             if migration.version in have:
                 continue
             if migration.sql:
@@ -221,16 +235,18 @@ async def migrate(conn: Any) -> list[int]:
             if migration.then is not None:
                 await migration.then(conn)
             await conn.execute(
-                "INSERT INTO schema_version (version, name) VALUES ($1, $2)",
+                f"INSERT INTO {table} (version, name) VALUES ($1, $2)",  # noqa: S608
                 migration.version,
                 migration.name,
             )
             applied.append(migration.version)
-        newer = [v for v in have if v > LATEST]
+        newer = [v for v in have if v > latest]
     if applied:
-        log.info("ledger: applied migrations %s", applied)
+        log.info("%s: applied migrations %s", what, applied)
     if newer:
         log.warning(
-            "ledger: the database has migrations %s that this refnet does not know", sorted(newer)
+            "%s: the database has migrations %s that this refnet does not know",
+            what,
+            sorted(newer),
         )
     return applied
