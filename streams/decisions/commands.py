@@ -17,6 +17,7 @@ effect.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -85,6 +86,71 @@ def network_referral_id(clinic_id: str, referral_id: str) -> str:
     seeing its own id.
     """
     return fit_id(f"{clinic_id}:{referral_id}")
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash of ``data`` (what its default partitioner hashes keys
+    with), unsigned, as aiokafka's ``murmur2``."""
+    m, r = 0x5BD1E995, 24
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    body = length - length % 4
+    for i in range(0, body, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = data[body:]
+    if tail:
+        for i in reversed(range(len(tail))):
+            h ^= tail[i] << (8 * i)
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
+
+
+def key_partition(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (aiokafka's, Faust's) gives ``key``."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a patient's record lives: ``partition`` of ``partitions`` (the patient and
+    referral commands' topics have as many). The patient owner gives a referral it
+    opens an id in the same partition, so that it decides the referral itself."""
+
+    partitions: int
+    partition: int
+
+
+def placed_referral_id(clinic_id: str, referral_id: str, placement: Placement | None) -> str:
+    """The network's id of the clinic's ``referral_id``, in ``placement``'s partition.
+
+    :func:`network_referral_id` when it lands there already (or without a
+    placement), else that id with ``~k`` appended for the smallest ``k`` that
+    lands there (shortened to fit as :func:`fit_id` does): the same inputs give the
+    same id, so a replay derives it again. None found in :data:`PLACE_TRIES` times
+    the partition count: the plain id (its referral then takes the extra hop).
+    """
+    plain = network_referral_id(clinic_id, referral_id)
+    if placement is None or placement.partitions <= 1:
+        return plain
+    partitions, partition = placement.partitions, placement.partition
+    if key_partition(plain, partitions) == partition:
+        return plain
+    for k in range(1, PLACE_TRIES * partitions + 1):
+        placed = fit_id(f"{clinic_id}:{referral_id}~{k}")
+        if key_partition(placed, partitions) == partition:
+            return placed
+    return plain
+
+
+#: Tries per partition at a placed referral id (each lands with chance 1/partitions).
+PLACE_TRIES = 32
 
 
 class Command(BaseModel):
@@ -308,6 +374,7 @@ def encode(command: Command) -> bytes:
 __all__ = [
     "LINKAGE_COMMAND",
     "PATIENT_COMMAND",
+    "PLACE_TRIES",
     "REFERRAL_COMMAND",
     "AlertReferral",
     "CancelReferral",
@@ -324,6 +391,7 @@ __all__ = [
     "OrganizationStatus",
     "PatientCommand",
     "PatientEncounter",
+    "Placement",
     "PurgeReferral",
     "ReferralClosed",
     "ReferralCommand",
@@ -335,6 +403,9 @@ __all__ = [
     "derived_id",
     "encode",
     "fit_id",
+    "key_partition",
+    "murmur2",
     "network_referral_id",
     "patient_key",
+    "placed_referral_id",
 ]

@@ -23,7 +23,7 @@ the network keeps for it (a referral open, or closed within the retention).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -252,10 +252,12 @@ def patient_alerts(
     known: bool,
     now: datetime,
     topics: Topics,
+    network_ids: Mapping[str, str] | None = None,
 ) -> list[Outgoing]:
     """What an encounter that matched ``patient`` (``clinic_id:patient_id``) sends:
     the clinic's alert and its record, and an alert command to each of the patient's
-    open referrals (``open_referrals``: the clinic's referral ids). A patient the
+    open referrals (``open_referrals``: the clinic's referral ids; ``network_ids``:
+    the network's id of those whose id is not the plain one). A patient the
     network no longer keeps (``known`` false) is a ``no-match``."""
     encounter = command.encounter
     if not known:
@@ -278,7 +280,8 @@ def patient_alerts(
         routed(encounter, "alerted", at=now, topics=topics, kind="clinic", recipient=clinic_id),
     ]
     for referral_id in open_referrals:
-        network_id = network_referral_id(clinic_id, referral_id)
+        placed = (network_ids or {}).get(referral_id)
+        network_id = placed or network_referral_id(clinic_id, referral_id)
         alert_command = AlertReferral(
             command_id=f"encounter:{encounter.encounter_event_id}:{network_id}",
             referral_id=network_id,

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from schemas.codes import (
     BusinessStatus,
     Category,
@@ -58,6 +56,7 @@ from streams.decisions.commands import (
     OpenReferral,
     PatientCommand,
     PatientEncounter,
+    Placement,
     ReferralClosed,
     ReferralRequest,
     SubmissionReceived,
@@ -65,44 +64,13 @@ from streams.decisions.commands import (
     derived_id,
     fit_id,
     network_referral_id,
+    placed_referral_id,
 )
 from streams.decisions.encounters import patient_alerts, relink
 from streams.decisions.outputs import Outgoing, refused
+from streams.decisions.patient_record import REFERRALS_LIMIT, SEEN_LIMIT, PatientRecord
 from streams.decisions.scoring import score
 from streams.decisions.updates import StateChange, report
-
-#: How many processed event ids a patient keeps for de-duplication.
-SEEN_LIMIT = 500
-#: How many referral ids a patient's record remembers (open ones always; the
-#: oldest closed ones are forgotten first). Closed ones also leave with retention.
-REFERRALS_LIMIT = 1000
-
-
-class PatientRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    open: dict[Category, str] = Field(default_factory=dict)
-    referrals: dict[str, Category] = Field(default_factory=dict)
-    seen: list[str] = Field(default_factory=list)
-    #: the patient's linkage keys (streams.decisions.linkage), linked to this record
-    linkage_keys: list[str] = Field(default_factory=list)
-
-    def remember(self, command_id: str) -> None:
-        self.seen.append(command_id)
-        if len(self.seen) > SEEN_LIMIT:
-            del self.seen[: len(self.seen) - SEEN_LIMIT]
-        if len(self.referrals) > REFERRALS_LIMIT:
-            still_open = set(self.open.values())
-            for referral_id in list(self.referrals):
-                if len(self.referrals) <= REFERRALS_LIMIT:
-                    break
-                if referral_id not in still_open:
-                    del self.referrals[referral_id]
-
-    @property
-    def empty(self) -> bool:
-        """Nothing open and nothing remembered: the record can leave the table."""
-        return not self.open and not self.referrals
 
 
 @dataclass(frozen=True)
@@ -132,9 +100,12 @@ def decide(
     topics: Topics,
     key: str | None = None,
     now: datetime | None = None,
+    placement: Placement | None = None,
 ) -> PatientDecision:
     """Apply one command to patient ``key``'s record (``clinic_id:patient_id``; a
-    submission's own when None). ``now`` dates encounter alerts (the network's clock)."""
+    submission's own when None). ``now`` dates encounter alerts (the network's clock).
+    ``placement``: the record's partition; a screening's referrals get network ids
+    in it (:func:`streams.decisions.commands.placed_referral_id`)."""
     known = record is not None
     record = record.model_copy(deep=True) if record is not None else PatientRecord()
     if command.command_id in record.seen:
@@ -144,7 +115,15 @@ def decide(
         if key is None or now is None:
             raise ValueError("an encounter needs the patient's key and the network's time")
         referrals = record.open.values()
-        outputs = patient_alerts(key, referrals, command, known=known, now=now, topics=topics)
+        outputs = patient_alerts(
+            key,
+            referrals,
+            command,
+            known=known,
+            now=now,
+            topics=topics,
+            network_ids=record.network_ids,
+        )
         if not known:
             return PatientDecision(None, outputs, delete=True)
     elif isinstance(command, ReferralClosed):
@@ -152,11 +131,11 @@ def decide(
             del record.open[command.category]
     elif isinstance(command, ForgetReferral):
         if command.referral_id not in record.open.values():
-            record.referrals.pop(command.referral_id, None)
+            record.forget(command.referral_id)
     else:
         event = command.event
         if isinstance(event, ScreeningSubmitted):
-            outputs = _screening(record, command, event, topics)
+            outputs = _screening(record, command, event, topics, placement)
         elif isinstance(event, ReferralRequested):
             outputs = _requested(record, command, event, topics)
         elif isinstance(event, ConsentUpdated):
@@ -192,7 +171,11 @@ def _submitter(command: PatientCommand) -> str | None:
 
 
 def _screening(
-    record: PatientRecord, command: SubmissionReceived, event: ScreeningSubmitted, topics: Topics
+    record: PatientRecord,
+    command: SubmissionReceived,
+    event: ScreeningSubmitted,
+    topics: Topics,
+    placement: Placement | None = None,
 ) -> list[Outgoing]:
     result = score(event.instrument, event.answers)
     # Consent is judged when the network discloses, at its receipt of the screening;
@@ -230,7 +213,7 @@ def _screening(
             command, event, referral_id, need.category, screening_id=event.screening_id
         )
         covered_now = request.consent.covers(need.category, at)
-        outputs += _open(record, command, request, topics)
+        outputs += _open(record, command, request, topics, placement)
         outcome = _outcome(record, request) if covered_now else "consent-required"
         referrals.append(_referral(referral_id, need.category, outcome))
     answered = ScreeningAnswered(
@@ -296,7 +279,7 @@ def _consent(
             UpdateConsent,
             "consent:{event}:{referral}",
             command,
-            referral_id,
+            record.network_id(command.clinic_id, referral_id),
             topics,
             consent=event.consent,
             at=network_time(command),
@@ -342,7 +325,7 @@ def _cancelled(
         CancelReferral,
         "cancel:{event}",
         command,
-        event.referral_id,
+        record.network_id(command.clinic_id, event.referral_id),
         topics,
         reason=event.reason,
         source=command.source,
@@ -354,16 +337,15 @@ def _to_referral(
     make: type[UpdateConsent | CancelReferral],
     command_id: str,
     command: SubmissionReceived,
-    referral_id: str,
+    network_id: str,
     topics: Topics,
     **fields: Any,
 ) -> Outgoing:
-    """A command about the clinic's ``referral_id`` to the referral's owner.
+    """A command about the referral ``network_id`` to the referral's owner.
 
     ``command_id`` is a format string of ``{event}`` (the clinic's event id) and
     ``{referral}`` (the network's referral id).
     """
-    network_id = network_referral_id(command.clinic_id, referral_id)
     event_id = command.event.event_id
     sent = make(
         command_id=command_id.format(event=event_id, referral=network_id),
@@ -409,16 +391,27 @@ _DUPLICATE: Final = (
 
 
 def _open(
-    record: PatientRecord, command: SubmissionReceived, request: ReferralRequest, topics: Topics
+    record: PatientRecord,
+    command: SubmissionReceived,
+    request: ReferralRequest,
+    topics: Topics,
+    placement: Placement | None = None,
 ) -> list[Outgoing]:
+    """Open ``request``'s referral; with a ``placement`` (a screening's referral), under
+    a network id in the patient's partition."""
     at = network_time(command)
     if not request.consent.covers(request.category, at):
         return _clinic_only(command, request, _NOT_CONSENTED, None, topics)
     existing = record.open.get(request.category)
     if existing is not None:
         return _clinic_only(command, request, _DUPLICATE, existing, topics)
-    record.open[request.category] = request.clinic_referral_id
-    record.referrals[request.clinic_referral_id] = request.category
+    clinic_referral_id = request.clinic_referral_id
+    record.open[request.category] = clinic_referral_id
+    record.referrals[clinic_referral_id] = request.category
+    placed = placed_referral_id(command.clinic_id, clinic_referral_id, placement)
+    if placed != request.referral_id:
+        record.network_ids[clinic_referral_id] = placed
+        request = request.model_copy(update={"referral_id": placed})
     open_command = OpenReferral(
         command_id=f"open:{request.referral_id}",
         **request.request_fields(),
@@ -479,4 +472,11 @@ def _code(question: str | None) -> str | None:
     return cleaned if cleaned and cleaned[0].isalnum() else None
 
 
-__all__: Sequence[str] = ["PatientDecision", "PatientRecord", "decide", "screening_referral_id"]
+__all__: Sequence[str] = [
+    "REFERRALS_LIMIT",
+    "SEEN_LIMIT",
+    "PatientDecision",
+    "PatientRecord",
+    "decide",
+    "screening_referral_id",
+]
