@@ -113,11 +113,16 @@ class Changelog:
         """Send ``(key, partition, row)`` writes to the changelog and wait until the
         broker acknowledged every one: state is durable before any input offset can
         be committed. A write the broker keeps refusing stops the worker."""
+        await self.durable_rows([(rows, key, p, value) for key, p, value in writes])
+
+    async def durable_rows(self, writes: Sequence[tuple[Rows, str, int, Row]]) -> None:
+        """:meth:`durable` for ``(table, key, partition, row)`` writes to the changelogs
+        of several tables: one wait for them all."""
         if not writes:
             return
         for attempt in range(1, self.attempts + 1):
             try:
-                futures = [await self.write(rows, p, key, value) for key, p, value in writes]
+                futures = [await self.write(t, p, key, value) for t, key, p, value in writes]
                 await asyncio.wait_for(
                     asyncio.gather(*map(asyncio.shield, futures)), timeout=DURABLE_TIMEOUT
                 )
@@ -157,6 +162,17 @@ class Batch:
         #: effect. Judged per key, as a record's own memory of ids is: an id one
         #: party chose never removes another key's command.
         self.seen: set[tuple[str, str]] = set()
+        #: batches of other tables committed with this one (:meth:`join`)
+        self.joined: list[Batch] = []
+
+    def join(self, rows: Rows) -> Batch:
+        """A batch of another table's rows, committed with this one: its rows are made
+        durable in the same wait, its outputs go out in the order they were staged
+        among this batch's (one list), and its outboxes are emptied after this one's."""
+        other = Batch(rows, self.agent, changelog=self.changelog, delivery=self.delivery)
+        other.sends = self.sends
+        self.joined.append(other)
+        return other
 
     def send(self, command: Command, outputs: list[Outgoing], *, key: str) -> None:
         """``command`` (on ``key``) is handled; its ``outputs`` go out after the batch's state."""
@@ -173,9 +189,12 @@ class Batch:
         command: Command,
         *,
         delete: bool,
+        sending: list[Outgoing] | None = None,
     ) -> None:
         """Stage ``command``'s decision: the new record with its outputs in the row's
-        outbox (or the row's deletion), then its outputs."""
+        outbox (or the row's deletion), then its outputs; ``sending``: those of them
+        to produce now, when others were applied in this batch instead (recorded all
+        the same, so that a replay of ``command`` sends them all)."""
         if delete:
             self.table.stage(key, partition, None)
             self.rows[key] = (partition, None)
@@ -193,25 +212,33 @@ class Batch:
             stored["outbox"] = box
             self.table.stage(key, partition, stored)
             self.rows[key] = (partition, stored)
-        self.send(command, outputs, key=key)
+        self.send(command, outputs if sending is None else sending, key=key)
+
+    def _staged(self, *, kept: bool) -> list[tuple[Rows, str, int, Row]]:
+        """The rows staged in this batch and those it joined: kept ones or removed ones."""
+        return [
+            (b.table, k, p, v)
+            for b in (self, *self.joined)
+            for k, (p, v) in b.rows.items()
+            if (v is not None) == kept
+        ]
 
     async def commit(self) -> None:
         """Make the staged rows durable, produce the outputs, then delete removed rows
         and empty the outboxes."""
-        kept = [(k, p, v) for k, (p, v) in self.rows.items() if v is not None]
-        await self.changelog.durable(self.table, kept)
+        kept = self._staged(kept=True)
+        await self.changelog.durable_rows(kept)
         if self.after_state is not None and self.sends:
             self.after_state(self.agent)
         await self.delivery.deliver(self.sends, self.agent)
-        removed = [(k, p, v) for k, (p, v) in self.rows.items() if v is None]
-        await self.changelog.durable(self.table, removed)
+        await self.changelog.durable_rows(self._staged(kept=False))
         # Delivered: empty the outboxes, so that the same event sent again by its
         # party (not a crash replay) has no second effect. Not awaited: if these
         # writes are lost in a crash, a replay repeats identical messages once.
-        for key, partition, value in kept:
+        for table, key, partition, value in kept:
             if value is not None and value.get("outbox"):
                 value["outbox"] = []
-                await self.changelog.write(self.table, partition, key, value)
+                await self.changelog.write(table, partition, key, value)
 
 
 __all__ = [
