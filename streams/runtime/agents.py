@@ -12,6 +12,12 @@ unprocessed messages with more) and applies its commands as batches
 (:mod:`streams.runtime.outbox`). A decision that raises is dead-lettered
 (``internal``) and the referral ends ``failed`` / ``network-error``; nothing is
 acknowledged away unseen.
+
+A screening's referral is decided in the patients agent's own batch when its id
+partitions where the patient does (the patient owner picks such ids,
+:func:`streams.decisions.commands.placed_referral_id`): one hop instead of two.
+Both agents then change ``referrals`` rows, so each of their batches holds one
+lock from its first staged row to its commit (:meth:`Agents.apply_events`).
 """
 
 from __future__ import annotations
@@ -30,9 +36,13 @@ from streams.decisions.commands import (
     PATIENT_COMMAND,
     REFERRAL_COMMAND,
     Command,
+    OpenReferral,
+    Placement,
     ReferralCommand,
+    key_partition,
 )
 from streams.decisions.encounters import LinkageRecord, decide_linkage
+from streams.decisions.outputs import Outgoing
 from streams.decisions.patients import PatientRecord
 from streams.decisions.patients import decide as decide_patient
 from streams.decisions.referrals import Context, ReferralDecision, ReferralRecord, holder
@@ -57,6 +67,8 @@ GUARD_BACKOFF = Backoff(first=0.5, cap=30.0)
 
 #: Handles one event of a batch.
 Handler = Callable[[Any, Batch], None]
+#: The agents whose batches change ``referrals`` rows: one at a time.
+SHARING_REFERRALS = frozenset({"patients", "referrals"})
 
 
 class HoleNotFilled(RuntimeError):
@@ -99,6 +111,16 @@ class Agents:
         self.guard_attempts = guard_attempts
         self.guard_backoff = guard_backoff
         self._on_fatal = on_fatal
+        #: the partition count of the patient and referral commands' topics when
+        #: they have the same (read at start): the patients agent decides the
+        #: referrals it opens in its own partition; None: every referral takes a hop
+        self.partitions: int | None = None
+        self.referral_rows: Rows | None = None
+        #: held by a batch of either agent that changes ``referrals`` rows, from
+        #: its first staged row to its commit: no decision reads a row another
+        #: batch staged and has not made durable, and no commit empties an outbox
+        #: whose outputs another batch has still to send
+        self.referrals_lock = asyncio.Lock()
 
     def register(
         self,
@@ -112,6 +134,7 @@ class Agents:
         referrals agent waits for the network view to be ready. ``linkage``: the
         linkage topic and its table's rows."""
         app, view = self.net.app, self.net.view
+        self.referral_rows = referral_rows
         if linkage is not None:
             linkage_topic, linkage_rows = linkage
 
@@ -123,6 +146,10 @@ class Agents:
 
         @app.agent(patients_topic, concurrency=1)
         async def patients(stream: Any) -> None:
+            names = (self.topics.network_patients, self.topics.network_referrals)
+            self.partitions = await self.net.shared_partition_count(*names)
+            if self.partitions is not None:
+                await view.ready.wait()  # it decides referrals too
             async for events in batches(stream):
                 work = self.apply_events(events, patient_rows, "patients", self.handle_patient)
                 await unbroken(work)
@@ -140,7 +167,18 @@ class Agents:
         """Apply ``events`` as one batch, each after the records Faust skipped before
         it (see streams.runtime.gaps). Read-back records are acknowledged to Faust once the
         batch is committed, so that its commits go on past them; ``events``
-        themselves are acknowledged by :func:`streams.runtime.batches.batches`."""
+        themselves are acknowledged by :func:`streams.runtime.batches.batches`.
+        A batch of an agent that changes ``referrals`` rows holds
+        :attr:`referrals_lock` throughout."""
+        if agent in SHARING_REFERRALS:
+            async with self.referrals_lock:
+                await self._apply_events(events, rows, agent, handle)
+        else:
+            await self._apply_events(events, rows, agent, handle)
+
+    async def _apply_events(
+        self, events: Sequence[Any], rows: Rows, agent: str, handle: Handler
+    ) -> None:
         batch = Batch(
             rows,
             agent,
@@ -226,10 +264,13 @@ class Agents:
         key, command, raw = self.arrived(event, PATIENT_COMMAND, batch)
         if command is None:
             return
+        partition = event.message.partition
+        count = self.partitions
+        placement = None if count is None else Placement(partitions=count, partition=partition)
         try:
             record = PatientRecord.model_validate(raw) if raw is not None else None
             decision = decide_patient(
-                record, command, topics=self.topics, key=key, now=self.clock()
+                record, command, topics=self.topics, key=key, now=self.clock(), placement=placement
             )
         except Exception as exc:  # noqa: BLE001 - the error boundary: dead-letter, go on
             self.failed("patients", command, exc)
@@ -239,12 +280,54 @@ class Agents:
             return
         if decision.delete and raw is None:
             batch.send(command, decision.outputs, key=key)  # nothing was stored
-        else:
-            partition = event.message.partition
-            batch.apply(
-                key, partition, decision.record, decision.outputs, command, delete=decision.delete
-            )
+            self.observer.command_applied("patients", command.kind)
+            return
+        sending, inline = self._inlined(decision.outputs, partition)
+        batch.apply(
+            key,
+            partition,
+            decision.record,
+            decision.outputs,
+            command,
+            delete=decision.delete,
+            sending=sending if inline else None,
+        )
         self.observer.command_applied("patients", command.kind)
+        if inline and self.referral_rows is not None:
+            referrals = batch.joined[0] if batch.joined else batch.join(self.referral_rows)
+            for out, opening in inline:
+                self._open_here(out.key, opening, partition, referrals)
+
+    def _inlined(
+        self, outputs: list[Outgoing], partition: int
+    ) -> tuple[list[Outgoing], list[tuple[Outgoing, OpenReferral]]]:
+        """``outputs`` to send, and the referral openings among them this agent
+        decides itself: those whose referral id partitions to ``partition``."""
+        count, topic = self.partitions, self.topics.network_referrals
+        if count is None or self.referral_rows is None:
+            return outputs, []
+        sending: list[Outgoing] = []
+        inline: list[tuple[Outgoing, OpenReferral]] = []
+        for out in outputs:
+            here = out.topic == topic and out.label == "command.open"
+            opening = _opening(out) if here and key_partition(out.key, count) == partition else None
+            if opening is None:
+                sending.append(out)
+            else:
+                inline.append((out, opening))
+        return sending, inline
+
+    def _open_here(self, key: str, opening: OpenReferral, partition: int, batch: Batch) -> None:
+        """Decide ``opening`` as the referrals agent would on receiving it, in
+        ``batch`` (the patients agent's batch of the ``referrals`` table)."""
+        if (key, opening.command_id) in batch.seen:
+            return
+        raw = batch.table.get(key)
+        again = replayed(raw, opening)
+        if again is not None:  # the referral's row made it, the patient's did not
+            batch.send(opening, again, key=key)
+            return
+        self._referral(key, opening, raw, partition, batch)
 
     def handle_linkage(self, event: Any, batch: Batch) -> None:
         """A link, an unlink, or an encounter looking for its patients (see
@@ -281,6 +364,12 @@ class Agents:
         key, command, raw = self.arrived(event, REFERRAL_COMMAND, batch)
         if command is None:
             return
+        self._referral(key, command, raw, event.message.partition, batch)
+
+    def _referral(
+        self, key: str, command: ReferralCommand, raw: Any, partition: int, batch: Batch
+    ) -> None:
+        """Decide ``command`` on referral ``key`` (its row ``raw``, in ``partition``)."""
         state = self.net.view.state
         limits = self.net.config.limits
         ctx = Context(
@@ -292,7 +381,6 @@ class Agents:
             default_sla=limits.default_response_sla,
             limits=limits,
         )
-        partition = event.message.partition
         found = self._decide_referral(key, raw, command, ctx, partition, batch)
         if found is None:
             return
@@ -356,4 +444,14 @@ class Agents:
             net.deadlines.set(current.partition, current.referral_id, due)
 
 
-__all__ = ["Agents", "Handler", "HoleNotFilled"]
+def _opening(out: Outgoing) -> OpenReferral | None:
+    """The referral opening ``out`` carries (None: not one, which is not expected; it
+    goes through the topic then)."""
+    try:
+        command = REFERRAL_COMMAND.validate_json(out.value)
+    except ValidationError:
+        return None
+    return command if isinstance(command, OpenReferral) else None
+
+
+__all__ = ["SHARING_REFERRALS", "Agents", "Handler", "HoleNotFilled"]

@@ -68,6 +68,21 @@ class Network:
             if tp.topic == self.topics.network_referrals
         )
 
+    async def shared_partition_count(self, *topics: str) -> int | None:
+        """The partition count ``topics`` share, from the broker's metadata (None when
+        they differ or it cannot be read: logged). Read once, as the worker starts."""
+        try:
+            faust_producer: Any = self.app.producer
+            producer = faust_producer._ensure_producer()  # the started aiokafka producer
+            counts = {len(await producer.partitions_for(name)) for name in topics}
+        except Exception as exc:  # noqa: BLE001 - without it, every referral takes a hop
+            log.warning("partition counts unreadable (%s)", type(exc).__name__)
+            return None
+        if len(counts) != 1:
+            log.warning("%s have different partition counts %s", ", ".join(topics), counts)
+            return None
+        return counts.pop()
+
     async def reload_deadlines(self, table: Any, owned: frozenset[int]) -> None:
         """Rebuild the deadline index from the recovered table (once per rebalance).
 
