@@ -7,6 +7,7 @@ nothing may land in the dead letters.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,6 @@ from aiokafka import TopicPartition
 from connectors.kafka.clients import consumer
 from deploy.bench.kafka import BackgroundReader
 from schemas.topics import Topics
-from streams.decisions.commands import network_referral_id
 
 CLINIC = "bench-clinic"
 
@@ -116,18 +116,32 @@ def check_updates(
     return problems
 
 
+#: the suffix a screening's referral id may carry to land in its patient's partition
+_PLACED = re.compile(r"~[0-9]+$")
+
+
+def clinic_referral_id(network_id: str) -> str | None:
+    """The clinic's id of one of CLINIC's referrals, from the network's id organizations
+    see: without the clinic's scope and the placement suffix
+    (``streams.decisions.commands.placed_referral_id``)."""
+    scope = f"{CLINIC}:"
+    if not network_id.startswith(scope):
+        return None
+    return _PLACED.sub("", network_id[len(scope) :])
+
+
 async def check_topics(
     bootstrap: str, topics: Topics, orgs: list[str], ours: list[Update], expected: set[str]
 ) -> list[str]:
     """What the organizations' topics and the dead letters say: no offer twice."""
     problems: list[str] = []
     org_msgs = await drain(bootstrap, [topics.org_referrals(o) for o in orgs], topics.partitions)
-    # organizations see the network's id, scoped by the clinic
-    clinic_ids = {network_referral_id(CLINIC, rid): rid for rid in expected}
+    # organizations see the network's id, scoped by the clinic (and placed)
     offered = [
-        (clinic_ids[msg["referral_id"]], msg["service_id"])
+        (clinic_referral_id(msg["referral_id"]), msg["service_id"])
         for msg in org_msgs
-        if msg.get("event_type") == "referral.offered" and msg["referral_id"] in clinic_ids
+        if msg.get("event_type") == "referral.offered"
+        and clinic_referral_id(msg["referral_id"]) in expected
     ]
     pairs = Counter(offered)
     dup_pairs = {p: n for p, n in pairs.items() if n > 1}

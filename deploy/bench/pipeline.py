@@ -45,6 +45,15 @@ async def _settle(pid: int, *, idle: float = 0.05, limit: float = 60.0) -> None:
 
 _SCREENING_ID = re.compile(rb'"screening_id":\s*"([^"]+)"')
 _KIND = re.compile(rb'"kind":\s*"(submission|open)"')
+#: the suffix a screening's referral id may carry to land in its patient's partition
+#: (streams.decisions.commands.placed_referral_id): the bench's ids are short, so
+#: a referral is known by its id without it
+_PLACED = re.compile(r"~[0-9]+$")
+
+
+def plain(referral_id: str) -> str:
+    """``referral_id`` without a placement suffix."""
+    return _PLACED.sub("", referral_id)
 
 
 class OfferReader(BackgroundReader):
@@ -80,8 +89,9 @@ class OfferReader(BackgroundReader):
             for r in records:
                 document = json.loads(r.value)
                 if document.get("event_type") == "referral.offered":
-                    self.offered.setdefault(document["referral_id"], now)
-                    self.produced.setdefault(document["referral_id"], r.timestamp / 1000)
+                    referral = plain(document["referral_id"])
+                    self.offered.setdefault(referral, now)
+                    self.produced.setdefault(referral, r.timestamp / 1000)
 
     async def wait(self, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -93,16 +103,25 @@ class OfferReader(BackgroundReader):
 
 def _hops(reader: OfferReader, sent_wall: dict[str, float]) -> dict[str, tuple[float, float]]:
     """p50 and p99 of each hop, in ms: submission to the ingress's command, to the
-    patient agent's ``open``, to the referral agent's offer."""
-    spans: dict[str, list[float]] = {"ingress": [], "patient agent": [], "referral agent": []}
+    patient agent's ``open``, to the referral agent's offer; or, for a referral the
+    patient agent decided itself (no ``open`` on the topic), to its offer."""
+    spans: dict[str, list[float]] = {
+        "ingress": [],
+        "patient agent": [],
+        "referral agent": [],
+        "patient agent with the referral": [],
+    }
     for referral, sent in sent_wall.items():
         screening = referral.split(":", 1)[1].rsplit(".", 1)[0]
         submitted = reader.hops.get(("submission", screening))
         opened = reader.hops.get(("open", screening))
         offered = reader.produced.get(referral)
-        if submitted is None or opened is None or offered is None:
+        if submitted is None or offered is None:
             continue
         spans["ingress"].append((submitted - sent) * 1000)
+        if opened is None:
+            spans["patient agent with the referral"].append((offered - submitted) * 1000)
+            continue
         spans["patient agent"].append((opened - submitted) * 1000)
         spans["referral agent"].append((offered - opened) * 1000)
     return {name: (pct(values, 0.5), pct(values, 0.99)) for name, values in spans.items() if values}
