@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from streams.decisions.commands import Placement, key_partition, placed_referral_id
 from tests.network import builders as b
 from tests.network.conftest import Network
+from tests.network.placed import placed_id
 
 pytestmark = pytest.mark.integration
 
@@ -23,9 +23,7 @@ SCREENING = "scr-2"
 
 def _placed(network: Network, screening_id: str, patient_id: str) -> str:
     """The network's id of a screening's food referral: in its patient's partition."""
-    count = network.topics.partitions
-    home = key_partition(f"{CLINIC}:{patient_id}", count)
-    return placed_referral_id(CLINIC, f"{screening_id}.food-insecurity", Placement(count, home))
+    return placed_id(network.topics, CLINIC, screening_id, patient_id)
 
 
 def _offers(values: list[dict[str, Any]]) -> dict[str, set[str]]:
