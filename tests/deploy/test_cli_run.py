@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from schemas.events import to_bytes
 from schemas.topics import Topics
 from tests.network import builders as b
+from tests.network.placed import placed_id
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +79,9 @@ async def test_refnet_run_starts_everything_and_a_screening_reaches_the_pantry()
             await consumer.stop()
         offer = json.loads(record.value)
         assert offer["event_type"] == "referral.offered"
-        assert offer["referral_id"] == "mott-haven:scr-0001.food-insecurity"
+        assert offer["referral_id"] == placed_id(
+            Topics(partitions=3), "mott-haven", "scr-0001", "pt-8c21"
+        )
         # Ctrl-C stops the worker cleanly
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0

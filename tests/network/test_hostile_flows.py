@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer
 
 from tests.network import builders as b
 from tests.network.conftest import Network
+from tests.network.placed import placed_id
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ async def _good_screening_is_offered(network: Network, within: float = 10.0) -> 
     event = b.screening(screening_id, answers=b.FOOD_ONLY, patient_fields=patient)
     started = time.monotonic()
     await network.publish(t.clinic_submissions(GOOD), patient["id"], event)
-    wanted = f"{GOOD}:{screening_id}.food-insecurity"
+    wanted = placed_id(t, GOOD, screening_id, patient["id"])
     await network.read(
         t.org_referrals(ORG),
         until=lambda values: any(v.get("referral_id") == wanted for v in values),

@@ -6,6 +6,7 @@ import pytest
 
 from tests.network import builders as b
 from tests.network.conftest import Network
+from tests.network.placed import placed_id
 
 pytestmark = pytest.mark.integration
 
@@ -183,8 +184,8 @@ async def test_two_clinics_using_the_same_ids_get_two_separate_referrals(network
         )
     offers = await network.read(t.org_referrals("bronx-pantry"), count=2)
     assert sorted(o["referral_id"] for o in offers) == [
-        "clinic-a:scr-0001.food-insecurity",
-        "clinic-b:scr-0001.food-insecurity",
+        placed_id(t, "clinic-a", "scr-0001", "pt-8c21"),
+        placed_id(t, "clinic-b", "scr-0001", "pt-8c21"),
     ]
     for clinic in ("clinic-a", "clinic-b"):
         updates = await network.read(t.clinic_updates(clinic), count=1)
