@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -267,3 +268,30 @@ async def test_the_referrals_agent_waits_for_a_patients_batch_that_staged_a_refe
     assert sent[0] == "referral.offered"
     assert "referral.status-recorded" in sent[1:]
     assert worker.rows.data[PLACED]["outbox"] == []
+
+
+class Metadata:
+    """An aiokafka producer's view of the topics' partitions."""
+
+    def __init__(self, counts: dict[str, int] | None) -> None:
+        self.counts = counts
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        if self.counts is None:
+            raise ConnectionError("no broker")
+        return set(range(self.counts[topic]))
+
+
+def with_metadata(counts: dict[str, int] | None) -> Any:
+    net = network()
+    net.app.producer = SimpleNamespace(_ensure_producer=lambda: Metadata(counts))
+    return net
+
+
+async def test_the_partition_count_is_read_once_and_only_a_shared_one_places_referrals() -> None:
+    names = (TOPICS.network_patients, TOPICS.network_referrals)
+    same = with_metadata({names[0]: 6, names[1]: 6})
+    assert await same.shared_partition_count(*names) == 6
+    different = with_metadata({names[0]: 6, names[1]: 3})
+    assert await different.shared_partition_count(*names) is None
+    assert await with_metadata(None).shared_partition_count(*names) is None
