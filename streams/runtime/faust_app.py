@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -101,10 +101,22 @@ class AppProducer:
     async def send(
         self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
     ) -> Awaitable[Any]:
-        future: Awaitable[Any] = await self.app.producer.send(
-            topic, key, value, partition, None, None
-        )
-        return future
+        future: Any = await self.app.producer.send(topic, key, value, partition, None, None)
+        loader = getattr(self.app, "changelog_loader", None)
+        if loader is not None and partition is not None and topic.endswith("-changelog"):
+            future.add_done_callback(_note_written(loader, topic, partition))
+        return cast(Awaitable[Any], future)
+
+
+def _note_written(loader: ChangelogLoader, topic: str, partition: int) -> Any:
+    """Tells ``loader`` the offset of an acknowledged changelog write (see
+    streams.runtime.store: partitions kept across a rebalance are not read again)."""
+
+    def done(future: Any) -> None:
+        if not future.cancelled() and future.exception() is None:
+            loader.wrote(topic, partition, future.result().offset)
+
+    return done
 
 
 #: Encodes a row as Faust's ``json`` codec does (compact separators, ASCII only),
