@@ -8,15 +8,20 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from deploy.bench.kafka import Out
-from deploy.bench.run import run_bench
 from deploy.cli.common import Subparsers
 from deploy.local.broker import LocalBroker
 from deploy.settings import Settings
 
+if TYPE_CHECKING:
+    from deploy.bench.kafka import Out
+
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    # imported here: the other commands (a worker among them) do not load the bench
+    from deploy.bench.run import run_bench
+
     out: Out = (
         (lambda line: print(line, file=sys.stderr, flush=True))
         if args.json

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust import tables as faust_tables
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.tuples import Message as FaustMessage
 
@@ -49,6 +50,16 @@ class Consumer(faust_aiokafka.Consumer):
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
+class TableManager(faust_tables.TableManager):
+    """Faust's table manager, without the second it waits at start for tables
+    declared late: a worker declares its tables before the app starts."""
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
+
+
 class RefnetApp(faust.App):
     #: reads newly assigned changelog partitions in bulk (see streams.runtime.store)
     changelog_loader: ChangelogLoader | None = None
@@ -78,6 +89,7 @@ def new_app(config: NetworkConfig, bootstrap: str) -> RefnetApp:
         topic_partitions=config.partitions,
         topic_replication_factor=config.replication_factor,
         processing_guarantee="at_least_once",
+        TableManager=TableManager,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_commit_every=100,
@@ -101,10 +113,22 @@ class AppProducer:
     async def send(
         self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
     ) -> Awaitable[Any]:
-        future: Awaitable[Any] = await self.app.producer.send(
-            topic, key, value, partition, None, None
-        )
-        return future
+        future: Any = await self.app.producer.send(topic, key, value, partition, None, None)
+        loader = getattr(self.app, "changelog_loader", None)
+        if loader is not None and partition is not None and topic.endswith("-changelog"):
+            future.add_done_callback(_note_written(loader, topic, partition))
+        return cast(Awaitable[Any], future)
+
+
+def _note_written(loader: ChangelogLoader, topic: str, partition: int) -> Any:
+    """Tells ``loader`` the offset of an acknowledged changelog write (see
+    streams.runtime.store: partitions kept across a rebalance are not read again)."""
+
+    def done(future: Any) -> None:
+        if not future.cancelled() and future.exception() is None:
+            loader.wrote(topic, partition, future.result().offset)
+
+    return done
 
 
 #: Encodes a row as Faust's ``json`` codec does (compact separators, ASCII only),

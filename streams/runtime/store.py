@@ -15,6 +15,14 @@ worker. Partitions kept across a rebalance are not read again (Faust's
 recovery goes on from where it was). If loading fails, the store forgets what
 it loaded of those partitions and Faust reads them from the beginning; the
 failure is logged and counted.
+
+Partitions a worker keeps across a rebalance hold in memory everything it
+wrote to them: the store reports the last offset of its own writes the broker
+acknowledged (:meth:`ChangelogLoader.written`) as their persisted offset, so
+that Faust's recovery reads only what others wrote after it, if anything,
+instead of the worker's own writes again from where its last recovery began.
+(Re-reading them once left a worker's recovery waiting for two minutes on
+kept partitions it was never sent.)
 """
 
 from __future__ import annotations
@@ -57,6 +65,25 @@ class ChangelogLoader:
         self.bootstrap = bootstrap
         self.auth = auth
         self.observer = observer
+        #: the last offset of this worker's own changelog writes the broker
+        #: acknowledged, per changelog partition
+        self._written: dict[TP, int] = {}
+
+    def wrote(self, topic: str, partition: int, offset: int) -> None:
+        """The broker acknowledged a write of this worker at ``offset``."""
+        tp = TP(topic, partition)
+        if offset > self._written.get(tp, -1):
+            self._written[tp] = offset
+
+    def written(self, tp: TP) -> int | None:
+        """The last acknowledged offset of this worker's own writes to ``tp``."""
+        return self._written.get(tp)
+
+    def forget_written(self, keep: set[TP], topic: str) -> None:
+        """Forget the writes to partitions of ``topic`` outside ``keep`` (they left
+        this worker: a later assignment reads them whole)."""
+        for tp in [tp for tp in self._written if tp.topic == topic and tp not in keep]:
+            del self._written[tp]
 
     async def read(self, tps: list[TopicPartition], apply: Any) -> dict[TopicPartition, int]:
         """Call ``apply(partition, records)`` for every batch of records of ``tps``
@@ -137,10 +164,17 @@ class Store(memory.Store[Any, Any]):
         topic = self.table.changelog_topic.get_topic_name()
         active = {tp for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
         fresh = active - self._active
+        kept = active & self._active
         self._active = active
-        if loader is None or not fresh:
+        if loader is None:
             return
-        await self._load(loader, fresh)
+        loader.forget_written(active, topic)
+        for tp in kept:
+            offset = loader.written(tp)
+            if offset is not None:
+                self._loaded[tp] = offset
+        if fresh:
+            await self._load(loader, fresh)
 
     async def _load(self, loader: ChangelogLoader, fresh: set[TP]) -> None:
         partitions = {tp.partition for tp in fresh}
@@ -195,7 +229,7 @@ class Store(memory.Store[Any, Any]):
             gc.freeze()
             if collecting:
                 gc.enable()
-        self._loaded = {TP(tp.topic, tp.partition): offset for tp, offset in last.items()}
+        self._loaded.update({TP(tp.topic, tp.partition): offset for tp, offset in last.items()})
         seconds = time.monotonic() - started
         loader.observer.changelog_loaded(name, counts["records"])
         log.info(

@@ -11,7 +11,7 @@ from typing import Any
 
 import uvicorn
 
-from deploy.cli.gateway import server_options
+from deploy.gateway_server import server_options
 from deploy.settings import Settings
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from connectors.kafka.admin import apply_topics
 from deploy.launcher import WORKER_MODULE, start_worker, stop_worker
@@ -137,8 +137,11 @@ class Network:
         count: int | None = None,
         timeout: float = 60,
         answers: bool = False,
+        to_end: bool = False,
     ) -> list[dict[str, Any]]:
-        """Read ``topic`` from its beginning until ``until(values)`` or ``count`` values.
+        """Read ``topic`` from its beginning until ``until(values)`` or ``count`` values;
+        with neither, for ``timeout`` seconds (what arrives meanwhile counts), or with
+        ``to_end`` only up to the end the topic has now.
 
         The network's answers to a party's own messages (``message.refused``,
         ``screening.answered``) are left out unless ``answers``."""
@@ -154,8 +157,14 @@ class Network:
         await consumer.start()
         values: list[dict[str, Any]] = []
         deadline = asyncio.get_running_loop().time() + timeout
+        ends: dict[Any, int] = {}
+        if to_end:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
         try:
             while True:
+                if to_end and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                    return values
                 batch = await consumer.getmany(timeout_ms=300)
                 for records in batch.values():
                     for r in sorted(records, key=lambda r: r.offset):

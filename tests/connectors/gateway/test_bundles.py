@@ -153,12 +153,12 @@ async def test_the_network_takes_a_bundle_sent_twice_once(
                 answers=True,
             )
             await asyncio.sleep(3)
-            settled = await network.read(t.clinic_updates(CLINIC), timeout=10, answers=True)
+            settled = await network.read(t.clinic_updates(CLINIC), to_end=True, answers=True)
             again = await client.post("/fhir", json=bundle, headers=auth(tokens[CLINIC]))
             assert again.status_code == 200, again.text
             await asyncio.sleep(8)
-        assert len(await network.read(t.org_referrals(PANTRY), timeout=10)) == len(offers)
-        after = await network.read(t.clinic_updates(CLINIC), timeout=10, answers=True)
+        assert len(await network.read(t.org_referrals(PANTRY), to_end=True)) == len(offers)
+        after = await network.read(t.clinic_updates(CLINIC), to_end=True, answers=True)
         seen = sorted((v["event_type"], v["event_id"]) for v in settled)
         assert sorted((v["event_type"], v["event_id"]) for v in after) == seen
         network.assert_alive()
