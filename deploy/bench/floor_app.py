@@ -7,12 +7,16 @@ Run as a process of its own (``python -m deploy.bench.floor_app BOOTSTRAP PREFIX
 TOPOLOGY DATA_DIR``), reading ``PREFIX.in`` and writing one message per input to
 ``PREFIX.out``:
 
-- ``pipeline``: refnet's topology. A stateless re-key done as refnet's ingress
-  does it, by a plain aiokafka consumer group in the worker's process (batches
-  of what was fetched, produced, acknowledged, committed), then two agents,
-  each updating a changelogged table and sending one message on (the patient
-  agent's ``open`` to the referral agent; the referral agent's offer to the
-  organization).
+- ``rekey-onehop``: refnet's topology for a screening. A stateless re-key done
+  as refnet's ingress does it, by a plain aiokafka consumer group in the
+  worker's process (batches of what was fetched, produced, acknowledged,
+  committed), then one agent that updates two changelogged tables (the patient
+  and the referral) and sends the offer to the organization.
+- ``pipeline``: refnet's topology before a screening's referral was decided in
+  the patient's agent (and still that of a clinician's referral request): the
+  same re-key, then two agents, each updating a changelogged table and sending
+  one message on (the patient agent's ``open`` to the referral agent; the
+  referral agent's offer to the organization).
 - ``pipeline-faust``: the same with the re-key as a third Faust agent (the
   floor before: one Faust hop more than refnet pays).
 - ``onehop``: one agent that updates a changelogged table and sends one message.
@@ -37,7 +41,7 @@ from connectors.kafka import clients
 from streams.runtime.config import NetworkConfig
 from streams.runtime.faust_app import new_app
 
-TOPOLOGIES = ("pipeline", "pipeline-faust", "onehop")
+TOPOLOGIES = ("rekey-onehop", "pipeline", "pipeline-faust", "onehop")
 
 
 async def plain_rekey(bootstrap: str, source: str, target: str, group: str) -> None:
@@ -90,7 +94,7 @@ def build(bootstrap: str, prefix: str, topology: str, data_dir: Path) -> faust.A
     patients = app.Table("patients", default=None, value_type=str, partitions=config.partitions)
     referrals = app.Table("referrals", default=None, value_type=str, partitions=config.partitions)
 
-    if topology == "pipeline":
+    if topology in ("pipeline", "rekey-onehop"):
 
         async def rekey_plainly() -> None:
             await plain_rekey(bootstrap, source.get_topic_name(), f"{prefix}.patients", prefix)
@@ -105,6 +109,20 @@ def build(bootstrap: str, prefix: str, topology: str, data_dir: Path) -> faust.A
                 await patients_topic.send(
                     key=b"bench-clinic:" + key, value=json.dumps(document).encode()
                 )
+
+    if topology == "rekey-onehop":
+
+        @app.agent(patients_topic)
+        async def patient_and_referral(stream: Any) -> None:
+            async for key, value in stream.items():
+                document = json.loads(value)
+                referral = f"{document['screening_id']}.food-insecurity"
+                patients[key] = referral
+                referrals[referral] = "offered"
+                offer = {"event_type": "referral.offered", "referral_id": referral}
+                await sink.send(key=referral.encode(), value=json.dumps(offer).encode())
+
+        return app
 
     @app.agent(patients_topic)
     async def patient(stream: Any) -> None:

@@ -25,6 +25,10 @@ from schemas.topics import TopicKind, TopicSpec
 
 #: what each floor is called in the output, by topology
 NAMES = {
+    "rekey-onehop": (
+        "bare Faust pipeline of refnet's topology (plain consumer re-key as refnet's "
+        "ingress, then one agent updating a patient and a referral table)"
+    ),
     "pipeline": (
         "bare Faust pipeline (plain consumer re-key as refnet's ingress, then two agents "
         "with a changelogged table each)"
@@ -140,5 +144,5 @@ async def floor(
 
 
 async def floors(bootstrap: str, data_dir: Path, count: int, out: Out) -> dict[str, Any]:
-    """Both floors, one after the other."""
+    """Every floor, one after the other."""
     return {topology: await floor(bootstrap, data_dir, topology, count, out) for topology in NAMES}

@@ -17,6 +17,14 @@ def agents_of(topology: str, tmp_path: Path) -> set[str]:
     return {agent.name.rsplit(".", 1)[-1] for agent in app.agents.values()}
 
 
+def test_refnets_floor_re_keys_outside_faust_then_runs_one_agent(tmp_path: Path) -> None:
+    app = build("localhost:1", "floortest", "rekey-onehop", tmp_path)
+    assert {agent.name.rsplit(".", 1)[-1] for agent in app.agents.values()} == {
+        "patient_and_referral"
+    }
+    assert set(app.tables) == {"patients", "referrals"}
+
+
 def test_the_pipeline_floor_re_keys_outside_faust_then_runs_two_agents(tmp_path: Path) -> None:
     assert agents_of("pipeline", tmp_path) == {"patient", "referral"}
 
