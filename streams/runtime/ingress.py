@@ -70,19 +70,6 @@ def ingress_pattern(topics: Topics) -> str:
     return f"^(?:{clinic}|{org}|{facility})$"
 
 
-def submissions_pattern(topics: Topics) -> str:
-    """Every clinic's and every facility's submissions: what the submissions
-    ingress reads."""
-    clinic = topics.clinic_submissions_pattern.strip("^$")
-    facility = topics.facility_submissions_pattern.strip("^$")
-    return f"^(?:{clinic}|{facility})$"
-
-
-def updates_pattern(topics: Topics) -> str:
-    """Every organization's updates: what the updates ingress reads."""
-    return topics.org_updates_pattern
-
-
 def route(
     record: ConsumerRecord[bytes, bytes],
     topics: Topics,
@@ -258,15 +245,6 @@ class Ingress:
     ``internal`` (exception type only) and the loop goes on; a failure of the
     consumer or the producer ends :meth:`run`, and the supervisor starts it
     again from the last committed offsets (owners ignore repeated commands).
-
-    A worker runs two, members of one consumer group with different patterns:
-    clinics' and facilities' submissions (few topics), and organizations' updates
-    (one topic per organization). aiokafka names every partition of a consumer in
-    each fetch and decodes each in the response, on the worker's event loop; with
-    thousands of organizations that costs tens of milliseconds a fetch, and a
-    consumer of all of them would pay it at every screening. Apart, the updates'
-    consumer fetches when an organization writes (or every half second), and a
-    screening waits for a fetch of the submissions alone.
     """
 
     def __init__(
@@ -285,13 +263,8 @@ class Ingress:
         clock: Clock = system_clock,
         quota: PartyQuota | None = None,
         linkage_secret: bytes | None = None,
-        pattern: str | None = None,
-        name: str = "ingress",
     ) -> None:
         self.bootstrap = bootstrap
-        #: the party topics this ingress reads (all of them unless told)
-        self.pattern = pattern or ingress_pattern(topics)
-        self.name = name
         self.auth = auth
         self.clock = clock
         self.topics = topics
@@ -323,8 +296,10 @@ class Ingress:
         )
         await consumer.start()
         try:
-            consumer.subscribe(pattern=self.pattern, listener=SeekToCommitted(consumer))
-            log.info("%s subscribed to %s", self.name, self.pattern)
+            consumer.subscribe(
+                pattern=ingress_pattern(self.topics), listener=SeekToCommitted(consumer)
+            )
+            log.info("ingress subscribed to %s", ingress_pattern(self.topics))
             await self._loop(consumer)
         finally:
             await consumer.stop()

@@ -23,7 +23,7 @@ from streams.decisions.commands import OrganizationRemoved, encode
 from streams.runtime import letters
 from streams.runtime.clock import Clock
 from streams.runtime.gaps import OffsetGuard
-from streams.runtime.ingress import Ingress, submissions_pattern, updates_pattern
+from streams.runtime.ingress import Ingress
 from streams.runtime.network import Network
 from streams.runtime.quota import PartyQuota
 
@@ -118,40 +118,28 @@ class Services:
                 await self.referrals_topic.send(key=referral_id.encode(), value=encode(command))
 
     def start_ingress(self) -> None:
-        """Two ingresses in one consumer group (see :class:`Ingress`): submissions, and
-        organizations' updates. One quota for both: a party is one party."""
         net, config = self.net, self.net.config
         assert net.producer is not None
-        quota = (
-            PartyQuota(config.party_rate, config.party_burst)
-            if config.party_rate is not None
-            else None
+        net.ingress = Ingress(
+            net.bootstrap,
+            net.topics,
+            net.producer,
+            net.view.state,
+            group_id=f"{config.app_id}-ingress",
+            refresh_seconds=config.pattern_refresh,
+            limits=config.limits,
+            quota=(
+                PartyQuota(config.party_rate, config.party_burst)
+                if config.party_rate is not None
+                else None
+            ),
+            ready=net.view.ready.wait,
+            observe=self.observer.ingress_routed,
+            auth=config.kafka_auth,
+            clock=self.clock,
+            linkage_secret=config.linkage_secret,
         )
-        ingresses = []
-        for name, pattern in (
-            ("ingress", submissions_pattern(net.topics)),
-            ("ingress-updates", updates_pattern(net.topics)),
-        ):
-            ingress = Ingress(
-                net.bootstrap,
-                net.topics,
-                net.producer,
-                net.view.state,
-                group_id=f"{config.app_id}-ingress",
-                refresh_seconds=config.pattern_refresh,
-                limits=config.limits,
-                quota=quota,
-                ready=net.view.ready.wait,
-                observe=self.observer.ingress_routed,
-                auth=config.kafka_auth,
-                clock=self.clock,
-                linkage_secret=config.linkage_secret,
-                pattern=pattern,
-                name=name,
-            )
-            net.supervisor.start(name, ingress.run)
-            ingresses.append(ingress)
-        net.ingress, net.ingress_updates = ingresses
+        net.supervisor.start("ingress", net.ingress.run)
 
     def start_ledger(self) -> None:
         net, config = self.net, self.net.config

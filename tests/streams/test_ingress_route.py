@@ -266,20 +266,3 @@ def test_ingress_reads_clinic_submissions_and_org_updates_only() -> None:
         "other.clinic.mott-haven.submissions.v1",
     ):
         assert not is_party_topic(TOPICS, topic)
-
-
-def test_submissions_and_updates_are_read_by_two_ingresses_that_share_nothing() -> None:
-    """A screening never waits for a fetch that names every organization's topic."""
-    import re
-
-    from streams.runtime.ingress import submissions_pattern, updates_pattern
-
-    submissions, updates = submissions_pattern(TOPICS), updates_pattern(TOPICS)
-    clinic, org = TOPICS.clinic_submissions(CLINIC), TOPICS.org_updates(ORG)
-    facility = TOPICS.facility_submissions("st-barnabas")
-    assert re.fullmatch(submissions, clinic) and re.fullmatch(submissions, facility)
-    assert not re.fullmatch(submissions, org)
-    assert re.fullmatch(updates, org)
-    assert not re.fullmatch(updates, clinic) and not re.fullmatch(updates, facility)
-    for topic in (TOPICS.clinic_updates(CLINIC), TOPICS.org_referrals(ORG), TOPICS.directory):
-        assert not re.fullmatch(submissions, topic) and not re.fullmatch(updates, topic)
