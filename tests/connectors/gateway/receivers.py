@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from dataclasses import dataclass, field
 
 
@@ -17,6 +18,8 @@ class Receiver:
     drip: float = 0.0
     tls: ssl.SSLContext | None = None
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    #: when each request arrived (``time.monotonic()``), in order
+    arrivals: list[float] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     port: int = 0
     _server: asyncio.Server | None = None
@@ -47,6 +50,7 @@ class Receiver:
                 }
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.requests.append((headers, body))
+                self.arrivals.append(time.monotonic())
                 self.started.set()
                 answer = b"ok" * 50
                 writer.write(

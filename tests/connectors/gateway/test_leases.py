@@ -92,7 +92,8 @@ async def test_a_backlog_of_one_receiver_starves_no_other(gateway: Gateway) -> N
             while not good.requests:
                 assert time.monotonic() < deadline, "the quiet receiver starved"
                 await asyncio.sleep(0.05)
-    assert len(failing.requests) <= 2  # it waited behind no more than one of the backlog
+    # it waited behind no more than one of the backlog (the backlog goes on meanwhile)
+    assert sum(1 for t in failing.arrivals if t < good.arrivals[0]) <= 2
 
 
 async def test_a_shutdown_records_the_attempt_in_flight(gateway: Gateway) -> None:
