@@ -18,13 +18,13 @@ from streams.runtime.network import Network
 from streams.runtime.supervise import fatal
 
 
-def crash_after_state(agent: str) -> None:
-    if agent == "referrals":
-        fatal("crash-after-state: state is durable, outputs not produced")
-
-
-def main(argv: list[str]) -> int:
+def main(argv: list[str], agent: str = "referrals") -> int:
+    """Run the CLI with a worker that ends once ``agent``'s batch state is durable."""
     build = runtime_app.build
+
+    def crash_after_state(done: str) -> None:
+        if done == agent:
+            fatal(f"crash-after-state: the {agent} batch's state is durable, no output")
 
     def crashing_build(config: Any, bootstrap: str, **options: Any) -> Network:
         return build(config, bootstrap, hooks=Hooks(after_state=crash_after_state), **options)
