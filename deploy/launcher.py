@@ -45,13 +45,16 @@ def start_worker(
 ) -> subprocess.Popen[bytes]:
     """Start ``refnet worker`` with ``env``, its output appended to ``log``.
 
-    ``profile``: run it under cProfile, the statistics written to that path.
+    ``profile``: run it under cProfile timed by its main thread's CPU
+    (:mod:`deploy.bench.cpu_profile`), the statistics written to that path.
     ``module``: another entry with a ``worker`` command (a test's, that hooks the worker).
     """
-    python = [sys.executable, "-m", "cProfile", "-o", profile] if profile else [sys.executable]
+    python = [sys.executable]
+    if profile:
+        python = [sys.executable, "-m", "deploy.bench.cpu_profile", profile]
     with log.open("ab") as out:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [*python, "-m", module, "worker"],
+            [*python, *([] if profile else ["-m"]), module, "worker"],
             env=dict(env),
             cwd=cwd,
             stdout=out,

@@ -167,7 +167,9 @@ async def pipeline(
             # (the network view reading the saturation's state changes, ...), then
             # the rate runs for WARM_UP seconds before the ten that are measured
             await _settle(worker.pid)
-            result["latency"].append(await _latency(prompt, topics, reader, per_second, out))
+            result["latency"].append(
+                await _latency(prompt, topics, reader, per_second, out, worker.pid)
+            )
     finally:
         await reader.stop()
         worker.stop()
@@ -210,14 +212,16 @@ async def _saturation(
 
 
 async def _latency(
-    prompt: Any, topics: Topics, reader: OfferReader, per_second: int, out: Out
+    prompt: Any, topics: Topics, reader: OfferReader, per_second: int, out: Out, pid: int
 ) -> dict[str, Any]:
-    """3: latency at a fixed rate, to the bench's reader and to the offer produced."""
+    """3: latency at a fixed rate, to the bench's reader and to the offer produced,
+    and the worker's CPU per screening at that rate (small batches cost more each)."""
     warm_up = int(per_second * WARM_UP)
     count = per_second * 10
     sent: dict[str, float] = {}
     sent_wall: dict[str, float] = {}
     run = f"lat{per_second}"
+    cpu_before = cpu(pid)
     started = time.perf_counter()
     for i in range(warm_up + count):
         due = started + i / per_second
@@ -235,6 +239,7 @@ async def _latency(
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not all(r in reader.offered for r in sent):
         await asyncio.sleep(0.05)
+    cpu_ms = (cpu(pid) - cpu_before) / (warm_up + count) * 1000
     latencies = [(reader.offered[r] - at) * 1000 for r, at in sent.items() if r in reader.offered]
     p50, p95, p99 = (pct(latencies, q) for q in (0.5, 0.95, 0.99))
     # the same, up to the moment the worker produced the offer (its record's
@@ -252,6 +257,7 @@ async def _latency(
     out(
         "   by hop (to the record each produced), p50 / p99: "
         + "; ".join(f"{name} {h[0]:.0f} / {h[1]:.0f} ms" for name, h in hops.items())
+        + f"; worker CPU {cpu_ms:.2f} ms a screening"
     )
     return {
         "rate": per_second,
@@ -265,4 +271,5 @@ async def _latency(
             name: {"p50": round(h[0], 1), "p99": round(h[1], 1)} for name, h in hops.items()
         },
         "measured": len(latencies),
+        "worker_cpu_ms_per_screening": round(cpu_ms, 3),
     }

@@ -62,7 +62,7 @@ def register(sub: Subparsers) -> None:
     bench.add_argument(
         "--profile-worker",
         metavar="PATH",
-        help="cProfile the pipeline's worker, its statistics written to PATH",
+        help="cProfile the pipeline's worker by its main thread's CPU, statistics to PATH",
     )
     bench.add_argument(
         "--only",
