@@ -1,5 +1,7 @@
 """1. ``passthrough``: a raw aiokafka consume-decode-produce loop, the ceiling any
-Kafka consumer in Python meets on the same broker.
+Kafka consumer in Python meets on the same broker; and what one message costs the
+client when messages come one at a time (:func:`round_trips`), as they do below
+saturation, where every batch pays its round trips for one or two screenings.
 """
 
 from __future__ import annotations
@@ -63,4 +65,55 @@ async def passthrough(bootstrap: str, count: int, out: Out) -> dict[str, Any]:
         f"1. passthrough: {count} messages consumed, decoded and produced in {seconds:.2f}s: "
         f"{rate:,.0f} messages/s"
     )
-    return {"messages": count, "seconds": round(seconds, 3), "messages_per_s": round(rate)}
+    trips = await round_trips(bootstrap, sink)
+    out(
+        "   one message at a time, this process's CPU: a produce awaited "
+        f"{trips['produce_cpu_ms']:.2f} ms; produced and fetched back "
+        f"{trips['produce_fetch_cpu_ms']:.2f} ms"
+    )
+    return {
+        "messages": count,
+        "seconds": round(seconds, 3),
+        "messages_per_s": round(rate),
+        "round_trips": trips,
+    }
+
+
+async def round_trips(bootstrap: str, topic: str, count: int = 500) -> dict[str, float]:
+    """CPU milliseconds of this process per message sent one at a time (the producer
+    idempotent with ``acks=all``, as refnet's): a produce awaited; a produce awaited
+    and fetched back by a consumer of ``topic``."""
+    producer = await new_producer(bootstrap, linger_ms=0)
+    consumer = kafka_consumer(bootstrap, topic, auto_offset_reset="latest")
+    try:
+        await consumer.start()
+        while not consumer.assignment():
+            await asyncio.sleep(0.05)
+        await consumer.seek_to_end()
+        for tp in consumer.assignment():  # positioned at the end before anything is sent
+            await consumer.position(tp)
+        for i in range(50):  # warm up
+            await (await producer.send(topic, b"warm", key=str(i).encode()))
+        await _drain(consumer, 50)
+        started = time.process_time()
+        for i in range(count):
+            await (await producer.send(topic, b"x" * 500, key=str(i).encode()))
+        produce = (time.process_time() - started) / count * 1000
+        await _drain(consumer, count)
+        started = time.process_time()
+        for i in range(count):
+            await (await producer.send(topic, b"x" * 500, key=str(i).encode()))
+            await _drain(consumer, 1)
+        both = (time.process_time() - started) / count * 1000
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return {"produce_cpu_ms": round(produce, 3), "produce_fetch_cpu_ms": round(both, 3)}
+
+
+async def _drain(consumer: Any, count: int) -> None:
+    """Fetch until ``count`` records came back (at most 30 s)."""
+    deadline = time.monotonic() + 30
+    while count > 0 and time.monotonic() < deadline:
+        batches = await consumer.getmany(timeout_ms=500)
+        count -= sum(len(records) for records in batches.values())
