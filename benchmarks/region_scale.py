@@ -399,7 +399,7 @@ def main() -> int:
     parser.add_argument("--pattern-refresh", type=float, default=5.0)
     parser.add_argument("--heap", default="1g", help="the embedded broker's heap")
     parser.add_argument("--no-worker", action="store_true")
-    parser.add_argument("--profile-worker", metavar="PATH", help="cProfile the worker (main thread CPU)")
+    parser.add_argument("--profile-worker", metavar="PATH", help="cProfile the worker's CPU")
     parser.add_argument("--no-gateway", action="store_true")
     parser.add_argument("--log-level", default="info", help="the worker's REFNET_LOG_LEVEL")
     parser.add_argument("--keep", metavar="DIR", help="keep each size's files (logs) under DIR")

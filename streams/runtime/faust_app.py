@@ -19,6 +19,7 @@ from faust.types.tuples import Message as FaustMessage
 from connectors.kafka.clients import PRODUCER_DEFAULTS
 from streams.runtime.config import NetworkConfig
 from streams.runtime.outbox import Row
+from streams.runtime.partitioner import PARTITIONER
 from streams.runtime.store import ChangelogLoader
 
 #: Seconds a produced message may take to be acknowledged before it counts as failed.
@@ -101,6 +102,7 @@ def new_app(config: NetworkConfig, bootstrap: str) -> RefnetApp:
         # a message for a topic deleted under it fails within this, instead of the
         # producer retrying it (and every flush waiting on it) for 20 minutes
         producer_request_timeout=SEND_TIMEOUT,
+        producer_partitioner=PARTITIONER,
     )
 
 

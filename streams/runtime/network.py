@@ -11,9 +11,9 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 
 from schemas.topics import Topics
+from streams.decisions.commands import key_partition
 from streams.decisions.deadlines import DeadlineIndex
 from streams.decisions.referrals import holder_of_stored, next_due_of_stored
 from streams.runtime.config import NetworkConfig
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def partition_of_key(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a message keyed ``key``."""
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return key_partition(key, partitions)
 
 
 @dataclass

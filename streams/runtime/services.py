@@ -25,6 +25,7 @@ from streams.runtime.clock import Clock
 from streams.runtime.gaps import OffsetGuard
 from streams.runtime.ingress import Ingress
 from streams.runtime.network import Network
+from streams.runtime.partitioner import PARTITIONER
 from streams.runtime.quota import PartyQuota
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class Services:
 
     async def start(self) -> None:
         net = self.net
-        producer = clients.producer(net.bootstrap, net.config.kafka_auth)
+        producer = clients.producer(net.bootstrap, net.config.kafka_auth, partitioner=PARTITIONER)
         await producer.start()
         net.producer = producer
         net.view.on_dead_letter = self.dead_letter
