@@ -42,6 +42,7 @@ class Network:
     owned: frozenset[int] = frozenset()
     producer: AIOKafkaProducer | None = None
     ingress: Ingress | None = None
+    ingress_updates: Ingress | None = None
     ledger: Any = None
     supervisor: Supervisor = field(default_factory=Supervisor)
     #: organization -> referrals it holds, in the partitions this worker owns

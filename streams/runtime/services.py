@@ -24,6 +24,7 @@ from streams.runtime import letters
 from streams.runtime.clock import Clock
 from streams.runtime.gaps import OffsetGuard
 from streams.runtime.ingress import Ingress
+from streams.runtime.ingress_groups import ingress_groups
 from streams.runtime.network import Network
 from streams.runtime.quota import PartyQuota
 
@@ -118,28 +119,39 @@ class Services:
                 await self.referrals_topic.send(key=referral_id.encode(), value=encode(command))
 
     def start_ingress(self) -> None:
+        """The ingress's two loops, each a consumer group of its own
+        (:mod:`streams.runtime.ingress_groups`): submissions, and organizations'
+        updates. One quota for both: a party is one party."""
         net, config = self.net, self.net.config
         assert net.producer is not None
-        net.ingress = Ingress(
-            net.bootstrap,
-            net.topics,
-            net.producer,
-            net.view.state,
-            group_id=f"{config.app_id}-ingress",
-            refresh_seconds=config.pattern_refresh,
-            limits=config.limits,
-            quota=(
-                PartyQuota(config.party_rate, config.party_burst)
-                if config.party_rate is not None
-                else None
-            ),
-            ready=net.view.ready.wait,
-            observe=self.observer.ingress_routed,
-            auth=config.kafka_auth,
-            clock=self.clock,
-            linkage_secret=config.linkage_secret,
+        quota = (
+            PartyQuota(config.party_rate, config.party_burst)
+            if config.party_rate is not None
+            else None
         )
-        net.supervisor.start("ingress", net.ingress.run)
+        loops = []
+        for group in ingress_groups(config.app_id, net.topics):
+            ingress = Ingress(
+                net.bootstrap,
+                net.topics,
+                net.producer,
+                net.view.state,
+                group_id=group.group_id,
+                refresh_seconds=config.pattern_refresh,
+                limits=config.limits,
+                quota=quota,
+                ready=net.view.ready.wait,
+                observe=self.observer.ingress_routed,
+                auth=config.kafka_auth,
+                clock=self.clock,
+                linkage_secret=config.linkage_secret,
+                pattern=group.pattern,
+                name=group.name,
+                previous_group=group.previous,
+            )
+            net.supervisor.start(group.name, ingress.run)
+            loops.append(ingress)
+        net.ingress, net.ingress_updates = loops
 
     def start_ledger(self) -> None:
         net, config = self.net, self.net.config
@@ -163,7 +175,8 @@ class Services:
         net, config = self.net, self.net.config
         from connectors.observability.lag import LagMonitor
 
-        groups = [config.app_id, f"{config.app_id}-ingress", f"{config.app_id}-ledger"]
+        ingress = [group.group_id for group in ingress_groups(config.app_id, net.topics)]
+        groups = [config.app_id, *ingress, f"{config.app_id}-ledger"]
         monitor = LagMonitor(net.bootstrap, groups, auth=config.kafka_auth)
         net.supervisor.start("lag", monitor.run)
         if config.status_port is not None and config.database_url:
