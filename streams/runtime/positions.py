@@ -19,7 +19,8 @@ read by ``{app_id}-ingress`` until a deployment gave them a group of their own)
 names that group as ``previous``: a partition without a committed offset of its
 own starts where ``previous`` committed for it, if it did, asked for every such
 partition in one request (:func:`committed_by`), so that the upgrade neither
-reads an organization's updates again nor skips any. A failed lookup of
+reads an organization's updates again nor skips any; those offsets are committed
+in the group's own name at once, so the takeover happens once. A failed lookup of
 ``previous`` is logged and those partitions start from their beginning, as a new
 party's do (the owners ignore a command they already had).
 """
@@ -93,7 +94,23 @@ async def _taken_over(
         consumer.seek(tp, offset)
     if offsets:
         log.info("ingress: %d partitions resume from group %s's offsets", len(offsets), previous)
+        await _adopt(consumer, offsets)
     return [tp for tp in partitions if tp not in offsets]
+
+
+async def _adopt(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+    """Commit the offsets taken over in the consumer's own group at once, so that the
+    takeover happens once: a partition nobody writes to would otherwise depend on the
+    old group's offsets for ever (the broker expires those of a topic a group no
+    longer reads). A failure is logged; the next assignment looks them up again."""
+    try:
+        await consumer.commit(offsets)
+    except KafkaError as exc:
+        log.warning(
+            "ingress: offsets taken over for %d partitions not committed (%s)",
+            len(offsets),
+            type(exc).__name__,
+        )
 
 
 #: Tries of a retriable lookup of another group's offsets, and seconds between two

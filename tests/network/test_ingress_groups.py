@@ -182,6 +182,9 @@ async def test_own_offsets_first_then_the_previous_groups_then_the_beginning(
     first = await _first_offsets(kafka_bootstrap, topic, group, previous)
     # its own commit wins; the old group's where it has none; else the beginning
     assert first == {0: 4, 1: 3, 2: 0}
+    # what it took over is its own now: the takeover happens once
+    assert await _committed(kafka_bootstrap, group, p1) == 3
+    assert await _committed(kafka_bootstrap, group, TopicPartition(topic, 2)) is None
     # without a previous group, a partition without a commit starts at its beginning
     assert await _first_offsets(kafka_bootstrap, topic, f"other-{unique}", None) == {
         0: 0,
