@@ -24,6 +24,8 @@ from streams.runtime.ingress import Ingress
 from streams.runtime.ingress_groups import ingress_groups
 from streams.runtime.positions import SeekToCommitted
 from tests.kafka_topics import create_topic
+from tests.network import builders as b
+from tests.network.conftest import Network
 from tests.streams.fixtures import PATIENT_ID, screening, status
 
 pytestmark = pytest.mark.integration
@@ -220,3 +222,52 @@ async def test_a_failed_lookup_of_the_previous_group_is_logged_and_reads_from_th
         )
     assert first == {0: 0, 1: 0, 2: 0}
     assert f"offsets of 3 partitions in group {previous} not fetched" in caplog.text
+
+
+async def _by_topic(bootstrap: str, group: str) -> dict[str, int]:
+    """The offsets ``group`` committed, summed per topic."""
+    admin = clients.admin(bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    found: dict[str, int] = {}
+    for tp, meta in offsets.items():
+        if meta.offset >= 0:
+            found[tp.topic] = found.get(tp.topic, 0) + meta.offset
+    return found
+
+
+async def _eventually(bootstrap: str, group: str, topic: str) -> dict[str, int]:
+    """What the group committed, once it committed on ``topic`` (commits go in the
+    background)."""
+    async with asyncio.timeout(30):
+        while topic not in (found := await _by_topic(bootstrap, group)):
+            await asyncio.sleep(0.5)
+    return found
+
+
+async def test_a_worker_reads_submissions_and_organizations_updates_in_two_groups(
+    network: Network,
+) -> None:
+    t = network.topics
+    await network.provision([CLINIC], [ORG])
+    await network.publish(t.directory, "svc-p", b.service("svc-p", ORG))
+    network.start_worker()
+    await network.publish(
+        t.clinic_submissions(CLINIC), PATIENT_ID, b.screening("scr-1", answers=b.FOOD_ONLY)
+    )
+    offer = (await network.read(t.org_referrals(ORG), count=1))[0]
+    await network.publish(
+        t.org_updates(ORG), offer["referral_id"], b.status(offer["referral_id"], "accepted")
+    )
+    await network.read(
+        t.clinic_updates(CLINIC), until=lambda vs: any(v["status"] == "accepted" for v in vs)
+    )
+    submissions, updates = f"{network.app_id}-ingress", f"{network.app_id}-ingress-updates"
+    # each group read and committed its own kind of party topic, and only that
+    read = await _eventually(network.bootstrap, submissions, t.clinic_submissions(CLINIC))
+    assert read == {t.clinic_submissions(CLINIC): 1}
+    read = await _eventually(network.bootstrap, updates, t.org_updates(ORG))
+    assert read == {t.org_updates(ORG): 1}
