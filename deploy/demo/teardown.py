@@ -35,7 +35,12 @@ def delete_demo_topics(run: Run, auth: KafkaAuth) -> int:
             with contextlib.suppress(Exception):
                 future.result(timeout=30)
                 deleted += 1
-    groups = [run.app_id, f"{run.app_id}-ingress", f"{run.app_id}-ledger"]
+    groups = [
+        run.app_id,
+        f"{run.app_id}-ingress",
+        f"{run.app_id}-ingress-updates",
+        f"{run.app_id}-ledger",
+    ]
     with contextlib.suppress(Exception):
         for future in admin.delete_consumer_groups(groups, request_timeout=15).values():
             with contextlib.suppress(Exception):

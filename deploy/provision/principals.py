@@ -114,8 +114,9 @@ def network_acls(topics: Topics, app_id: str, user: str) -> list[Acl]:
       create (Faust declares them at start; ``refnet topics apply`` made them);
     * the directory: read; screenings, the event log and dead letters: write,
       and read (the network view and the ledger read them back);
-    * its consumer groups: ``{app_id}`` (agents) and ``{app_id}-*`` (ingress,
-      ledger);
+    * its consumer groups: ``{app_id}`` (agents) and ``{app_id}-*`` (the ingress's
+      ``-ingress`` and ``-ingress-updates``, whose first start reads the offsets
+      ``-ingress`` committed: DESCRIBE on that group; the ledger's ``-ledger``);
     * idempotent production on the cluster.
     """
     principal = f"User:{user}"

@@ -1,10 +1,14 @@
 """Ingress: reads every party's topic, decodes it once, re-keys it to its owner.
 
-One consumer group subscribes by pattern to every clinic's submissions topic,
-every organization's updates topic and every facility's submissions topic, so a
-party provisioned while the network runs is read after the next metadata refresh
-(``REFNET_PATTERN_REFRESH`` seconds). Faust's own pattern subscription is not
-used: its aiokafka driver notes that patterns do not work.
+Two consumer groups (:mod:`streams.runtime.ingress_groups`), each subscribed by a
+pattern: ``{app_id}-ingress`` to every clinic's and every facility's submissions topic,
+``{app_id}-ingress-updates`` to every organization's updates topic. A party
+provisioned while the network runs is read after the next metadata refresh
+(``REFNET_PATTERN_REFRESH`` seconds). Apart, a screening never waits for a fetch
+naming every organization's topic (aiokafka has no incremental fetch sessions),
+and a rebalance of either group (a new organization's topic found) never stops
+the other. Faust's own pattern subscription is not used: its aiokafka driver
+notes that patterns do not work.
 
 Each message is decoded by :func:`schemas.decode.decode`; a failure goes to the
 dead-letter topic with its reason and the bytes, and the sender hears a
@@ -63,7 +67,7 @@ Observer = Callable[[str], None]
 
 def ingress_pattern(topics: Topics) -> str:
     """One regex for every clinic's submissions, every organization's updates and
-    every facility's submissions."""
+    every facility's submissions: every topic some ingress reads."""
     clinic = topics.clinic_submissions_pattern.strip("^$")
     org = topics.org_updates_pattern.strip("^$")
     facility = topics.facility_submissions_pattern.strip("^$")
@@ -263,8 +267,16 @@ class Ingress:
         clock: Clock = system_clock,
         quota: PartyQuota | None = None,
         linkage_secret: bytes | None = None,
+        pattern: str | None = None,
+        name: str = "ingress",
+        previous_group: str | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        #: the party topics this loop reads (every one unless told), and the group
+        #: whose offsets a partition without one of its own starts from
+        self.pattern = pattern or ingress_pattern(topics)
+        self.name = name
+        self.previous_group = previous_group
         self.auth = auth
         self.clock = clock
         self.topics = topics
@@ -296,10 +308,9 @@ class Ingress:
         )
         await consumer.start()
         try:
-            consumer.subscribe(
-                pattern=ingress_pattern(self.topics), listener=SeekToCommitted(consumer)
-            )
-            log.info("ingress subscribed to %s", ingress_pattern(self.topics))
+            listener = SeekToCommitted(consumer, self.previous_group)
+            consumer.subscribe(pattern=self.pattern, listener=listener)
+            log.info("%s (%s) subscribed to %s", self.name, self.group_id, self.pattern)
             await self._loop(consumer)
         finally:
             await consumer.stop()

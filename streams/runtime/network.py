@@ -18,6 +18,7 @@ from streams.decisions.deadlines import DeadlineIndex
 from streams.decisions.referrals import holder_of_stored, next_due_of_stored
 from streams.runtime.config import NetworkConfig
 from streams.runtime.ingress import Ingress
+from streams.runtime.ingress_thread import ThreadedIngress
 from streams.runtime.supervise import Supervisor
 from streams.runtime.view import NetworkView
 
@@ -42,6 +43,7 @@ class Network:
     owned: frozenset[int] = frozenset()
     producer: AIOKafkaProducer | None = None
     ingress: Ingress | None = None
+    ingress_updates: ThreadedIngress | None = None
     ledger: Any = None
     supervisor: Supervisor = field(default_factory=Supervisor)
     #: organization -> referrals it holds, in the partitions this worker owns

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import mode
+from aiokafka import AIOKafkaProducer
 
 from connectors.kafka import clients
 from connectors.observability.observer import WorkerObserver
@@ -24,6 +25,8 @@ from streams.runtime import letters
 from streams.runtime.clock import Clock
 from streams.runtime.gaps import OffsetGuard
 from streams.runtime.ingress import Ingress
+from streams.runtime.ingress_groups import IngressGroup, ingress_groups
+from streams.runtime.ingress_thread import ThreadedIngress
 from streams.runtime.network import Network
 from streams.runtime.partitioner import PARTITIONER
 from streams.runtime.quota import PartyQuota
@@ -119,14 +122,35 @@ class Services:
                 await self.referrals_topic.send(key=referral_id.encode(), value=encode(command))
 
     def start_ingress(self) -> None:
-        net, config = self.net, self.net.config
+        """The ingress's two loops, each a consumer group of its own
+        (:mod:`streams.runtime.ingress_groups`): submissions on the worker's loop,
+        organizations' updates on a thread of its own with its own producer
+        (:mod:`streams.runtime.ingress_thread`). Each has its own quotas: a clinic's
+        or a facility's on one, an organization's on the other."""
+        net = self.net
         assert net.producer is not None
-        net.ingress = Ingress(
+        submissions, updates = ingress_groups(net.config.app_id, net.topics)
+        net.ingress = self._ingress(submissions, net.producer)
+        net.supervisor.start(submissions.name, net.ingress.run)
+        net.ingress_updates = ThreadedIngress(
+            updates.name,
+            net.bootstrap,
+            lambda producer: self._ingress(updates, producer, ready=False),
+            auth=net.config.kafka_auth,
+            ready=net.view.ready.wait,
+        )
+        net.supervisor.start(updates.name, net.ingress_updates.run)
+
+    def _ingress(
+        self, group: IngressGroup, producer: AIOKafkaProducer, *, ready: bool = True
+    ) -> Ingress:
+        net, config = self.net, self.net.config
+        return Ingress(
             net.bootstrap,
             net.topics,
-            net.producer,
+            producer,
             net.view.state,
-            group_id=f"{config.app_id}-ingress",
+            group_id=group.group_id,
             refresh_seconds=config.pattern_refresh,
             limits=config.limits,
             quota=(
@@ -134,13 +158,15 @@ class Services:
                 if config.party_rate is not None
                 else None
             ),
-            ready=net.view.ready.wait,
+            ready=net.view.ready.wait if ready else None,
             observe=self.observer.ingress_routed,
             auth=config.kafka_auth,
             clock=self.clock,
             linkage_secret=config.linkage_secret,
+            pattern=group.pattern,
+            name=group.name,
+            previous_group=group.previous,
         )
-        net.supervisor.start("ingress", net.ingress.run)
 
     def start_ledger(self) -> None:
         net, config = self.net, self.net.config
@@ -164,7 +190,8 @@ class Services:
         net, config = self.net, self.net.config
         from connectors.observability.lag import LagMonitor
 
-        groups = [config.app_id, f"{config.app_id}-ingress", f"{config.app_id}-ledger"]
+        ingress = [group.group_id for group in ingress_groups(config.app_id, net.topics)]
+        groups = [config.app_id, *ingress, f"{config.app_id}-ledger"]
         monitor = LagMonitor(net.bootstrap, groups, auth=config.kafka_auth)
         net.supervisor.start("lag", monitor.run)
         if config.status_port is not None and config.database_url:

@@ -1,0 +1,82 @@
+"""The organizations' updates' ingress on a thread of its own, on the real broker: it
+routes on its own thread and loop, a stop commits what it read and ends the thread,
+and a failure ends its run (for the supervisor to restart it)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+from schemas.events import to_bytes
+from schemas.topics import Topics
+from streams.decisions.network_state import NetworkState
+from streams.runtime.ingress import Ingress
+from streams.runtime.ingress_groups import ingress_groups
+from streams.runtime.ingress_thread import ThreadedIngress
+from tests.kafka_topics import create_topic
+from tests.network.test_ingress_groups import ORG, _committed, _keys, _produce
+from tests.streams.fixtures import status
+
+pytestmark = pytest.mark.integration
+
+
+async def test_the_updates_ingress_routes_on_its_own_thread_and_commits_as_it_stops(
+    kafka_bootstrap: str, topics: Topics, unique: str
+) -> None:
+    org_topic = await create_topic(kafka_bootstrap, topics.org_updates(ORG))
+    for name in (topics.network_referrals, topics.deadletter):
+        await create_topic(kafka_bootstrap, name)
+    await _produce(
+        kafka_bootstrap,
+        org_topic,
+        [
+            (f"ref-{n}".encode(), to_bytes(status(f"ref-{n}", "accepted", event=20 + n)))
+            for n in range(3)
+        ],
+    )
+    _, updates = ingress_groups(f"it-{unique}", topics)
+    threads: set[str] = set()
+
+    def build(producer: AIOKafkaProducer) -> Ingress:
+        return Ingress(
+            kafka_bootstrap,
+            topics,
+            producer,
+            NetworkState(),
+            group_id=updates.group_id,
+            refresh_seconds=1,
+            pattern=updates.pattern,
+            name=updates.name,
+            observe=lambda label: threads.add(threading.current_thread().name),
+        )
+
+    runner = ThreadedIngress(f"ingress-updates-{unique}", kafka_bootstrap, build)
+    running = asyncio.ensure_future(runner.run())
+    try:
+        keys = await _keys(
+            kafka_bootstrap, topics.network_referrals, {b"ref-0", b"ref-1", b"ref-2"}
+        )
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert keys == [b"ref-0", b"ref-1", b"ref-2"]
+    assert threads == {f"ingress-updates-{unique}"}  # not the worker's loop's thread
+    assert threading.current_thread().name not in threads
+    # the stop committed what was read, and the thread is gone
+    assert await _committed(kafka_bootstrap, updates.group_id, TopicPartition(org_topic, 0)) == 3
+    assert all(t.name != f"ingress-updates-{unique}" for t in threading.enumerate())
+
+
+async def test_a_failure_on_the_thread_ends_its_run_with_that_failure(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    def build(producer: AIOKafkaProducer) -> Ingress:
+        raise RuntimeError("broken")
+
+    runner = ThreadedIngress(f"broken-{unique}", kafka_bootstrap, build)
+    with pytest.raises(RuntimeError, match="broken"):
+        await asyncio.wait_for(runner.run(), 60)
+    assert all(t.name != f"broken-{unique}" for t in threading.enumerate())
