@@ -59,6 +59,7 @@ from streams.runtime.clock import Clock, system_clock
 from streams.runtime.letters import MAX_KEY_IN_SOURCE
 from streams.runtime.positions import SeekToCommitted
 from streams.runtime.quota import PartyQuota
+from streams.runtime.subscription import LISTED_METADATA_AGE_MS, Listed
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +271,8 @@ class Ingress:
         pattern: str | None = None,
         name: str = "ingress",
         previous_group: str | None = None,
+        listed: Listed | None = None,
+        fetch_wait_ms: int = 500,
     ) -> None:
         self.bootstrap = bootstrap
         #: the party topics this loop reads (every one unless told), and the group
@@ -277,6 +280,10 @@ class Ingress:
         self.pattern = pattern or ingress_pattern(topics)
         self.name = name
         self.previous_group = previous_group
+        #: subscribe to the listed topics matching the pattern, not the pattern
+        self.listed = listed
+        #: the longest the broker holds an empty fetch (data ends it at once)
+        self.fetch_wait_ms = fetch_wait_ms
         self.auth = auth
         self.clock = clock
         self.topics = topics
@@ -302,16 +309,20 @@ class Ingress:
             group_id=self.group_id,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            metadata_max_age_ms=self.refresh_ms,
+            # listed topics: the listing finds new ones, a subscription change asks
+            # for their metadata (streams.runtime.subscription)
+            metadata_max_age_ms=self.refresh_ms if self.listed is None else LISTED_METADATA_AGE_MS,
+            fetch_max_wait_ms=self.fetch_wait_ms,
             # a batch of at most 200 records of at most ~1 MB each stays bounded
             max_partition_fetch_bytes=1024 * 1024,
         )
         await consumer.start()
         try:
             listener = SeekToCommitted(consumer, self.previous_group)
-            consumer.subscribe(pattern=self.pattern, listener=listener)
+            if self.listed is None:
+                consumer.subscribe(pattern=self.pattern, listener=listener)
             log.info("%s (%s) subscribed to %s", self.name, self.group_id, self.pattern)
-            await self._loop(consumer)
+            await self._loop(consumer, listener)
         finally:
             await consumer.stop()
 
@@ -385,10 +396,13 @@ class Ingress:
                 log.warning("ingress: an answer was not written (%s)", type(result).__name__)
                 self._observe("message.refused:unanswered")
 
-    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+    async def _loop(self, consumer: AIOKafkaConsumer, listener: SeekToCommitted) -> None:
         committer = _Committer(consumer)
         try:
             while True:
+                if self.listed is not None and not self.listed.refresh(consumer, listener):
+                    await asyncio.sleep(self.listed.look_every)  # no such topic yet
+                    continue
                 batches = await consumer.getmany(timeout_ms=500, max_records=200)
                 if not batches:
                     continue

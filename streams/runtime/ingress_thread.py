@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaProducer
 from connectors.kafka import clients
 from connectors.kafka.auth import PLAINTEXT, KafkaAuth
 from streams.runtime.ingress import Ingress
+from streams.runtime.partitioner import PARTITIONER
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class ThreadedIngress:
 
     async def _own(self) -> None:
         """On the thread's loop: a producer of its own, and the ingress."""
-        producer = clients.producer(self.bootstrap, self.auth)
+        producer = clients.producer(self.bootstrap, self.auth, partitioner=PARTITIONER)
         await producer.start()
         try:
             self.ingress = self._build(producer)

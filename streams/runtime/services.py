@@ -30,6 +30,7 @@ from streams.runtime.ingress_thread import ThreadedIngress
 from streams.runtime.network import Network
 from streams.runtime.partitioner import PARTITIONER
 from streams.runtime.quota import PartyQuota
+from streams.runtime.subscription import Listed
 
 log = logging.getLogger(__name__)
 
@@ -130,19 +131,33 @@ class Services:
         net = self.net
         assert net.producer is not None
         submissions, updates = ingress_groups(net.config.app_id, net.topics)
-        net.ingress = self._ingress(submissions, net.producer)
+        # each subscribes to the topics of the network view's listing of the
+        # cluster that match its pattern, not to the pattern: no whole-cluster
+        # metadata decoded every refresh (streams.runtime.subscription)
+        listed = Listed(submissions.pattern, lambda: net.view.topic_names)
+        net.ingress = self._ingress(submissions, net.producer, listed=listed)
         net.supervisor.start(submissions.name, net.ingress.run)
         net.ingress_updates = ThreadedIngress(
             updates.name,
             net.bootstrap,
-            lambda producer: self._ingress(updates, producer, ready=False),
+            lambda producer: self._ingress(
+                updates,
+                producer,
+                ready=False,
+                listed=Listed(updates.pattern, lambda: net.view.topic_names),
+            ),
             auth=net.config.kafka_auth,
             ready=net.view.ready.wait,
         )
         net.supervisor.start(updates.name, net.ingress_updates.run)
 
     def _ingress(
-        self, group: IngressGroup, producer: AIOKafkaProducer, *, ready: bool = True
+        self,
+        group: IngressGroup,
+        producer: AIOKafkaProducer,
+        *,
+        ready: bool = True,
+        listed: Listed | None = None,
     ) -> Ingress:
         net, config = self.net, self.net.config
         return Ingress(
@@ -166,6 +181,8 @@ class Services:
             pattern=group.pattern,
             name=group.name,
             previous_group=group.previous,
+            listed=listed,
+            fetch_wait_ms=group.fetch_wait_ms,
         )
 
     def start_ledger(self) -> None:
