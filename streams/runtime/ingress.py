@@ -1,10 +1,12 @@
 """Ingress: reads every party's topic, decodes it once, re-keys it to its owner.
 
-Two consumer groups (:mod:`streams.runtime.ingress_groups`), each subscribed by a
-pattern: ``{app_id}-ingress`` to every clinic's and every facility's submissions topic,
-``{app_id}-ingress-updates`` to every organization's updates topic. A party
-provisioned while the network runs is read after the next metadata refresh
-(``REFNET_PATTERN_REFRESH`` seconds). Apart, a screening never waits for a fetch
+Two consumer groups (:mod:`streams.runtime.ingress_groups`), each reading the party
+topics its pattern matches: ``{app_id}-ingress`` every clinic's and every facility's
+submissions topic, ``{app_id}-ingress-updates`` every organization's updates topic.
+In the worker each subscribes to the matching topics of the network's listing
+(:mod:`streams.runtime.subscription`), else to the pattern; either way a party
+provisioned while the network runs is read within about ``REFNET_PATTERN_REFRESH``
+seconds. Apart, a screening never waits for a fetch
 naming every organization's topic (aiokafka has no incremental fetch sessions),
 and a rebalance of either group (a new organization's topic found) never stops
 the other. Faust's own pattern subscription is not used: its aiokafka driver
