@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import ConfigResource
 
 from connectors.kafka.admin import admin_client, apply_topics
@@ -61,8 +61,21 @@ def test_the_network_topics_replicate_three_times_two_in_sync(cluster: Any) -> N
     for partition in meta.topics[topics.referral_events].partitions.values():
         assert len(partition.replicas) == 3 and len(partition.isrs) == 3
     resource = ConfigResource(ConfigResource.Type.TOPIC, topics.network_referrals)
-    config = admin.describe_configs([resource])[resource].result(timeout=10)
+    config = _described(admin, resource, time.monotonic() + 30)
     assert config["min.insync.replicas"].value == "2"
+
+
+def _described(admin: Any, resource: ConfigResource, deadline: float) -> Any:
+    """The topic's configuration, asked again while the broker answering has not yet
+    learnt of the topic (each broker learns of a new topic on its own)."""
+    while True:
+        try:
+            return admin.describe_configs([resource])[resource].result(timeout=10)
+        except KafkaException as exc:
+            unknown = exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            if not unknown or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 async def test_a_broker_killed_mid_stream_loses_nothing_and_the_network_goes_on(
