@@ -26,7 +26,6 @@ from streams.runtime.positions import SeekToCommitted
 from tests.kafka_topics import create_topic
 from tests.network import builders as b
 from tests.network.conftest import Network
-from tests.network.test_ingress_commit import _committed
 from tests.streams.fixtures import PATIENT_ID, screening, status
 
 pytestmark = pytest.mark.integration
@@ -44,6 +43,17 @@ async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]
         await consumer.commit(offsets)
     finally:
         await consumer.stop()
+
+
+async def _committed(bootstrap: str, group: str, tp: TopicPartition) -> int | None:
+    admin = clients.admin(bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group, partitions=[tp])
+    finally:
+        await admin.close()
+    meta = offsets.get(tp)
+    return None if meta is None or meta.offset < 0 else meta.offset
 
 
 async def _produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
