@@ -173,7 +173,7 @@ class Deliverer:
                 try:
                     await self._round()
                 except Exception:
-                    WEBHOOK_DELIVERIES.labels("loop-error").inc()
+                    WEBHOOK_DELIVERIES.labels("loop", "loop-error").inc()
                     log.exception("a round of the delivery loop failed; it goes on")
                     await asyncio.sleep(self.interval)
         finally:
@@ -204,9 +204,11 @@ class Deliverer:
     async def expire(self) -> int:
         """Drop the bodies of deliveries older than the topics' retention (logged, counted)."""
         self._expired_at = time.time()
-        expired = await self.store.expire(self._expired_at)
+        by_kind = await self.store.expire(self._expired_at)
+        for kind, count in by_kind.items():
+            WEBHOOK_DELIVERIES.labels(kind, "expired").inc(count)
+        expired = sum(by_kind.values())
         if expired:
-            WEBHOOK_DELIVERIES.labels("expired").inc(expired)
             log.warning("%d deliveries expired undelivered after the topics' retention", expired)
         return expired
 
@@ -260,12 +262,12 @@ class Deliverer:
             await self._failed(delivery, error)
             return
         if not await self.store.delivered(delivery.id, time.time(), self.owner):
-            WEBHOOK_DELIVERIES.labels("lease-lost").inc()
+            WEBHOOK_DELIVERIES.labels(delivery.kind, "lease-lost").inc()
             log.warning(
                 "delivery %s %s: delivered after its lease passed", delivery.kind, delivery.id
             )
             return
-        WEBHOOK_DELIVERIES.labels("delivered").inc()
+        WEBHOOK_DELIVERIES.labels(delivery.kind, "delivered").inc()
         log.info(
             "delivered %s %s attempt %d", delivery.kind, delivery.target_id, delivery.attempts + 1
         )
@@ -293,12 +295,12 @@ class Deliverer:
     async def _failed(self, delivery: Delivery, error: str) -> None:
         wait = self.retries.delay(delivery.attempts + 1)
         if not await self.store.failed(delivery.id, time.time() + wait, error, self.owner):
-            WEBHOOK_DELIVERIES.labels("lease-lost").inc()
+            WEBHOOK_DELIVERIES.labels(delivery.kind, "lease-lost").inc()
             log.warning(
                 "delivery %s %s: its lease passed before its result", delivery.kind, delivery.id
             )
             return
-        WEBHOOK_DELIVERIES.labels("retried").inc()
+        WEBHOOK_DELIVERIES.labels(delivery.kind, "retried").inc()
         log.warning(
             "delivery %s %s attempt %d failed (%s); next in %.1fs",
             delivery.kind,

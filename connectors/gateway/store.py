@@ -338,16 +338,17 @@ class GatewayStore:
         )
         return int(done.split()[-1])
 
-    async def expire(self, now: float, retention: float = OUTBOX_RETENTION) -> int:
-        """Drop the bodies of deliveries undelivered for ``retention`` seconds; how many."""
-        done = await self.pool.execute(
-            "UPDATE gateway_deliveries SET body = ''::bytea, expired_at = $1, "
+    async def expire(self, now: float, retention: float = OUTBOX_RETENTION) -> dict[str, int]:
+        """Drop the bodies of deliveries undelivered for ``retention`` seconds; how many, by kind."""
+        rows = await self.pool.fetch(
+            "WITH gone AS (UPDATE gateway_deliveries SET body = ''::bytea, expired_at = $1, "
             "last_error = 'expired', lease_owner = NULL, lease_until = NULL "
-            "WHERE delivered_at IS NULL AND expired_at IS NULL AND created_at < $2",
+            "WHERE delivered_at IS NULL AND expired_at IS NULL AND created_at < $2 "
+            "RETURNING kind) SELECT kind, count(*) FROM gone GROUP BY kind",
             now,
             now - retention,
         )
-        return int(done.split()[-1])
+        return {kind: int(count) for kind, count in rows}
 
     async def deliveries(self, target_id: str) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(

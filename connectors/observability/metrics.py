@@ -143,6 +143,7 @@ CONSUMER_LAG = Gauge(
 )
 WEBHOOK_DELIVERIES = Counter(
     "refnet_webhook_deliveries",
-    "Webhook deliveries by outcome (delivered, retried, failed): counted by the gateway",
-    ["outcome"],
+    "Deliveries by kind (webhook, subscription; loop for the delivery loop's own errors) "
+    "and outcome (delivered, retried, lease-lost, expired, loop-error): counted by the gateway",
+    ["kind", "outcome"],
 )

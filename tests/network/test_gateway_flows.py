@@ -337,7 +337,7 @@ async def test_a_clinic_screening_becomes_an_offer_the_organization_accepts_over
         await gateway.up()
         await eventually(lambda: _async(hook_receiver.delivered), timeout=30, what="a delivery")
         # the receiver answers before the gateway records the delivery: wait for the record
-        delivered = 'refnet_webhook_deliveries_total{outcome="delivered"} '
+        delivered = 'refnet_webhook_deliveries_total{kind="webhook",outcome="delivered"} '
 
         async def recorded() -> str | None:
             scraped = (await client.get("/metrics")).text

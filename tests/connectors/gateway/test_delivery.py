@@ -205,7 +205,7 @@ class FlakyStore(GatewayStore):
 
 async def test_a_failed_round_is_counted_and_the_loop_goes_on(gateway: Gateway) -> None:
     gateway._store = FlakyStore(gateway.store.pool, gateway.store.generation)
-    before = WEBHOOK_DELIVERIES.labels("loop-error")._value.get()
+    before = WEBHOOK_DELIVERIES.labels("loop", "loop-error")._value.get()
     deliverer = _deliverer(gateway)
     async with Receiver() as receiver:
         hook = await _hook(gateway, receiver.url())
@@ -213,7 +213,7 @@ async def test_a_failed_round_is_counted_and_the_loop_goes_on(gateway: Gateway) 
         async with _running(deliverer) as task:
             await _until(gateway, lambda st: bool(st(hook.id)["delivered"]))
             assert not task.done()
-    assert WEBHOOK_DELIVERIES.labels("loop-error")._value.get() == before + 1
+    assert WEBHOOK_DELIVERIES.labels("loop", "loop-error")._value.get() == before + 1
 
 
 async def test_a_certificate_no_trusted_ca_signed_is_a_tls_failure(

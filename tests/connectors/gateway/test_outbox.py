@@ -63,17 +63,24 @@ async def test_an_undelivered_body_expires_at_the_topics_retention(gateway: Gate
     store = gateway.store
     await store.enqueue("webhook", "hook-old", "e-old", OFFER)
     await store.enqueue("webhook", "hook-new", "e-new", OFFER)
+    await store.enqueue("subscription", "sub-old", "e-sub", OFFER)
     await store.pool.execute(
-        "UPDATE gateway_deliveries SET created_at = $1 WHERE event_id = 'e-old'",
+        "UPDATE gateway_deliveries SET created_at = $1 WHERE event_id IN ('e-old', 'e-sub')",
         time.time() - OUTBOX_RETENTION - DAY,
     )
     assert OUTBOX_RETENTION == 30 * DAY
     deliverer = Deliverer(store, gateway._target, policy=Policy(allow_private=True))
-    before = WEBHOOK_DELIVERIES.labels("expired")._value.get()
-    assert await deliverer.expire() == 1
-    assert WEBHOOK_DELIVERIES.labels("expired")._value.get() == before + 1
+    expired = {
+        kind: WEBHOOK_DELIVERIES.labels(kind, "expired") for kind in ("webhook", "subscription")
+    }
+    before = {kind: counter._value.get() for kind, counter in expired.items()}
+    assert await deliverer.expire() == 2
+    assert {kind: counter._value.get() - before[kind] for kind, counter in expired.items()} == {
+        "webhook": 1,
+        "subscription": 1,
+    }
     (old,) = await store.deliveries("hook-old")
     assert old["expired"] and old["last_error"] == "expired" and not old["delivered"]
     assert [d.event_id for d in await store.due(time.time() + DAY)] == ["e-new"]
-    assert sorted(await _bodies(gateway)) == [b"", OFFER]
+    assert sorted(await _bodies(gateway)) == [b"", b"", OFFER]
     assert await deliverer.expire() == 0
