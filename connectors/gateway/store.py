@@ -339,7 +339,7 @@ class GatewayStore:
         return int(done.split()[-1])
 
     async def expire(self, now: float, retention: float = OUTBOX_RETENTION) -> dict[str, int]:
-        """Drop the bodies of deliveries undelivered for ``retention`` seconds; how many, by kind."""
+        """Drop the bodies of deliveries undelivered for ``retention`` s; how many, by kind."""
         rows = await self.pool.fetch(
             "WITH gone AS (UPDATE gateway_deliveries SET body = ''::bytea, expired_at = $1, "
             "last_error = 'expired', lease_owner = NULL, lease_until = NULL "

@@ -9,8 +9,9 @@ newly provisioned party causes one (benchmarks/region_scale.py).
 
 :class:`SeekToCommitted`, the ingress's rebalance listener, asks for every
 assigned partition's committed offset in one request and seeks to it; a
-partition without one is reset to its beginning (the ingress's
-``auto_offset_reset``), which aiokafka does with one offsets request per broker.
+partition without one is sought to its beginning (what the ingress's
+``auto_offset_reset`` would do), looked up with one offsets request per broker
+and set by a plain seek, whatever reset aiokafka's fetcher has in flight.
 aiokafka then finds every position already valid. On a failed lookup it does
 nothing: aiokafka's own per-partition path still applies.
 
@@ -150,8 +151,33 @@ async def seek_to_committed(
     if fresh and previous is not None:
         fresh = await _taken_over(consumer, previous, fresh)
     if fresh:
-        await consumer.seek_to_beginning(*fresh)
+        await _seek_to_beginning(consumer, fresh)
     return own
+
+
+async def _seek_to_beginning(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+    """Seek ``partitions`` to their first offsets, looked up here and set by a plain seek.
+
+    Not ``seek_to_beginning``: that asks aiokafka's fetcher for a reset, and the
+    fetcher may already have a reset of its own in flight for a newly assigned
+    partition (by the consumer's ``auto_offset_reset``, started while this
+    listener ran); its answer would satisfy ours. A seek cancels any pending
+    reset. If the lookup fails, ``seek_to_beginning`` is what is left."""
+    try:
+        first = await consumer.beginning_offsets(partitions)
+    except KafkaError as exc:
+        log.warning(
+            "ingress: first offsets of %d partitions not fetched (%s)",
+            len(partitions),
+            type(exc).__name__,
+        )
+        await consumer.seek_to_beginning(*partitions)
+        return
+    for tp in partitions:
+        if tp in first:
+            consumer.seek(tp, first[tp])
+    if missing := [tp for tp in partitions if tp not in first]:
+        await consumer.seek_to_beginning(*missing)
 
 
 class SeekToCommitted(ConsumerRebalanceListener):  # type: ignore[misc]
