@@ -8,23 +8,11 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.runtime.ingress import _Committer
-from tests.kafka_topics import create_topic
+from tests.kafka_topics import committed_offset, create_topic
 
 pytestmark = pytest.mark.integration
-
-
-async def _committed(bootstrap: str, group: str, tp: TopicPartition) -> int | None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group, partitions=[tp])
-    finally:
-        await admin.close()
-    meta = offsets.get(tp)
-    return None if meta is None or meta.offset < 0 else meta.offset
 
 
 async def _group_consumer(bootstrap: str, partitions: int) -> tuple[str, str, AIOKafkaConsumer]:
@@ -51,8 +39,8 @@ async def test_the_newest_offsets_are_committed_last_one_request_at_a_time(
             committer.commit({first: offset})
         committer.commit({second: 7})
         await committer.close()
-        assert await _committed(kafka_bootstrap, group, first) == 20
-        assert await _committed(kafka_bootstrap, group, second) == 7
+        assert await committed_offset(kafka_bootstrap, group, first) == 20
+        assert await committed_offset(kafka_bootstrap, group, second) == 7
 
         # a partition taken away (as by a rebalance): the refusal is logged, the
         # loop goes on, and the next commit of what it still owns succeeds
@@ -63,8 +51,8 @@ async def test_the_newest_offsets_are_committed_last_one_request_at_a_time(
         assert "ingress commit failed" in caplog.text
         committer.commit({second: 9})
         await asyncio.wait_for(committer.close(), 10)
-        assert await _committed(kafka_bootstrap, group, second) == 9
-        assert await _committed(kafka_bootstrap, group, first) == 20
+        assert await committed_offset(kafka_bootstrap, group, second) == 9
+        assert await committed_offset(kafka_bootstrap, group, first) == 20
     finally:
         await consumer.stop()
 
@@ -92,6 +80,6 @@ async def test_offsets_handed_over_within_the_spacing_go_in_one_request(
         assert requests == [{tp: 1}]  # the rest waits for the spacing
         await asyncio.wait_for(committer.close(), 10)  # a stop does not wait for it
         assert requests == [{tp: 1}, {tp: 11}]
-        assert await _committed(kafka_bootstrap, group, tp) == 11
+        assert await committed_offset(kafka_bootstrap, group, tp) == 11
     finally:
         await consumer.stop()

@@ -23,7 +23,7 @@ from streams.runtime import positions
 from streams.runtime.ingress import Ingress
 from streams.runtime.ingress_groups import ingress_groups
 from streams.runtime.positions import SeekToCommitted
-from tests.kafka_topics import create_topic
+from tests.kafka_topics import committed_offset, create_topic
 from tests.network import builders as b
 from tests.network.conftest import Network
 from tests.streams.fixtures import PATIENT_ID, screening, status
@@ -43,17 +43,6 @@ async def _commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]
         await consumer.commit(offsets)
     finally:
         await consumer.stop()
-
-
-async def _committed(bootstrap: str, group: str, tp: TopicPartition) -> int | None:
-    admin = clients.admin(bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group, partitions=[tp])
-    finally:
-        await admin.close()
-    meta = offsets.get(tp)
-    return None if meta is None or meta.offset < 0 else meta.offset
 
 
 async def _produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
@@ -140,10 +129,10 @@ async def test_each_group_reads_its_own_kind_and_the_updates_resume_from_the_old
     assert referrals == [b"ref-2", b"ref-3"]
     assert len(patients) == 1
     # each group committed its own kind only
-    assert await _committed(kafka_bootstrap, f"{app_id}-ingress", clinic) == 1
-    assert await _committed(kafka_bootstrap, f"{app_id}-ingress", org) == 2  # untouched
-    assert await _committed(kafka_bootstrap, f"{app_id}-ingress-updates", org) == 4
-    assert await _committed(kafka_bootstrap, f"{app_id}-ingress-updates", clinic) is None
+    assert await committed_offset(kafka_bootstrap, f"{app_id}-ingress", clinic) == 1
+    assert await committed_offset(kafka_bootstrap, f"{app_id}-ingress", org) == 2  # untouched
+    assert await committed_offset(kafka_bootstrap, f"{app_id}-ingress-updates", org) == 4
+    assert await committed_offset(kafka_bootstrap, f"{app_id}-ingress-updates", clinic) is None
 
 
 async def _first_offsets(
@@ -185,8 +174,8 @@ async def test_own_offsets_first_then_the_previous_groups_then_the_beginning(
     # its own commit wins; the old group's where it has none; else the beginning
     assert first == {0: 4, 1: 3, 2: 0}
     # what it took over is its own now: the takeover happens once
-    assert await _committed(kafka_bootstrap, group, p1) == 3
-    assert await _committed(kafka_bootstrap, group, TopicPartition(topic, 2)) is None
+    assert await committed_offset(kafka_bootstrap, group, p1) == 3
+    assert await committed_offset(kafka_bootstrap, group, TopicPartition(topic, 2)) is None
     # without a previous group, a partition without a commit starts at its beginning
     assert await _first_offsets(kafka_bootstrap, topic, f"other-{unique}", None) == {
         0: 0,

@@ -16,8 +16,8 @@ from streams.decisions.network_state import NetworkState
 from streams.runtime.ingress import Ingress
 from streams.runtime.ingress_groups import ingress_groups
 from streams.runtime.ingress_thread import ThreadedIngress
-from tests.kafka_topics import create_topic
-from tests.network.test_ingress_groups import ORG, _committed, _keys, _produce
+from tests.kafka_topics import committed_offset, create_topic
+from tests.network.test_ingress_groups import ORG, _keys, _produce
 from tests.streams.fixtures import status
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,9 @@ async def test_the_updates_ingress_routes_on_its_own_thread_and_commits_as_it_st
     assert threads == {f"ingress-updates-{unique}"}  # not the worker's loop's thread
     assert threading.current_thread().name not in threads
     # the stop committed what was read, and the thread is gone
-    assert await _committed(kafka_bootstrap, updates.group_id, TopicPartition(org_topic, 0)) == 3
+    tp = TopicPartition(org_topic, 0)
+    committed = await committed_offset(kafka_bootstrap, updates.group_id, tp)
+    assert committed == 3
     assert all(t.name != f"ingress-updates-{unique}" for t in threading.enumerate())
 
 
