@@ -4,14 +4,19 @@ Every ``interval`` seconds the monitor asks the broker for each group's
 committed offsets and for the topics' end offsets, and sets
 ``refnet_consumer_lag{group, topic}``: the messages written but not yet
 committed by the group, summed over the partitions it has committed on (a
-group that never committed anything yet is left out). The figure is
-network-wide (every worker reports the same): aggregate with ``max``.
+group that never committed anything yet is left out). A group given a topic
+pattern (``reads``) is measured on the topics matching it only: offsets it
+committed on others are what an earlier version read (the organizations'
+updates, read by ``-ingress`` before ``-ingress-updates`` existed), left until
+the broker expires them, and not lag. The figure is network-wide (every worker
+reports the same): aggregate with ``max``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -48,9 +53,12 @@ class LagMonitor:
         *,
         interval: float = 15.0,
         auth: KafkaAuth = PLAINTEXT,
+        reads: Mapping[str, str] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.groups = list(groups)
+        #: group -> the pattern of the topics it reads (others it committed on are left out)
+        self.reads = {group: re.compile(pattern) for group, pattern in (reads or {}).items()}
         self.interval = interval
         self.auth = auth
         self._seen: set[tuple[str, str]] = set()
@@ -74,9 +82,11 @@ class LagMonitor:
         """Read every group's lag once and set the gauge; return it (group -> topic -> lag)."""
         found: dict[str, dict[str, int]] = {}
         for group in self.groups:
+            reads = self.reads.get(group)
             committed = {
                 tp: meta.offset
                 for tp, meta in (await admin.list_consumer_group_offsets(group)).items()
+                if reads is None or reads.fullmatch(tp.topic)
             }
             if not committed:
                 continue  # a group that never committed (not started yet): nothing to say

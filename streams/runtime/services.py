@@ -207,9 +207,11 @@ class Services:
         net, config = self.net, self.net.config
         from connectors.observability.lag import LagMonitor
 
-        ingress = [group.group_id for group in ingress_groups(config.app_id, net.topics)]
+        ingress = {
+            group.group_id: group.pattern for group in ingress_groups(config.app_id, net.topics)
+        }
         groups = [config.app_id, *ingress, f"{config.app_id}-ledger"]
-        monitor = LagMonitor(net.bootstrap, groups, auth=config.kafka_auth)
+        monitor = LagMonitor(net.bootstrap, groups, auth=config.kafka_auth, reads=ingress)
         net.supervisor.start("lag", monitor.run)
         if config.status_port is not None and config.database_url:
             from connectors.status.page import StatusPage, org_names
