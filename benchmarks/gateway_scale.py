@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import subprocess
 import sys
@@ -34,7 +33,12 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from benchmarks.network_throughput import tail  # noqa: E402
-from benchmarks.region_scale import connections_to, free_port, load_average  # noqa: E402
+from benchmarks.region_scale import (  # noqa: E402
+    connections_to,
+    free_port,
+    load_average,
+    run_sizes,
+)
 from connectors.files import write_private_json  # noqa: E402
 from connectors.gateway.tokens import TOKEN_PREFIX, token_hash, tokens_path  # noqa: E402
 from connectors.kafka.admin import apply_topics  # noqa: E402
@@ -253,20 +257,7 @@ def main() -> int:
     parser.add_argument("--limit", type=float, default=600, help="seconds to wait for ready")
     args = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    rows = []
-    for count in (int(n) for n in args.sizes.split(",")):
-        figures = measure(args, count)
-        figures["load_after"] = load_average()
-        print(json.dumps(figures), flush=True)
-        rows.append(figures)
-    print()
-    print(" | ".join(name for name, _ in COLUMNS))
-    for row in rows:
-        cells = []
-        for name, form in COLUMNS:
-            value = row.get(name)
-            cells.append("-" if value is None else form.format(value))
-        print(" | ".join(cells))
+    run_sizes(args.sizes, lambda count: measure(args, count), COLUMNS)
     return 0
 
 

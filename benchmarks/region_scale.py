@@ -31,13 +31,14 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.network_throughput import pct, tail  # noqa: E402
+from benchmarks.network_throughput import pct, tail, wait_for  # noqa: E402
 from benchmarks.throughput_checks import CLINIC, UpdatesReader  # noqa: E402
 from connectors.files import write_private_json  # noqa: E402
 from connectors.gateway.tokens import TOKEN_PREFIX, token_hash, tokens_path  # noqa: E402
@@ -231,7 +232,7 @@ async def worker_figures(size: Size) -> None:
     try:
         t0 = time.perf_counter()
         published = await _screen(size, send, "warm", codes[0])
-        await _wait(lambda: f"{published}.food-insecurity" in reader.first, 300, proc, log)
+        await wait_for(lambda: f"{published}.food-insecurity" in reader.first, 300, proc, log)
         size.figures["worker_ready_s"] = time.perf_counter() - t0
         # offer latency in a steady state: not while the worker still takes its
         # thousands of partitions in (the updates' group on its thread, the view)
@@ -243,7 +244,7 @@ async def worker_figures(size: Size) -> None:
             await asyncio.sleep(1 / size.args.rate)
             sid = await _screen(size, send, f"s{i}", codes[i % len(codes)])
             sent[f"{sid}.food-insecurity"] = time.time() * 1000
-        await _wait(lambda: sent.keys() <= reader.first.keys(), 300, proc, log)
+        await wait_for(lambda: sent.keys() <= reader.first.keys(), 300, proc, log)
         latencies = sorted(reader.first[r].timestamp_ms - ms for r, ms in sent.items())
         size.figures["offer_p50_ms"] = pct(latencies, 50)
         size.figures["offer_p95_ms"] = pct(latencies, 95)
@@ -306,16 +307,6 @@ async def _new_org(size: Size, send: Any, reader: Updates, proc: Any, log: Path)
         if proc.poll() is not None:
             raise RuntimeError(f"the worker exited:\n{tail(log)}")
     return float("nan")
-
-
-async def _wait(predicate: Any, seconds: float, proc: Any, log: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if proc.poll() is not None:
-            raise RuntimeError(f"the worker exited ({proc.returncode}):\n{tail(log)}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {seconds:.0f}s\n{tail(log)}")
-        await asyncio.sleep(0.05)
 
 
 # ---------------------------------------------------------------- the gateway
@@ -404,6 +395,29 @@ def measure(args: argparse.Namespace, count: int) -> dict[str, Any]:
         return size.figures
 
 
+def run_sizes(
+    sizes: str,
+    measure_one: Callable[[int], dict[str, Any]],
+    columns: tuple[tuple[str, str], ...],
+) -> None:
+    """Measure each of the comma-separated ``sizes`` in turn, print each run's figures as
+    a JSON line as it ends, then all of them as a table of ``columns``."""
+    rows = []
+    for count in (int(n) for n in sizes.split(",")):
+        figures = measure_one(count)
+        figures["load_after"] = load_average()
+        print(json.dumps(figures), flush=True)
+        rows.append(figures)
+    print()
+    print(" | ".join(name for name, _ in columns))
+    for row in rows:
+        cells = []
+        for name, form in columns:
+            value = row.get(name)
+            cells.append("-" if value is None else form.format(value))
+        print(" | ".join(cells))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,1000,5000")
@@ -421,20 +435,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    rows = []
-    for count in (int(n) for n in args.sizes.split(",")):
-        figures = measure(args, count)
-        figures["load_after"] = load_average()
-        print(json.dumps(figures), flush=True)
-        rows.append(figures)
-    print()
-    print(" | ".join(name for name, _ in COLUMNS))
-    for row in rows:
-        cells = []
-        for name, form in COLUMNS:
-            value = row.get(name)
-            cells.append("-" if value is None else form.format(value))
-        print(" | ".join(cells))
+    run_sizes(args.sizes, lambda count: measure(args, count), COLUMNS)
     return 0
 
 
