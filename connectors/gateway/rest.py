@@ -10,14 +10,19 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic_core import from_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.fhir.inputs import GatewayInputError, operation_outcome
+from schemas.decode import json_depth_exceeds
 
 log = logging.getLogger("refnet.gateway")
 
 FHIR_JSON = "application/fhir+json"
 MAX_BODY = 1_000_000
+#: How deeply a body's JSON may nest (a resource is level 1): a QuestionnaireResponse
+#: with ten levels of nested groups is about 25; more is refused before it is mapped.
+MAX_BODY_DEPTH = 64
 
 #: OpenAPI of a route that reads a FHIR resource (or any JSON object) from its body
 JSON_BODY = {
@@ -83,9 +88,22 @@ async def json_body(request: Request) -> Any:
         if len(body) > MAX_BODY:
             raise GatewayInputError("the body is larger than 1 MB", status=413, code="too-costly")
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        # pydantic-core's parser, as the Kafka doors use: it refuses NaN and lone
+        # surrogates and stops at a fixed depth, where json.loads would recurse
+        document = from_json(body, allow_inf_nan=False, cache_strings=False)
+    except ValueError as exc:
+        if "recursion limit" in str(exc):
+            raise _too_deep() from None
         raise GatewayInputError("the body is not JSON", status=400, code="structure") from None
+    if json_depth_exceeds(document, MAX_BODY_DEPTH):
+        raise _too_deep()
+    return document
+
+
+def _too_deep() -> GatewayInputError:
+    return GatewayInputError(
+        f"the body nests deeper than {MAX_BODY_DEPTH} levels", status=400, code="too-costly"
+    )
 
 
 async def resource_body(request: Request, kind: str) -> dict[str, Any]:
@@ -200,6 +218,7 @@ __all__ = [
     "FHIR_JSON",
     "JSON_BODY",
     "MAX_BODY",
+    "MAX_BODY_DEPTH",
     "PATCH_BODY",
     "check_if_match",
     "fhir",

@@ -156,9 +156,21 @@ def test_bad_input_answers_4xx_with_an_operation_outcome(running: Running) -> No
         _is_outcome(client.post(post, content=b"{" + b" " * 1_100_000 + b"}", headers=clinic), 413)
         _is_outcome(client.post(post, content=b"[" * 50_000 + b"]" * 50_000, headers=clinic), 400)
         head = json.dumps({**no_patient, "contained": [PATIENT], "subject": {"reference": "#p"}})
-        deep = '{"linkId": "/g", "item": [' * 450 + '{"linkId": "/88122-7"}' + "]}" * 450
-        nested = (head[:-1] + ', "item": [' + deep + "]}").encode()
-        assert client.post(post, content=nested, headers=clinic).status_code in (201, 400, 422)
+
+        def nested(groups: int) -> bytes:
+            deep = '{"linkId": "/g", "item": [' * groups + '{"linkId": "/88122-7"}' + "]}" * groups
+            return (head[:-1] + ', "item": [' + deep + "]}").encode()
+
+        for groups in (40, 450):  # 82 and 902 levels
+            too_deep = client.post(post, content=nested(groups), headers=clinic)
+            _is_outcome(too_deep, 400)
+            assert "the body nests deeper than 64 levels" in too_deep.text
+        # ten levels of groups is within the limit (whatever the mapping makes of it)
+        assert "deeper" not in client.post(post, content=nested(10), headers=clinic).text
+        for not_json in (head[:-1] + ', "x": NaN}', head[:-1] + ', "x": "\\ud800"}'):
+            refused = client.post(post, content=not_json.encode(), headers=clinic)
+            _is_outcome(refused, 400)
+            assert "the body is not JSON" in refused.text
         sr = {
             "resourceType": "ServiceRequest",
             "contained": [PATIENT],
