@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from connectors.kafka import clients
@@ -58,6 +58,7 @@ from streams.decisions.network_state import NetworkState
 from streams.decisions.outputs import Outgoing, refusal_answer
 from streams.runtime import letters
 from streams.runtime.clock import Clock, system_clock
+from streams.runtime.ingress_commit import Committer
 from streams.runtime.letters import MAX_KEY_IN_SOURCE
 from streams.runtime.positions import SeekToCommitted
 from streams.runtime.quota import PartyQuota
@@ -399,7 +400,7 @@ class Ingress:
                 self._observe("message.refused:unanswered")
 
     async def _loop(self, consumer: AIOKafkaConsumer, listener: SeekToCommitted) -> None:
-        committer = _Committer(consumer)
+        committer = Committer(consumer)
         try:
             while True:
                 if self.listed is not None and not self.listed.refresh(consumer, listener):
@@ -408,25 +409,35 @@ class Ingress:
                 batches = await consumer.getmany(timeout_ms=500, max_records=200)
                 if not batches:
                     continue
-                futures, answers = [], []
-                for records in batches.values():
-                    for record in records:
-                        out = self.admit(record)
-                        self._observe(out.label)
-                        futures.append(
-                            await self.producer.send(out.topic, out.value, key=out.key.encode())
-                        )
-                        reply = answer(record, out, self.topics)
-                        if reply is not None:
-                            answers.append(await self._answer(reply))
-                await asyncio.gather(*futures)
-                await self._answered([a for a in answers if a is not None])
-                # everything the batch produced is acknowledged: its offsets may go
-                committer.commit(
-                    {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
-                )
+                handled = asyncio.ensure_future(self._handle(batches))
+                try:
+                    offsets = await asyncio.shield(handled)
+                except asyncio.CancelledError:
+                    # stopping: the batch in progress is finished and committed first
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
+                        committer.commit(await asyncio.wait_for(handled, STOP_GRACE))
+                    raise
+                committer.commit(offsets)
         finally:
             await committer.close()
+
+    async def _handle(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> dict[TopicPartition, int]:
+        """Route a batch and wait until all it produced is acknowledged; the offsets
+        that may then be committed."""
+        futures, answers = [], []
+        for records in batches.values():
+            for record in records:
+                out = self.admit(record)
+                self._observe(out.label)
+                futures.append(await self.producer.send(out.topic, out.value, key=out.key.encode()))
+                reply = answer(record, out, self.topics)
+                if reply is not None:
+                    answers.append(await self._answer(reply))
+        await asyncio.gather(*futures)
+        await self._answered([a for a in answers if a is not None])
+        return {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
 
 
 #: Seconds an answer waits for its inbox's metadata, and then how long an inbox that
@@ -434,61 +445,9 @@ class Ingress:
 #: messages are read) delays the ingress once a minute at most, never per message.
 ANSWER_WAIT = 5.0
 UNREACHABLE_FOR = 60.0
-
-
-#: Seconds between two commits of the ingress (a commit after every batch would be
-#: 170 requests a second at 200 screenings/s). A crash or a rebalance re-reads at
-#: most this much more, which the owners ignore (each command id has one effect).
-COMMIT_SPACING = 0.2
-
-
-class _Committer:
-    """Commits offsets in the background, one request at a time, newest last, at
-    most one every ``spacing`` seconds.
-
-    The next batch is read while the last one's offsets are committed: a commit
-    is a round trip to the group coordinator that no message has to wait for.
-    Only offsets whose batch is acknowledged are handed over, so a commit never
-    passes an unproduced message; a commit refused after a rebalance is logged
-    and the new owner re-reads from the last commit (owners ignore repeats).
-    """
-
-    def __init__(self, consumer: AIOKafkaConsumer, spacing: float = COMMIT_SPACING) -> None:
-        self.consumer = consumer
-        self.spacing = spacing
-        self.pending: dict[TopicPartition, int] = {}
-        self.task: asyncio.Task[None] | None = None
-        self._closing = asyncio.Event()
-
-    def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        self.pending.update(offsets)
-        if self.task is None or self.task.done():
-            self.task = asyncio.ensure_future(self._run())
-
-    async def _run(self) -> None:
-        while self.pending:
-            offsets, self.pending = self.pending, {}
-            try:
-                await self.consumer.commit(offsets)
-            except (CommitFailedError, IllegalStateError, KafkaError) as exc:
-                log.warning(
-                    "ingress commit failed (%s); those messages will be read again",
-                    type(exc).__name__,
-                )
-            if not self._closing.is_set():
-                # what is handed over meanwhile goes in the next request
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), self.spacing)
-
-    async def close(self) -> None:
-        """Commit what is pending now, and wait for it."""
-        self._closing.set()
-        if self.task is not None and not self.task.done():
-            await asyncio.gather(self.task, return_exceptions=True)
-        if self.pending:
-            self.task = asyncio.ensure_future(self._run())
-            await asyncio.gather(self.task, return_exceptions=True)
-        self._closing.clear()
+#: Seconds a stopping ingress gives the batch in progress to be acknowledged, so that
+#: it is committed and not read again after the restart (a repeat the owners ignore)
+STOP_GRACE = 10.0
 
 
 def is_party_topic(topics: Topics, name: str) -> bool:

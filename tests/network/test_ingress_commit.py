@@ -9,7 +9,7 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.runtime.ingress import _Committer
+from streams.runtime.ingress_commit import Committer
 from tests.kafka_topics import committed_offset, create_topic
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ async def test_the_newest_offsets_are_committed_last_one_request_at_a_time(
     first, second = TopicPartition(topic, 0), TopicPartition(topic, 1)
     try:
         consumer.assign([first, second])
-        committer = _Committer(consumer)
+        committer = Committer(consumer)
         # handed over faster than the coordinator answers: merged, newest wins
         for offset in range(1, 21):
             committer.commit({first: offset})
@@ -72,7 +72,7 @@ async def test_offsets_handed_over_within_the_spacing_go_in_one_request(
     consumer.commit = counted  # type: ignore[method-assign]
     try:
         consumer.assign([tp])
-        committer = _Committer(consumer, spacing=30.0)
+        committer = Committer(consumer, spacing=30.0)
         committer.commit({tp: 1})  # goes at once
         for offset in range(2, 12):  # a batch every 10 ms, within the spacing
             await asyncio.sleep(0.01)
