@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
+from connectors.kafka import clients
 from schemas.events import to_bytes
 from schemas.topics import Topics
 from streams.decisions.network_state import NetworkState
@@ -82,3 +84,69 @@ async def test_a_failure_on_the_thread_ends_its_run_with_that_failure(
     with pytest.raises(RuntimeError, match="broken"):
         await asyncio.wait_for(runner.run(), 60)
     assert all(t.name != f"broken-{unique}" for t in threading.enumerate())
+
+
+class HeldProducer:
+    """A real producer whose acknowledgements are held back until ``release`` is set."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+        self.sent = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        acked = await self.producer.send(*args, **kwargs)
+        self.sent.set()
+
+        async def held() -> Any:
+            await self.release.wait()
+            return await acked
+
+        return asyncio.ensure_future(held())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.producer, name)
+
+
+async def test_a_stop_during_a_batch_finishes_it_and_commits_it(
+    kafka_bootstrap: str, topics: Topics, unique: str
+) -> None:
+    org_topic = await create_topic(kafka_bootstrap, topics.org_updates(ORG))
+    for name in (topics.network_referrals, topics.deadletter):
+        await create_topic(kafka_bootstrap, name)
+    updates_batch = [
+        (f"ref-{n}".encode(), to_bytes(status(f"ref-{n}", "accepted", event=20 + n)))
+        for n in range(3)
+    ]
+    await _produce(kafka_bootstrap, org_topic, updates_batch)
+    _, updates = ingress_groups(f"stop-{unique}", topics)
+    real = clients.producer(kafka_bootstrap)
+    await real.start()
+    held = HeldProducer(real)
+    try:
+        ingress = Ingress(
+            kafka_bootstrap,
+            topics,
+            held,  # type: ignore[arg-type]
+            NetworkState(),
+            group_id=updates.group_id,
+            refresh_seconds=1,
+            pattern=updates.pattern,
+            name=updates.name,
+        )
+        running = asyncio.ensure_future(ingress.run())
+        await asyncio.wait_for(held.sent.wait(), 60)  # a batch is in progress
+        running.cancel()  # the worker stops while the batch waits for its acknowledgements
+        await asyncio.sleep(0.2)
+        assert not running.done()  # it waits for the batch
+        held.release.set()
+        await asyncio.gather(running, return_exceptions=True)
+    finally:
+        await real.stop()
+    tp = TopicPartition(org_topic, 0)
+    assert await committed_offset(kafka_bootstrap, updates.group_id, tp) == 3
+    assert await _keys(kafka_bootstrap, topics.network_referrals, {b"ref-2"}) == [
+        b"ref-0",
+        b"ref-1",
+        b"ref-2",
+    ]
