@@ -25,20 +25,24 @@ from tests.streams.fixtures import status
 pytestmark = pytest.mark.integration
 
 
+async def _three_updates(bootstrap: str, topics: Topics) -> str:
+    """The organization's updates topic with three of its updates on it (ref-0..2), and
+    the topics the ingress writes to; the updates topic's name."""
+    org_topic = await create_topic(bootstrap, topics.org_updates(ORG))
+    for name in (topics.network_referrals, topics.deadletter):
+        await create_topic(bootstrap, name)
+    updates = [
+        (f"ref-{n}".encode(), to_bytes(status(f"ref-{n}", "accepted", event=20 + n)))
+        for n in range(3)
+    ]
+    await _produce(bootstrap, org_topic, updates)
+    return org_topic
+
+
 async def test_the_updates_ingress_routes_on_its_own_thread_and_commits_as_it_stops(
     kafka_bootstrap: str, topics: Topics, unique: str
 ) -> None:
-    org_topic = await create_topic(kafka_bootstrap, topics.org_updates(ORG))
-    for name in (topics.network_referrals, topics.deadletter):
-        await create_topic(kafka_bootstrap, name)
-    await _produce(
-        kafka_bootstrap,
-        org_topic,
-        [
-            (f"ref-{n}".encode(), to_bytes(status(f"ref-{n}", "accepted", event=20 + n)))
-            for n in range(3)
-        ],
-    )
+    org_topic = await _three_updates(kafka_bootstrap, topics)
     _, updates = ingress_groups(f"it-{unique}", topics)
     threads: set[str] = set()
 
@@ -111,14 +115,7 @@ class HeldProducer:
 async def test_a_stop_during_a_batch_finishes_it_and_commits_it(
     kafka_bootstrap: str, topics: Topics, unique: str
 ) -> None:
-    org_topic = await create_topic(kafka_bootstrap, topics.org_updates(ORG))
-    for name in (topics.network_referrals, topics.deadletter):
-        await create_topic(kafka_bootstrap, name)
-    updates_batch = [
-        (f"ref-{n}".encode(), to_bytes(status(f"ref-{n}", "accepted", event=20 + n)))
-        for n in range(3)
-    ]
-    await _produce(kafka_bootstrap, org_topic, updates_batch)
+    org_topic = await _three_updates(kafka_bootstrap, topics)
     _, updates = ingress_groups(f"stop-{unique}", topics)
     real = clients.producer(kafka_bootstrap)
     await real.start()
